@@ -1,0 +1,22 @@
+//! Outputs of the broker core, carried out by the server in order.
+
+use crate::ConnId;
+use midge_codec::Packet;
+
+/// Something the server must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send this packet on that connection (after everything sent before it).
+    Send {
+        /// The connection.
+        conn: ConnId,
+        /// The packet.
+        packet: Packet,
+    },
+    /// Flush what was sent before, then close the connection. The core has already forgotten
+    /// the connection; a later `Event::Closed` for it is ignored.
+    Close {
+        /// The connection.
+        conn: ConnId,
+    },
+}

@@ -1,0 +1,68 @@
+//! Broker behaviour settings, validated by the server's config layer and passed in.
+
+use midge_codec::QoS;
+use std::time::Duration;
+
+/// What the broker allows and advertises.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// Version string for `$SYS/broker/version`.
+    pub version: String,
+    /// Largest packet accepted from a client (advertised in v5 CONNACK).
+    pub max_packet_size: u32,
+    /// Receive Maximum the broker advertises: incoming QoS 1/2 publishes unacknowledged at once.
+    pub receive_maximum: u16,
+    /// Most outgoing QoS 1/2 messages in flight per client (also capped by the client's
+    /// Receive Maximum).
+    pub max_inflight: u16,
+    /// Most messages queued per session beyond the inflight window (QoS 0 dropped first).
+    pub max_queued_messages: usize,
+    /// Queue QoS 0 messages for offline persistent sessions (Mosquitto's queue_qos0_messages).
+    pub queue_qos0_messages: bool,
+    /// Largest keep alive accepted; a v5 client asking for more (or 0) gets Server Keep Alive.
+    pub max_keep_alive: u16,
+    /// Largest session expiry interval granted (seconds).
+    pub max_session_expiry: u32,
+    /// Topic Alias Maximum advertised to v5 clients (aliases the client may use towards us).
+    pub topic_alias_maximum: u16,
+    /// Highest QoS the broker supports.
+    pub maximum_qos: QoS,
+    /// Retained messages supported.
+    pub retain_available: bool,
+    /// Wildcard subscriptions supported.
+    pub wildcard_subscription_available: bool,
+    /// Shared subscriptions supported.
+    pub shared_subscription_available: bool,
+    /// Subscription identifiers supported.
+    pub subscription_identifiers_available: bool,
+    /// Accept an empty client id (v5: assign one; v3.1.1: only with clean session).
+    pub allow_zero_length_client_id: bool,
+    /// Prefix of assigned client ids.
+    pub assigned_client_id_prefix: String,
+    /// How often `$SYS` topics are published; zero disables them.
+    pub sys_interval: Duration,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            version: "midge".to_string(),
+            max_packet_size: 1024 * 1024,
+            receive_maximum: 65_535,
+            max_inflight: 1024,
+            max_queued_messages: 1000,
+            queue_qos0_messages: false,
+            max_keep_alive: 65_535,
+            max_session_expiry: u32::MAX,
+            topic_alias_maximum: 1024,
+            maximum_qos: QoS::ExactlyOnce,
+            retain_available: true,
+            wildcard_subscription_available: true,
+            shared_subscription_available: true,
+            subscription_identifiers_available: true,
+            allow_zero_length_client_id: true,
+            assigned_client_id_prefix: "auto-".to_string(),
+            sys_interval: Duration::from_secs(10),
+        }
+    }
+}

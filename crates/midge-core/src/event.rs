@@ -1,0 +1,38 @@
+//! Inputs to the broker core.
+
+use midge_codec::{Connect, Packet};
+
+/// Identifies one network connection; allocated by the server, never reused in a process.
+pub type ConnId = u64;
+
+/// Something that happened that the broker must react to.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A connection delivered its (already decoded and validated) CONNECT packet.
+    Connect {
+        /// The connection.
+        conn: ConnId,
+        /// The CONNECT packet.
+        connect: Box<Connect>,
+    },
+    /// A connection delivered a packet after CONNECT (a second CONNECT included: the core
+    /// treats it as a protocol error).
+    Packet {
+        /// The connection.
+        conn: ConnId,
+        /// The packet.
+        packet: Packet,
+    },
+    /// The connection is gone without a DISCONNECT the core has seen: EOF, I/O error, or the
+    /// server closed it after a decode error. The will is published (subject to delay).
+    /// Unknown or already-closed connections are ignored.
+    Closed {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// Periodic timer (the server sends one at least every 100 ms): keepalive timeouts,
+    /// delayed wills, session expiry, `$SYS` publication.
+    Tick,
+    /// The server is shutting down: v5 clients get DISCONNECT 0x8B, every connection closes.
+    Shutdown,
+}

@@ -1,0 +1,23 @@
+//! midge-core: the sans-I/O MQTT broker core.
+//!
+//! Owns everything a broker decides: sessions and their state machines, QoS 0/1/2 flows in both
+//! directions with packet-id management and inflight windows, the subscription trie (with
+//! `$share` groups), the retained index, wills, keepalive, session expiry, topic aliases and the
+//! `$SYS` topics. It is driven by `Broker::handle(now, event, &mut actions)` and never touches
+//! sockets, tokio, config files, logging or metrics exporters: the server feeds it events and
+//! carries out the actions it returns, so every behaviour is unit-testable without I/O.
+#![forbid(unsafe_code)]
+
+mod action;
+mod broker;
+mod config;
+mod event;
+pub mod retained_tree;
+pub mod subscription_tree;
+
+pub use action::Action;
+pub use broker::{Broker, BrokerStats};
+pub use config::BrokerConfig;
+pub use event::{ConnId, Event};
+pub use retained_tree::RetainedTree;
+pub use subscription_tree::SubscriptionTree;
