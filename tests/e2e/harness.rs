@@ -1,0 +1,426 @@
+//! Starts a real `midge` process on an ephemeral port and gives tests clients for it.
+//!
+//! Every test gets its own broker process and data directory, so tests run in parallel
+//! without sharing state.
+
+use anyhow::{bail, Context, Result};
+use bytes::BytesMut;
+use midge_codec::{Packet, ProtocolVersion};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+/// How long a test waits for something it expects before failing.
+pub const WAIT: Duration = Duration::from_secs(10);
+/// How long a test waits to be sure something does NOT arrive.
+pub const QUIET: Duration = Duration::from_millis(500);
+
+/// A running broker process, killed on drop.
+pub struct Midge {
+    child: Child,
+    addr: SocketAddr,
+    log: Arc<Mutex<String>>,
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Midge {
+    /// Starts `midge -p 0` with default settings.
+    pub fn start() -> Midge {
+        Midge::start_with(&[])
+    }
+
+    /// Starts `midge -p 0` with extra `MIDGE__...` environment settings.
+    pub fn start_with(env: &[(&str, &str)]) -> Midge {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let env: Vec<(String, String)> =
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let (child, addr, log) = spawn(dir.path(), &env, 0).expect("start midge");
+        Midge { child, addr, log, dir, env }
+    }
+
+    /// Stops the broker with SIGKILL and starts it again on the same port and data dir.
+    pub fn restart(&mut self) {
+        self.kill();
+        let (child, addr, log) =
+            spawn(self.dir.path(), &self.env, self.addr.port()).expect("restart midge");
+        self.child = child;
+        self.addr = addr;
+        self.log = log;
+    }
+
+    /// The broker's MQTT address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The broker's MQTT port.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Everything the broker logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the process to exit; returns its exit status code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().ok().and_then(|s| s.code())
+    }
+
+    /// Sends SIGKILL and reaps the process.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// True while the process is running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Midge {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn spawn(
+    dir: &std::path::Path,
+    env: &[(String, String)],
+    port: u16,
+) -> Result<(Child, SocketAddr, Arc<Mutex<String>>)> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_midge"));
+    cmd.args(["-p", &port.to_string(), "--bind", "127.0.0.1", "--data-dir"])
+        .arg(dir.join("data"))
+        .env_remove("RUST_LOG")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().context("spawn midge")?;
+    let stderr = child.stderr.take().context("stderr")?;
+    let log = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
+            if let Some(pos) = line.find("listening on tcp://") {
+                let rest = &line[pos + "listening on tcp://".len()..];
+                let addr = rest.split_whitespace().next().unwrap_or("").to_string();
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(addr);
+                }
+            }
+            if let Ok(mut l) = sink.lock() {
+                l.push_str(&line);
+                l.push('\n');
+            }
+        }
+    });
+    let addr = match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(a) => a,
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            let l = log.lock().map(|l| l.clone()).unwrap_or_default();
+            bail!("midge did not report a listening address; log:\n{l}");
+        }
+    };
+    let addr: SocketAddr = addr
+        .trim_end_matches(|c: char| !c.is_ascii_digit())
+        .parse()
+        .with_context(|| format!("parse listening address {addr:?}"))?;
+    Ok((child, addr, log))
+}
+
+/// A hand-driven MQTT connection speaking raw packets, for malformed input and exact
+/// assertions on what the broker sends.
+pub struct RawClient {
+    stream: TcpStream,
+    buf: BytesMut,
+    /// The protocol version used to encode and decode.
+    pub version: ProtocolVersion,
+}
+
+impl RawClient {
+    /// Opens a TCP connection.
+    pub async fn connect(addr: SocketAddr, version: ProtocolVersion) -> RawClient {
+        let stream = TcpStream::connect(addr).await.expect("tcp connect");
+        stream.set_nodelay(true).expect("nodelay");
+        RawClient {
+            stream,
+            buf: BytesMut::new(),
+            version,
+        }
+    }
+
+    /// Sends a packet.
+    pub async fn send(&mut self, packet: &Packet) {
+        let mut out = BytesMut::new();
+        midge_codec::encode(packet, self.version, &mut out).expect("encode");
+        self.stream.write_all(&out).await.expect("write");
+    }
+
+    /// Sends raw bytes.
+    pub async fn send_bytes(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.expect("write");
+    }
+
+    /// Receives the next packet; `None` if the broker closed the connection.
+    pub async fn recv(&mut self) -> Option<Packet> {
+        tokio::time::timeout(WAIT, self.recv_inner())
+            .await
+            .expect("timed out waiting for a packet")
+    }
+
+    /// Receives the next packet within `d`; `Err` on timeout.
+    pub async fn recv_within(&mut self, d: Duration) -> Result<Option<Packet>, ()> {
+        tokio::time::timeout(d, self.recv_inner())
+            .await
+            .map_err(|_| ())
+    }
+
+    async fn recv_inner(&mut self) -> Option<Packet> {
+        loop {
+            match midge_codec::decode(&mut self.buf, self.version, midge_codec::MAX_PACKET_SIZE) {
+                Ok(Some(p)) => return Some(p),
+                Ok(None) => {}
+                Err(e) => panic!("broker sent undecodable bytes: {e}"),
+            }
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    /// Asserts the broker closes the connection (after any packets, which are returned).
+    pub async fn expect_closed(&mut self) -> Vec<Packet> {
+        let mut seen = Vec::new();
+        while let Some(p) = self.recv().await {
+            seen.push(p);
+        }
+        seen
+    }
+}
+
+/// Incoming traffic of a rumqttc client: every packet, or the error that ended the loop.
+pub type Inbox<P> = mpsc::UnboundedReceiver<Result<P, String>>;
+
+/// Waits for the next item of an inbox matching `pick`, skipping others.
+pub async fn next_matching<P, T>(
+    inbox: &mut Inbox<P>,
+    mut pick: impl FnMut(&P) -> Option<T>,
+) -> Result<T, String> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match tokio::time::timeout_at(deadline, inbox.recv()).await {
+            Err(_) => return Err("timed out".into()),
+            Ok(None) => return Err("event loop ended".into()),
+            Ok(Some(Err(e))) => return Err(e),
+            Ok(Some(Ok(p))) => {
+                if let Some(t) = pick(&p) {
+                    return Ok(t);
+                }
+            }
+        }
+    }
+}
+
+/// Asserts nothing matching `pick` arrives within `QUIET`.
+pub async fn nothing_matching<P: std::fmt::Debug>(
+    inbox: &mut Inbox<P>,
+    mut pick: impl FnMut(&P) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + QUIET;
+    while let Ok(Some(item)) = tokio::time::timeout_at(deadline, inbox.recv()).await {
+        if let Ok(p) = &item {
+            assert!(!pick(p), "unexpected {p:?}");
+        } else {
+            return;
+        }
+    }
+}
+
+/// MQTT 3.1.1 clients built on rumqttc.
+pub mod v4 {
+    use super::*;
+    pub use rumqttc::{AsyncClient, Event, Incoming, LastWill, MqttOptions, Packet, QoS};
+
+    /// Options for a client of `m` with the given id and clean-session flag.
+    pub fn options(m: &Midge, id: &str, clean: bool) -> MqttOptions {
+        let mut o = MqttOptions::new(id, "127.0.0.1", m.port());
+        o.set_clean_session(clean);
+        o.set_keep_alive(Duration::from_secs(30));
+        o
+    }
+
+    /// Connects with `opts`, waits for CONNACK, and returns the client, the CONNACK's
+    /// session-present flag and an inbox of everything received afterwards.
+    pub async fn connect_with(opts: MqttOptions) -> (AsyncClient, bool, Inbox<Packet>) {
+        let (client, mut el) = AsyncClient::new(opts, 1000);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            loop {
+                match el.poll().await {
+                    Ok(Event::Incoming(p)) => {
+                        if tx.send(Ok(p)).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(Event::Outgoing(_)) => {}
+                    Err(e) => {
+                        let _ = tx.send(Err(e.to_string()));
+                        return;
+                    }
+                }
+            }
+        });
+        let present = next_matching(&mut rx, |p| match p {
+            Packet::ConnAck(c) => Some(c.session_present),
+            _ => None,
+        })
+        .await
+        .expect("CONNACK");
+        (client, present, rx)
+    }
+
+    /// Connects a client with a clean session.
+    pub async fn connect(m: &Midge, id: &str) -> (AsyncClient, Inbox<Packet>) {
+        let (c, _, rx) = connect_with(options(m, id, true)).await;
+        (c, rx)
+    }
+
+    /// Waits for the next PUBLISH.
+    pub async fn publish(inbox: &mut Inbox<Packet>) -> rumqttc::Publish {
+        next_matching(inbox, |p| match p {
+            Packet::Publish(p) => Some(p.clone()),
+            _ => None,
+        })
+        .await
+        .expect("PUBLISH")
+    }
+
+    /// Waits for the SUBACK.
+    pub async fn suback(inbox: &mut Inbox<Packet>) -> rumqttc::SubAck {
+        next_matching(inbox, |p| match p {
+            Packet::SubAck(s) => Some(s.clone()),
+            _ => None,
+        })
+        .await
+        .expect("SUBACK")
+    }
+
+    /// Subscribes and waits for the SUBACK.
+    pub async fn subscribe(client: &AsyncClient, inbox: &mut Inbox<Packet>, filter: &str, qos: QoS) {
+        client.subscribe(filter, qos).await.expect("subscribe");
+        suback(inbox).await;
+    }
+}
+
+/// MQTT 5 clients built on rumqttc.
+pub mod v5 {
+    use super::*;
+    pub use rumqttc::v5::mqttbytes::v5::{
+        ConnectReturnCode, LastWill, Packet, PublishProperties, SubscribeProperties,
+    };
+    pub use rumqttc::v5::mqttbytes::QoS;
+    pub use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+
+    /// Options for a client of `m` with the given id and clean-start flag.
+    pub fn options(m: &Midge, id: &str, clean: bool) -> MqttOptions {
+        let mut o = MqttOptions::new(id, "127.0.0.1", m.port());
+        o.set_clean_start(clean);
+        o.set_keep_alive(Duration::from_secs(30));
+        o
+    }
+
+    /// Connects with `opts`; returns the client, the CONNACK and an inbox of what follows.
+    pub async fn connect_with(
+        opts: MqttOptions,
+    ) -> (AsyncClient, rumqttc::v5::mqttbytes::v5::ConnAck, Inbox<Packet>) {
+        let (client, mut el) = AsyncClient::new(opts, 1000);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            loop {
+                match el.poll().await {
+                    Ok(Event::Incoming(p)) => {
+                        if tx.send(Ok(p)).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(Event::Outgoing(_)) => {}
+                    Err(e) => {
+                        let _ = tx.send(Err(format!("{e:?}")));
+                        return;
+                    }
+                }
+            }
+        });
+        let ack = next_matching(&mut rx, |p| match p {
+            Packet::ConnAck(c) => Some(c.clone()),
+            _ => None,
+        })
+        .await
+        .expect("CONNACK");
+        (client, ack, rx)
+    }
+
+    /// Connects a client with a clean start.
+    pub async fn connect(m: &Midge, id: &str) -> (AsyncClient, Inbox<Packet>) {
+        let (c, _, rx) = connect_with(options(m, id, true)).await;
+        (c, rx)
+    }
+
+    /// Waits for the next PUBLISH.
+    pub async fn publish(inbox: &mut Inbox<Packet>) -> rumqttc::v5::mqttbytes::v5::Publish {
+        next_matching(inbox, |p| match p {
+            Packet::Publish(p) => Some(p.clone()),
+            _ => None,
+        })
+        .await
+        .expect("PUBLISH")
+    }
+
+    /// Subscribes and waits for the SUBACK.
+    pub async fn subscribe(client: &AsyncClient, inbox: &mut Inbox<Packet>, filter: &str, qos: QoS) {
+        client.subscribe(filter, qos).await.expect("subscribe");
+        next_matching(inbox, |p| match p {
+            Packet::SubAck(s) => Some(s.clone()),
+            _ => None,
+        })
+        .await
+        .expect("SUBACK");
+    }
+}
+
+/// True if an external tool is installed. Under CI a missing tool fails the test; elsewhere the
+/// test is skipped with a message saying what to install.
+pub fn have_tool(tool: &str, install_hint: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !found {
+        if std::env::var_os("CI").is_some() {
+            panic!("{tool} is required under CI: {install_hint}");
+        }
+        eprintln!("SKIPPED: {tool} not installed ({install_hint})");
+    }
+    found
+}
