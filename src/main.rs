@@ -1,1 +1,75 @@
-fn main() {}
+//! The `midge` binary: parse flags, load the configuration, set up logging, bind, and serve
+//! until SIGINT or SIGTERM. Everything else lives in the `midge-server` library.
+#![forbid(unsafe_code)]
+
+use anyhow::Context;
+use midge_server::{init_logging, Cli, Config, Server, DEFAULT_CONFIG_TOML};
+use std::process::ExitCode;
+use std::time::Duration;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // One line with the whole cause chain ("invalid configuration: ... for key
+            // `listener.port` ..."), never a backtrace: these are operator errors, not bugs.
+            eprintln!("midge: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let cli = Cli::from_args();
+    if cli.print_default_config {
+        print!("{DEFAULT_CONFIG_TOML}");
+        return Ok(());
+    }
+    // Configuration is complete and valid before any port is bound or thread started.
+    let config = Config::load(cli.config.as_deref(), std::env::vars(), &cli.overrides())
+        .context("invalid configuration")?;
+    init_logging(&config.log, std::env::var("RUST_LOG").ok().as_deref())?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        // Handlers are installed before the listening line is printed, so a SIGTERM sent as
+        // soon as a supervisor sees that line already takes the graceful path.
+        let shutdown = shutdown_signal().context("cannot install signal handlers")?;
+        let server = Server::bind(config).await?;
+        server.run(shutdown).await?;
+        anyhow::Ok(())
+    })?;
+    // `run` already drained within the grace period; tasks still alive are abandoned rather
+    // than waited for, so the process exits promptly.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    Ok(())
+}
+
+/// Installs the SIGINT and SIGTERM handlers now and returns a future that resolves on the
+/// first of them.
+#[cfg(unix)]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    })
+}
+
+/// Returns a future that resolves on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        // Without a handler there is nothing to wait for; never resolve rather than stop.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    })
+}

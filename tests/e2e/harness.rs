@@ -424,3 +424,24 @@ pub fn have_tool(tool: &str, install_hint: &str) -> bool {
     }
     found
 }
+
+impl Midge {
+    /// The broker's process id (for reading `/proc/PID/status`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The broker's resident set size in KiB (VmRSS from `/proc/PID/status`).
+    pub fn rss_kib(&self) -> u64 {
+        rss_kib_of(self.pid()).expect("VmRSS in /proc/PID/status")
+    }
+}
+
+/// VmRSS of process `pid` in KiB, if it is readable.
+pub fn rss_kib_of(pid: u32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}

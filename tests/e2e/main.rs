@@ -2,3 +2,14 @@
 //! (rumqttc, paho-mqtt, mosquitto_pub/mosquitto_sub) and a raw-packet client for bad input.
 
 mod harness;
+mod connect;
+mod mosquitto_clients;
+mod paho;
+mod qos;
+mod retained;
+mod will;
+mod session;
+mod shared;
+mod v5_properties;
+mod bad_input;
+mod sys;

@@ -5,6 +5,12 @@
 //! names. It must not touch sockets, tokio, logging, config or broker state: it is a set of
 //! pure functions over byte buffers, so it can be fuzzed and property-tested in isolation.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+// Decoding runs on untrusted input: outside tests, nothing may unwrap or panic.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 mod ack;
 mod auth;
@@ -15,11 +21,17 @@ mod error;
 mod packet;
 mod primitives;
 mod properties;
+#[cfg(test)]
+mod proptests;
 mod publish;
 mod qos;
 mod reason;
+#[cfg(test)]
+mod strategies;
 mod suback;
 mod subscribe;
+#[cfg(test)]
+mod test_util;
 pub mod topic;
 mod unsuback;
 mod unsubscribe;

@@ -240,7 +240,10 @@ impl ReasonCode {
             ),
             // 3.15.2.1
             ReasonContext::Auth => {
-                matches!(self, R::Success | R::ContinueAuthentication | R::ReAuthenticate)
+                matches!(
+                    self,
+                    R::Success | R::ContinueAuthentication | R::ReAuthenticate
+                )
             }
         }
     }

@@ -49,10 +49,29 @@ mod tests {
 
     #[test]
     fn filters() {
-        for ok in ["#", "+", "a/+/b", "a/#", "/", "+/+", "$share/g/a/#", "sport/tennis/#"] {
+        for ok in [
+            "#",
+            "+",
+            "a/+/b",
+            "a/#",
+            "/",
+            "+/+",
+            "$share/g/a/#",
+            "sport/tennis/#",
+        ] {
             assert!(is_valid_topic_filter(ok), "{ok}");
         }
-        for bad in ["", "a#", "a/#/b", "a+", "a/b+/c", "$share/g", "$share//a", "$share/g+/a", "a\0"] {
+        for bad in [
+            "",
+            "a#",
+            "a/#/b",
+            "a+",
+            "a/b+/c",
+            "$share/g",
+            "$share//a",
+            "$share/g+/a",
+            "a\0",
+        ] {
             assert!(!is_valid_topic_filter(bad), "{bad}");
         }
     }

@@ -4,6 +4,8 @@ use crate::ConnId;
 use midge_codec::Packet;
 
 /// Something the server must do.
+// `Send` is nearly every action; boxing its packet would cost an allocation per packet.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Send this packet on that connection (after everything sent before it).

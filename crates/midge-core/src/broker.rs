@@ -1,6 +1,21 @@
-//! The broker state machine.
+//! The broker state machine: owns every piece of state and dispatches events.
 
+use crate::connection::Connection;
+use crate::delivery::{Counters, Outbox};
+use crate::event::ConnId;
+use crate::hash::IntMap;
+use crate::message::Message;
+use crate::retained::RetainedStore;
+use crate::router::{RouteScratch, SubTree};
+use crate::session_store::{SessionIdx, SessionStore};
+use crate::shared::SharedGroups;
+use crate::sys::SysTopics;
+use crate::timers::Deadlines;
 use crate::{Action, BrokerConfig, Event};
+use midge_codec::{Disconnect, Packet, ReasonCode};
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Counters the server exposes as metrics and `$SYS` values.
@@ -24,24 +39,161 @@ pub struct BrokerStats {
 
 /// The whole broker: every session, subscription and retained message of this node.
 pub struct Broker {
-    config: BrokerConfig,
+    pub(crate) config: BrokerConfig,
+    pub(crate) started: Instant,
+    pub(crate) conns: IntMap<ConnId, Connection>,
+    pub(crate) sessions: SessionStore,
+    pub(crate) subs: SubTree,
+    pub(crate) shared: SharedGroups,
+    pub(crate) retained: RetainedStore,
+    pub(crate) keep_alive: Deadlines<ConnId>,
+    pub(crate) session_expiry: Deadlines<(SessionIdx, u64)>,
+    pub(crate) will_delays: Deadlines<(SessionIdx, u64)>,
+    pub(crate) sys: SysTopics,
+    pub(crate) counters: Counters,
+    pub(crate) subscription_count: u64,
+    pub(crate) max_connected: u64,
+    pub(crate) next_assigned_id: u64,
+    pub(crate) id_seed: u64,
+    pub(crate) empty_topic: Arc<str>,
+    pub(crate) scratch: RouteScratch,
 }
 
 impl Broker {
     /// A broker with no sessions, started at `now`.
     pub fn new(config: BrokerConfig, now: Instant) -> Broker {
-        let _ = now;
-        Broker { config }
+        Broker {
+            config,
+            started: now,
+            conns: IntMap::default(),
+            sessions: SessionStore::default(),
+            subs: SubTree::new(),
+            shared: SharedGroups::default(),
+            retained: RetainedStore::default(),
+            keep_alive: Deadlines::default(),
+            session_expiry: Deadlines::default(),
+            will_delays: Deadlines::default(),
+            sys: SysTopics::default(),
+            counters: Counters::default(),
+            subscription_count: 0,
+            max_connected: 0,
+            next_assigned_id: 0,
+            id_seed: RandomState::new().hash_one(0u8),
+            empty_topic: Arc::from(""),
+            scratch: RouteScratch::default(),
+        }
     }
 
     /// Reacts to `event` at time `now`, appending what the server must do to `out`.
     pub fn handle(&mut self, now: Instant, event: Event, out: &mut Vec<Action>) {
-        let _ = (now, event, out, &self.config);
-        todo!("core helper")
+        match event {
+            Event::Connect { conn, connect } => self.on_connect(now, conn, *connect, out),
+            Event::Packet { conn, packet } => self.on_packet(now, conn, packet, out),
+            Event::Closed { conn } => {
+                self.end_connection(now, conn, None, false, true, out);
+            }
+            Event::Tick => self.on_tick(now, out),
+            Event::Shutdown => self.on_shutdown(now, out),
+        }
+    }
+
+    /// The client identifier of a connected connection (assigned ones included).
+    pub fn client_id(&self, conn: ConnId) -> Option<&str> {
+        self.conns.get(&conn).map(|c| &*c.client_id)
     }
 
     /// Current counters.
     pub fn stats(&self) -> BrokerStats {
-        todo!("core helper")
+        BrokerStats {
+            clients_connected: self.conns.len() as u64,
+            sessions: self.sessions.len() as u64,
+            subscriptions: self.subscription_count,
+            retained_messages: self.retained.len() as u64,
+            messages_received: self.counters.received,
+            messages_sent: self.counters.sent,
+            messages_dropped: self.counters.dropped,
+        }
+    }
+
+    fn on_packet(&mut self, now: Instant, conn: ConnId, packet: Packet, out: &mut Vec<Action>) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.last_seen = now;
+        match packet {
+            Packet::Publish(publish) => self.on_publish(now, conn, publish, out),
+            Packet::Ack(ack) => self.on_ack(now, conn, ack, out),
+            Packet::Subscribe(subscribe) => self.on_subscribe(now, conn, subscribe, out),
+            Packet::Unsubscribe(unsubscribe) => self.on_unsubscribe(conn, unsubscribe, out),
+            Packet::PingReq => out.push(Action::Send {
+                conn,
+                packet: Packet::PingResp,
+            }),
+            Packet::Disconnect(disconnect) => self.on_disconnect(now, conn, disconnect, out),
+            // A second CONNECT (MQTT-3.1.0-2), AUTH when CONNECT had no Authentication
+            // Method (3.15, 4.12), or a packet only a server sends: Protocol Error.
+            Packet::Connect(_)
+            | Packet::Auth(_)
+            | Packet::ConnAck(_)
+            | Packet::SubAck(_)
+            | Packet::UnsubAck(_)
+            | Packet::PingResp => {
+                self.close_with(now, conn, ReasonCode::ProtocolError, out);
+            }
+        }
+    }
+
+    /// Closes `conn` after a v5 DISCONNECT with `reason` (v3: just closes); the will is
+    /// published (an error close is not a normal disconnection, MQTT-3.1.2-8).
+    pub(crate) fn close_with(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        reason: ReasonCode,
+        out: &mut Vec<Action>,
+    ) {
+        self.end_connection(now, conn, Some(reason), true, true, out);
+    }
+
+    /// Sends a v5 DISCONNECT with `reason` to `conn` (nothing for v3 connections).
+    pub(crate) fn send_disconnect(conn: &Connection, reason: ReasonCode, out: &mut Vec<Action>) {
+        if conn.is_v5() {
+            out.push(Action::Send {
+                conn: conn.id,
+                packet: Packet::Disconnect(Disconnect::new(reason)),
+            });
+        }
+    }
+
+    /// An outbox over this broker's counters and queue settings.
+    pub(crate) fn outbox<'a>(
+        now: Instant,
+        out: &'a mut Vec<Action>,
+        counters: &'a mut Counters,
+        config: &BrokerConfig,
+    ) -> Outbox<'a> {
+        Outbox {
+            now,
+            out,
+            counters,
+            max_queued: config.max_queued_messages,
+            queue_qos0: config.queue_qos0_messages,
+        }
+    }
+
+    /// Delivers `message` to the session in slot `idx` (sent, put in flight or queued).
+    pub(crate) fn deliver_to(
+        &mut self,
+        now: Instant,
+        idx: SessionIdx,
+        message: Message,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(session) = self.sessions.get_mut(idx) else {
+            return;
+        };
+        let conn = session.conn.and_then(|c| self.conns.get_mut(&c));
+        let mut ob = Self::outbox(now, out, &mut self.counters, &self.config);
+        session.deliver(conn, message, &mut ob);
     }
 }

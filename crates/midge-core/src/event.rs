@@ -6,6 +6,8 @@ use midge_codec::{Connect, Packet};
 pub type ConnId = u64;
 
 /// Something that happened that the broker must react to.
+// `Packet` is nearly every event; boxing it would cost an allocation per packet.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Event {
     /// A connection delivered its (already decoded and validated) CONNECT packet.

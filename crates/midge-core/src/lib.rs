@@ -11,9 +11,32 @@
 mod action;
 mod broker;
 mod config;
+mod connect;
+mod connection;
+mod delivery;
 mod event;
+mod hash;
+mod inbound;
+mod inflight;
+mod lifecycle;
+mod message;
+mod offline_queue;
+mod packet_ids;
+mod retained;
 pub mod retained_tree;
+mod router;
+mod session;
+mod session_store;
+mod shared;
+mod subscribe;
 pub mod subscription_tree;
+mod sys;
+mod timers;
+mod topic_alias;
+mod will;
+
+#[cfg(test)]
+mod tests;
 
 pub use action::Action;
 pub use broker::{Broker, BrokerStats};

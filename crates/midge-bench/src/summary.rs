@@ -1,0 +1,121 @@
+//! The JSON summary printed at the end of a run.
+
+use crate::latency::LatencySummary;
+use crate::usage::CpuUsage;
+use serde::Serialize;
+
+/// The final report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Scenario name.
+    pub scenario: &'static str,
+    /// The command-line arguments (password omitted).
+    pub args: serde_json::Value,
+    /// Broker address.
+    pub broker: String,
+    /// MQTT version spoken.
+    pub protocol: &'static str,
+    /// True when stopped by Ctrl-C.
+    pub interrupted: bool,
+    /// Seconds spent connecting (and subscribing) before the measured phase.
+    pub connect_phase_s: f64,
+    /// Seconds of the measured phase (publishing / holding).
+    pub duration_s: f64,
+    /// Seconds spent waiting for acks and deliveries after publishing stopped.
+    pub drain_s: f64,
+    /// Connection outcomes.
+    pub connections: Connections,
+    /// Message counts and rates.
+    pub messages: Messages,
+    /// End-to-end latency, payload stamp to receipt (µs).
+    pub latency_us: LatencySummary,
+    /// Publish to PUBACK (QoS 1) / PUBCOMP (QoS 2) latency (µs).
+    pub ack_latency_us: LatencySummary,
+    /// How late paced messages (`--rate`, `-I`) left against their schedule (µs); large
+    /// values mean the offered rate was not kept.
+    pub send_lag_us: Option<LatencySummary>,
+    /// CPU used by midge-bench over the whole run.
+    pub tool_cpu: CpuUsage,
+    /// CPU used by midge-bench during the measured phase.
+    pub tool_cpu_running: CpuUsage,
+    /// CPU used by the broker over the whole run (with --broker-pid).
+    pub broker_cpu: Option<CpuUsage>,
+    /// CPU used by the broker during the measured phase (with --broker-pid).
+    pub broker_cpu_running: Option<CpuUsage>,
+    /// The first distinct errors seen.
+    pub errors: Vec<String>,
+}
+
+/// Connection outcomes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Connections {
+    /// Attempts started.
+    pub attempted: u64,
+    /// Successful CONNACKs.
+    pub connected: u64,
+    /// Failed connects (TCP error, refusal, timeout).
+    pub failed: u64,
+    /// Subscriptions refused or timed out.
+    pub subscribe_failed: u64,
+    /// Connections lost during the run.
+    pub dropped: u64,
+    /// Connections per second achieved (first attempt to last CONNACK).
+    pub connect_rate_per_s: f64,
+    /// TCP connect start to CONNACK (µs).
+    pub connect_latency_us: LatencySummary,
+}
+
+/// Message counts and rates.
+#[derive(Debug, Clone, Serialize)]
+pub struct Messages {
+    /// PUBLISH packets sent.
+    pub sent: u64,
+    /// PUBACK/PUBCOMP received.
+    pub acked: u64,
+    /// PUBLISH packets received during the run.
+    pub received: u64,
+    /// Of those, carrying the bench header.
+    pub received_with_header: u64,
+    /// Received before the run started (retained / leftovers), not counted.
+    pub stale: u64,
+    /// Deliveries expected from what was sent (`pubsub`).
+    pub expected: Option<u64>,
+    /// Expected deliveries that did not arrive (`pubsub`).
+    pub lost: Option<u64>,
+    /// Messages received more than once.
+    pub duplicates: u64,
+    /// Sequence numbers skipped per publisher and subscriber.
+    pub gaps: u64,
+    /// Sent per second of the measured phase.
+    pub sent_per_s: f64,
+    /// Acknowledged per second of the measured phase.
+    pub acked_per_s: f64,
+    /// Received per second, from the start of the run to the last delivery.
+    pub received_per_s: f64,
+}
+
+/// `n / secs`, rounded to 0.1; 0 when `secs` is 0.
+pub fn per_sec(n: u64, secs: f64) -> f64 {
+    if secs <= 0.0 {
+        return 0.0;
+    }
+    (n as f64 / secs * 10.0).round() / 10.0
+}
+
+/// Rounds to milliseconds.
+pub fn round_ms(secs: f64) -> f64 {
+    (secs * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates() {
+        assert_eq!(per_sec(1000, 2.0), 500.0);
+        assert_eq!(per_sec(1, 3.0), 0.3);
+        assert_eq!(per_sec(5, 0.0), 0.0);
+        assert_eq!(round_ms(1.23456), 1.235);
+    }
+}

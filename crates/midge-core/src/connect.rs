@@ -1,0 +1,279 @@
+//! CONNECT: client identifier rules, takeover, clean start / resume, CONNACK (MQTT 3.1, 3.2).
+
+use crate::connection::{keep_alive_timeout, Connection};
+use crate::event::ConnId;
+use crate::session::{Session, NEVER_EXPIRES};
+use crate::session_store::SessionIdx;
+use crate::topic_alias::{InboundAliases, OutboundAliases};
+use crate::will::will_delay;
+use crate::{Action, Broker};
+use midge_codec::{
+    ConnAck, ConnAckProperties, Connect, LastWill, Packet, ProtocolVersion, QoS, ReasonCode,
+};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Refuses a CONNECT: CONNACK with `reason` (mapped to a v3 return code by the codec), then
+/// close (MQTT-3.2.2-7 in v5 numbering; MQTT-3.2.2-5 in 3.1.1).
+fn refuse(conn: ConnId, reason: ReasonCode, out: &mut Vec<Action>) {
+    out.push(Action::Send {
+        conn,
+        packet: Packet::ConnAck(ConnAck {
+            session_present: false,
+            reason,
+            properties: ConnAckProperties::default(),
+        }),
+    });
+    out.push(Action::Close { conn });
+}
+
+impl Broker {
+    /// A CONNECT: refuse it, or take over / resume / create the session and send CONNACK
+    /// followed by any re-sent and queued messages.
+    pub(crate) fn on_connect(
+        &mut self,
+        now: Instant,
+        conn_id: ConnId,
+        connect: Connect,
+        out: &mut Vec<Action>,
+    ) {
+        if self.conns.contains_key(&conn_id) {
+            // A second CONNECT is a Protocol Error (MQTT-3.1.0-2).
+            self.close_with(now, conn_id, ReasonCode::ProtocolError, out);
+            return;
+        }
+        let v5 = connect.protocol.is_v5();
+        // No authentication methods are supported (MQTT-4.12.0-1).
+        if v5 && connect.properties.authentication_method.is_some() {
+            return refuse(conn_id, ReasonCode::BadAuthenticationMethod, out);
+        }
+        if let Some(will) = &connect.will {
+            if will.qos > self.config.maximum_qos {
+                return refuse(conn_id, ReasonCode::QoSNotSupported, out);
+            }
+            if will.retain && !self.config.retain_available {
+                return refuse(conn_id, ReasonCode::RetainNotSupported, out);
+            }
+        }
+        let (client_id, assigned) = match self.client_id_for(&connect) {
+            Ok(id) => id,
+            Err(reason) => return refuse(conn_id, reason, out),
+        };
+
+        let requested_expiry = match (v5, connect.clean_start) {
+            (true, _) => connect.properties.session_expiry_interval.unwrap_or(0),
+            (false, true) => 0,
+            (false, false) => NEVER_EXPIRES,
+        };
+        let expiry = requested_expiry.min(self.config.max_session_expiry);
+
+        let existing = self.sessions.find(&client_id);
+        let resumes = existing.is_some_and(|idx| {
+            !connect.clean_start
+                && self
+                    .sessions
+                    .get(idx)
+                    .is_some_and(|s| s.expiry_interval > 0)
+        });
+        let mut will_to_publish = None;
+        if let Some(idx) = existing {
+            will_to_publish = self.take_over(idx, resumes, out);
+        }
+
+        let session_present = resumes;
+        let idx = match existing {
+            Some(idx) if resumes => {
+                if let Some(session) = self.sessions.get_mut(idx) {
+                    // A new connection before the Will Delay Interval passed: the will is not
+                    // sent (MQTT-3.1.3-9).
+                    session.pending_will = None;
+                    session.expires_at = None;
+                }
+                if let Some(will) = will_to_publish {
+                    self.publish_will(now, Some(idx), will, out);
+                }
+                idx
+            }
+            _ => {
+                if let Some(idx) = existing {
+                    // Clean Start discards the session (MQTT-3.1.2-4); a will still waiting for
+                    // its delay is published as the session ends (MQTT-3.1.2-8).
+                    if let Some(old) = self.remove_session(idx) {
+                        if let Some(pending) = old.pending_will {
+                            self.publish_will(now, None, pending.will, out);
+                        }
+                    }
+                }
+                if let Some(will) = will_to_publish {
+                    self.publish_will(now, None, will, out);
+                }
+                let serial = self.sessions.next_serial();
+                self.sessions
+                    .insert(Session::new(client_id.clone(), serial, expiry))
+            }
+        };
+
+        let mut properties = ConnAckProperties::default();
+        let mut keep_alive = connect.keep_alive;
+        if v5 {
+            self.fill_connack_properties(&mut properties);
+            if requested_expiry != expiry {
+                properties.session_expiry_interval = Some(expiry);
+            }
+            if assigned {
+                properties.assigned_client_identifier = Some(client_id.to_string());
+            }
+            let max = self.config.max_keep_alive;
+            if max > 0 && (keep_alive > max || keep_alive == 0) {
+                keep_alive = max;
+                properties.server_keep_alive = Some(max);
+            }
+        }
+
+        let client_receive_maximum = connect.properties.receive_maximum.unwrap_or(u16::MAX);
+        let window = self
+            .config
+            .max_inflight
+            .max(1)
+            .min(client_receive_maximum.max(1));
+        let conn = Connection {
+            id: conn_id,
+            session: idx,
+            client_id,
+            version: connect.protocol,
+            keep_alive_timeout: keep_alive_timeout(keep_alive),
+            last_seen: now,
+            window: usize::from(window),
+            max_packet_size: if v5 {
+                connect.properties.maximum_packet_size
+            } else {
+                None
+            },
+            aliases_in: InboundAliases::default(),
+            aliases_out: OutboundAliases::new(
+                if v5 {
+                    connect.properties.topic_alias_maximum.unwrap_or(0)
+                } else {
+                    0
+                },
+                self.empty_topic.clone(),
+            ),
+            will: connect.will,
+            connect_expiry_zero: requested_expiry == 0,
+        };
+        if let Some(deadline) = conn.keep_alive_deadline() {
+            self.keep_alive.push(deadline, conn_id);
+        }
+        out.push(Action::Send {
+            conn: conn_id,
+            packet: Packet::ConnAck(ConnAck {
+                session_present,
+                reason: ReasonCode::Success,
+                properties,
+            }),
+        });
+        self.conns.insert(conn_id, conn);
+        self.max_connected = self.max_connected.max(self.conns.len() as u64);
+
+        let Some(session) = self.sessions.get_mut(idx) else {
+            return;
+        };
+        session.conn = Some(conn_id);
+        session.expiry_interval = expiry;
+        if session_present {
+            if let Some(conn) = self.conns.get_mut(&conn_id) {
+                let mut ob = Self::outbox(now, out, &mut self.counters, &self.config);
+                session.resume(conn, &mut ob);
+            }
+        }
+    }
+
+    /// The client identifier to use, and whether we assigned it; or the CONNACK reason
+    /// refusing it.
+    fn client_id_for(&mut self, connect: &Connect) -> Result<(Arc<str>, bool), ReasonCode> {
+        if !connect.client_id.is_empty() {
+            return Ok((Arc::from(connect.client_id.as_str()), false));
+        }
+        let allowed = self.config.allow_zero_length_client_id;
+        match connect.protocol {
+            // MQTT 3.1 requires a client identifier.
+            ProtocolVersion::V3_1 => Err(ReasonCode::ClientIdentifierNotValid),
+            // A zero-byte ClientId with CleanSession=0 is rejected with return code 2
+            // (MQTT-3.1.3-8 in 3.1.1).
+            ProtocolVersion::V3_1_1 if !connect.clean_start || !allowed => {
+                Err(ReasonCode::ClientIdentifierNotValid)
+            }
+            ProtocolVersion::V3_1_1 => Ok((self.assign_client_id(), false)),
+            // The server assigns a unique ClientID and returns it (MQTT-3.1.3-6, -7).
+            ProtocolVersion::V5 if !allowed => Err(ReasonCode::ClientIdentifierNotValid),
+            ProtocolVersion::V5 => Ok((self.assign_client_id(), true)),
+        }
+    }
+
+    /// A client identifier no session uses (MQTT-3.2.2-16 in v5 numbering).
+    fn assign_client_id(&mut self) -> Arc<str> {
+        loop {
+            self.next_assigned_id += 1;
+            let id = format!(
+                "{}{:08x}-{:x}",
+                self.config.assigned_client_id_prefix,
+                self.id_seed & 0xffff_ffff,
+                self.next_assigned_id
+            );
+            if self.sessions.find(&id).is_none() {
+                return Arc::from(id);
+            }
+        }
+    }
+
+    /// Ends the live connection of the session in slot `idx`, if any (MQTT-3.1.4-3: v5 gets
+    /// DISCONNECT 0x8E Session taken over). Returns its will when it must be published: not
+    /// when the new connection resumes the session and the will has a delay (MQTT-3.1.3-9).
+    fn take_over(
+        &mut self,
+        idx: SessionIdx,
+        resumes: bool,
+        out: &mut Vec<Action>,
+    ) -> Option<LastWill> {
+        let session = self.sessions.get_mut(idx)?;
+        let old_id = session.conn.take()?;
+        let old = self.conns.remove(&old_id)?;
+        Self::send_disconnect(&old, ReasonCode::SessionTakenOver, out);
+        out.push(Action::Close { conn: old_id });
+        let will = old.will?;
+        if resumes && will_delay(&will) > 0 {
+            None
+        } else {
+            Some(will)
+        }
+    }
+
+    /// The v5 CONNACK properties describing what this broker supports (MQTT 3.2.2.3).
+    fn fill_connack_properties(&self, p: &mut ConnAckProperties) {
+        let c = &self.config;
+        if c.receive_maximum != u16::MAX {
+            p.receive_maximum = Some(c.receive_maximum);
+        }
+        if c.maximum_qos < QoS::ExactlyOnce {
+            p.maximum_qos = Some(c.maximum_qos as u8);
+        }
+        if !c.retain_available {
+            p.retain_available = Some(0);
+        }
+        if c.max_packet_size < midge_codec::MAX_PACKET_SIZE {
+            p.maximum_packet_size = Some(c.max_packet_size);
+        }
+        if c.topic_alias_maximum > 0 {
+            p.topic_alias_maximum = Some(c.topic_alias_maximum);
+        }
+        if !c.wildcard_subscription_available {
+            p.wildcard_subscription_available = Some(0);
+        }
+        if !c.subscription_identifiers_available {
+            p.subscription_identifier_available = Some(0);
+        }
+        if !c.shared_subscription_available {
+            p.shared_subscription_available = Some(0);
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! State of one connected network connection (what dies with the socket).
+
+use crate::event::ConnId;
+use crate::session_store::SessionIdx;
+use crate::topic_alias::{InboundAliases, OutboundAliases};
+use midge_codec::{LastWill, ProtocolVersion};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A live connection bound to a session.
+#[derive(Debug)]
+pub struct Connection {
+    /// The connection id.
+    pub id: ConnId,
+    /// The session slot this connection uses.
+    pub session: SessionIdx,
+    /// Client identifier (possibly assigned by us).
+    pub client_id: Arc<str>,
+    /// Protocol version from CONNECT.
+    pub version: ProtocolVersion,
+    /// Close the connection when no packet arrives for this long (1.5 x keep alive).
+    pub keep_alive_timeout: Option<Duration>,
+    /// When the last packet arrived.
+    pub last_seen: Instant,
+    /// Most QoS 1/2 messages in flight to the client: min(our max_inflight, its Receive Maximum).
+    pub window: usize,
+    /// The client's Maximum Packet Size, if it set one.
+    pub max_packet_size: Option<u32>,
+    /// Topic aliases from the client.
+    pub aliases_in: InboundAliases,
+    /// Topic aliases towards the client.
+    pub aliases_out: OutboundAliases,
+    /// The will, until the connection ends.
+    pub will: Option<LastWill>,
+    /// The CONNECT asked for Session Expiry Interval 0 (DISCONNECT may not raise it).
+    pub connect_expiry_zero: bool,
+}
+
+impl Connection {
+    /// True for MQTT 5.0 connections.
+    pub fn is_v5(&self) -> bool {
+        self.version.is_v5()
+    }
+
+    /// When the keep alive runs out, if it is enabled.
+    pub fn keep_alive_deadline(&self) -> Option<Instant> {
+        self.keep_alive_timeout
+            .and_then(|t| self.last_seen.checked_add(t))
+    }
+}
+
+/// 1.5 times `keep_alive` seconds, or `None` when it is 0 (disabled).
+pub fn keep_alive_timeout(keep_alive: u16) -> Option<Duration> {
+    (keep_alive > 0).then(|| Duration::from_millis(u64::from(keep_alive) * 1500))
+}

@@ -1,0 +1,170 @@
+//! Getting one message to one session: send now, put in flight, or queue.
+
+use crate::action::Action;
+use crate::connection::Connection;
+use crate::inflight::InflightState;
+use crate::message::Message;
+use crate::offline_queue::Enqueued;
+use crate::session::Session;
+use crate::topic_alias::AliasUse;
+use midge_codec::{encoded_len, Ack, AckKind, Packet, Publish, QoS};
+use std::time::Instant;
+
+/// Message counters kept by the broker.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// PUBLISH packets received from clients.
+    pub received: u64,
+    /// PUBLISH packets sent to clients.
+    pub sent: u64,
+    /// Messages dropped (queue full, expired, too large for the client).
+    pub dropped: u64,
+}
+
+/// Where delivery writes: the actions, the counters, and the queue settings.
+pub struct Outbox<'a> {
+    /// The current time.
+    pub now: Instant,
+    /// Actions for the server.
+    pub out: &'a mut Vec<Action>,
+    /// Message counters.
+    pub counters: &'a mut Counters,
+    /// Most messages queued per session.
+    pub max_queued: usize,
+    /// Queue QoS 0 messages for offline sessions.
+    pub queue_qos0: bool,
+}
+
+impl Outbox<'_> {
+    /// Queues `packet` for `conn`.
+    pub fn send(&mut self, conn: &Connection, packet: Packet) {
+        self.out.push(Action::Send {
+            conn: conn.id,
+            packet,
+        });
+    }
+}
+
+/// Sends `publish` on `conn` with a topic alias where possible, unless it exceeds the client's
+/// Maximum Packet Size, in which case it is discarded as if sent (MQTT-3.1.2-24, -25).
+/// Returns true if it was sent.
+pub fn transmit(conn: &mut Connection, mut publish: Publish, ob: &mut Outbox) -> bool {
+    let alias = conn.aliases_out.apply(&mut publish);
+    if let Some(max) = conn
+        .max_packet_size
+        .filter(|&max| max < midge_codec::MAX_PACKET_SIZE)
+    {
+        let packet = Packet::Publish(publish);
+        let fits = encoded_len(&packet, conn.version).is_ok_and(|len| len <= max as usize);
+        if !fits {
+            if let (AliasUse::New(_), Packet::Publish(p)) = (alias, &packet) {
+                conn.aliases_out.forget(&p.topic);
+            }
+            ob.counters.dropped += 1;
+            return false;
+        }
+        ob.counters.sent += 1;
+        ob.send(conn, packet);
+        return true;
+    }
+    ob.counters.sent += 1;
+    ob.send(conn, Packet::Publish(publish));
+    true
+}
+
+impl Session {
+    /// Delivers `message` to this session: to its connection (`conn`, which must be the
+    /// session's) now if the inflight window allows, else into the queue.
+    pub fn deliver(&mut self, conn: Option<&mut Connection>, message: Message, ob: &mut Outbox) {
+        match conn {
+            Some(conn) => {
+                if message.publish.qos == QoS::AtMostOnce {
+                    send_qos0(conn, message, ob);
+                } else if self.queue.is_empty() && self.inflight.len() < conn.window {
+                    self.send_in_flight(conn, message, ob);
+                } else {
+                    self.enqueue(message, ob);
+                }
+            }
+            None => {
+                if message.publish.qos == QoS::AtMostOnce && !ob.queue_qos0 {
+                    return;
+                }
+                self.enqueue(message, ob);
+            }
+        }
+    }
+
+    /// Moves queued messages into the inflight window while it has room.
+    pub fn fill_window(&mut self, conn: &mut Connection, ob: &mut Outbox) {
+        while self.inflight.len() < conn.window {
+            let Some(message) = self.queue.pop() else {
+                break;
+            };
+            if message.is_expired(ob.now) {
+                ob.counters.dropped += 1;
+                continue;
+            }
+            if message.publish.qos == QoS::AtMostOnce {
+                send_qos0(conn, message, ob);
+            } else {
+                self.send_in_flight(conn, message, ob);
+            }
+        }
+    }
+
+    /// After a resumed CONNACK: re-sends every unacknowledged PUBLISH with DUP=1 and every
+    /// PUBREL, in the original order (MQTT-4.4.0-1, MQTT-4.6.0-1), then fills the window.
+    pub fn resume(&mut self, conn: &mut Connection, ob: &mut Outbox) {
+        let mut too_large = Vec::new();
+        for (packet_id, state) in self.inflight.in_send_order() {
+            match state {
+                InflightState::Published(message) => {
+                    let mut publish = message.to_send(ob.now);
+                    publish.dup = true;
+                    if !transmit(conn, publish, ob) {
+                        too_large.push(packet_id);
+                    }
+                }
+                InflightState::Released => {
+                    ob.send(conn, Packet::Ack(Ack::new(AckKind::PubRel, packet_id)));
+                }
+            }
+        }
+        for packet_id in too_large {
+            self.inflight.remove(packet_id);
+        }
+        self.fill_window(conn, ob);
+    }
+
+    fn send_in_flight(&mut self, conn: &mut Connection, mut message: Message, ob: &mut Outbox) {
+        if message.is_expired(ob.now) {
+            ob.counters.dropped += 1;
+            return;
+        }
+        let Some(packet_id) = self.inflight.allocate_id() else {
+            self.enqueue(message, ob);
+            return;
+        };
+        message.publish.packet_id = Some(packet_id);
+        message.publish.dup = false;
+        if transmit(conn, message.to_send(ob.now), ob) {
+            self.inflight.insert(packet_id, message);
+        }
+    }
+
+    fn enqueue(&mut self, message: Message, ob: &mut Outbox) {
+        match self.queue.push(message, ob.max_queued) {
+            Enqueued::Stored => {}
+            Enqueued::StoredDroppingQoS0 | Enqueued::Dropped => ob.counters.dropped += 1,
+        }
+    }
+}
+
+fn send_qos0(conn: &mut Connection, message: Message, ob: &mut Outbox) {
+    if message.is_expired(ob.now) {
+        ob.counters.dropped += 1;
+        return;
+    }
+    transmit(conn, message.into_send(ob.now), ob);
+}

@@ -1,0 +1,186 @@
+//! The outgoing inflight window: QoS 1 and 2 publishes sent to a client and not yet completed.
+
+use crate::hash::IntMap;
+use crate::message::Message;
+use crate::packet_ids::PacketIdAllocator;
+use midge_codec::{PacketId, QoS};
+
+/// Where an outgoing QoS 1/2 message is in its acknowledgement flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InflightState {
+    /// PUBLISH sent; waiting for PUBACK (QoS 1) or PUBREC (QoS 2). The packet id is set.
+    Published(Message),
+    /// PUBREL sent; waiting for PUBCOMP.
+    Released,
+}
+
+/// One entry of the window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InflightEntry {
+    /// Send order, used to re-send in the original order on resume (MQTT-4.6.0-1).
+    pub seq: u64,
+    /// Flow state.
+    pub state: InflightState,
+}
+
+/// What a PUBREC did to the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PubRecOutcome {
+    /// The QoS 2 message moved to "released": send PUBREL.
+    Released,
+    /// PUBREL was already sent (a repeated PUBREC): send PUBREL again.
+    AlreadyReleased,
+    /// No QoS 2 message with that id is in flight.
+    Unknown,
+}
+
+/// Outgoing QoS 1/2 messages by packet id.
+#[derive(Debug, Clone, Default)]
+pub struct Inflight {
+    entries: IntMap<PacketId, InflightEntry>,
+    ids: PacketIdAllocator,
+    next_seq: u64,
+}
+
+impl Inflight {
+    /// Messages in flight (including those awaiting PUBCOMP).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// An unused, non-zero packet id.
+    pub fn allocate_id(&mut self) -> Option<PacketId> {
+        let entries = &self.entries;
+        self.ids.allocate(|id| entries.contains_key(&id))
+    }
+
+    /// Records `message` (already carrying `packet_id`) as sent.
+    pub fn insert(&mut self, packet_id: PacketId, message: Message) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.entries.insert(
+            packet_id,
+            InflightEntry {
+                seq,
+                state: InflightState::Published(message),
+            },
+        );
+    }
+
+    /// A PUBACK arrived: completes a QoS 1 message. Returns true if it freed a slot.
+    pub fn on_puback(&mut self, packet_id: PacketId) -> bool {
+        let is_qos1 = matches!(
+            self.entries.get(&packet_id),
+            Some(InflightEntry { state: InflightState::Published(m), .. })
+                if m.publish.qos == QoS::AtLeastOnce
+        );
+        is_qos1 && self.entries.remove(&packet_id).is_some()
+    }
+
+    /// A successful PUBREC arrived for a QoS 2 message.
+    pub fn on_pubrec(&mut self, packet_id: PacketId) -> PubRecOutcome {
+        match self.entries.get_mut(&packet_id) {
+            Some(entry) => match &entry.state {
+                InflightState::Published(m) if m.publish.qos == QoS::ExactlyOnce => {
+                    entry.state = InflightState::Released;
+                    PubRecOutcome::Released
+                }
+                InflightState::Released => PubRecOutcome::AlreadyReleased,
+                InflightState::Published(_) => PubRecOutcome::Unknown,
+            },
+            None => PubRecOutcome::Unknown,
+        }
+    }
+
+    /// A PUBREC with an error reason (v5) ends a QoS 2 flow. Returns true if it freed a slot.
+    pub fn on_pubrec_error(&mut self, packet_id: PacketId) -> bool {
+        let awaiting = matches!(
+            self.entries.get(&packet_id),
+            Some(InflightEntry { state: InflightState::Published(m), .. })
+                if m.publish.qos == QoS::ExactlyOnce
+        );
+        awaiting && self.entries.remove(&packet_id).is_some()
+    }
+
+    /// A PUBCOMP arrived. Returns true if it freed a slot.
+    pub fn on_pubcomp(&mut self, packet_id: PacketId) -> bool {
+        let released = matches!(
+            self.entries.get(&packet_id),
+            Some(InflightEntry {
+                state: InflightState::Released,
+                ..
+            })
+        );
+        released && self.entries.remove(&packet_id).is_some()
+    }
+
+    /// Packet ids with their state, in original send order (for re-sending on resume).
+    pub fn in_send_order(&self) -> Vec<(PacketId, &InflightState)> {
+        let mut list: Vec<(u64, PacketId, &InflightState)> = self
+            .entries
+            .iter()
+            .map(|(id, e)| (e.seq, *id, &e.state))
+            .collect();
+        list.sort_unstable_by_key(|(seq, _, _)| *seq);
+        list.into_iter().map(|(_, id, s)| (id, s)).collect()
+    }
+
+    /// Forgets `packet_id` (used when a re-send is dropped as too large for the client).
+    pub fn remove(&mut self, packet_id: PacketId) -> Option<InflightEntry> {
+        self.entries.remove(&packet_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use midge_codec::{Publish, PublishProperties};
+
+    fn msg(qos: QoS, id: PacketId) -> Message {
+        Message {
+            publish: Publish {
+                dup: false,
+                qos,
+                retain: false,
+                topic: "t".into(),
+                packet_id: Some(id),
+                properties: PublishProperties::default(),
+                payload: Bytes::new(),
+            },
+            expires_at: None,
+        }
+    }
+
+    #[test]
+    fn qos1_flow() {
+        let mut w = Inflight::default();
+        let id = w.allocate_id().unwrap();
+        assert_eq!(id, 1);
+        w.insert(id, msg(QoS::AtLeastOnce, id));
+        assert_eq!(w.on_pubrec(id), PubRecOutcome::Unknown);
+        assert!(!w.on_pubcomp(id));
+        assert!(w.on_puback(id));
+        assert!(!w.on_puback(id));
+        assert_eq!(w.len(), 0);
+    }
+
+    #[test]
+    fn qos2_flow_and_order() {
+        let mut w = Inflight::default();
+        for _ in 0..3 {
+            let id = w.allocate_id().unwrap();
+            w.insert(id, msg(QoS::ExactlyOnce, id));
+        }
+        assert!(!w.on_puback(2));
+        assert_eq!(w.on_pubrec(2), PubRecOutcome::Released);
+        assert_eq!(w.on_pubrec(2), PubRecOutcome::AlreadyReleased);
+        let order: Vec<_> = w.in_send_order().into_iter().map(|(id, _)| id).collect();
+        assert_eq!(order, vec![1, 2, 3]);
+        assert!(w.on_pubcomp(2));
+        assert!(w.on_pubrec_error(3));
+        assert_eq!(w.len(), 1);
+        // id 2 and 3 are free again, 1 is still in use
+        assert_eq!(w.allocate_id(), Some(4));
+    }
+}

@@ -1,0 +1,197 @@
+//! Connections ending (DISCONNECT, errors, keep alive, takeover), session expiry, delayed
+//! wills, and shutdown.
+
+use crate::event::ConnId;
+use crate::router::SubKey;
+use crate::session::{PendingWill, Session};
+use crate::session_store::SessionIdx;
+use crate::will::will_delay;
+use crate::{Action, Broker};
+use midge_codec::{topic, Disconnect, ReasonCode};
+use std::time::{Duration, Instant};
+
+impl Broker {
+    /// Forgets connection `conn_id`: sends a v5 DISCONNECT with `reason` if given, a Close if
+    /// `close`, publishes or schedules its will if `publish_will`, then keeps the session
+    /// offline (Session Expiry Interval > 0, MQTT-3.1.2-23) or removes it.
+    pub(crate) fn end_connection(
+        &mut self,
+        now: Instant,
+        conn_id: ConnId,
+        reason: Option<ReasonCode>,
+        close: bool,
+        publish_will: bool,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(conn) = self.conns.remove(&conn_id) else {
+            return;
+        };
+        if let Some(reason) = reason {
+            Self::send_disconnect(&conn, reason, out);
+        }
+        if close {
+            out.push(Action::Close { conn: conn_id });
+        }
+        let will = if publish_will { conn.will } else { None };
+        let idx = conn.session;
+        let Some(session) = self.sessions.get_mut(idx) else {
+            return;
+        };
+        session.conn = None;
+        if session.expiry_interval == 0 {
+            // The session ends with the connection: the will goes out now (MQTT-3.1.2-8).
+            self.remove_session(idx);
+            if let Some(will) = will {
+                self.publish_will(now, None, will, out);
+            }
+            return;
+        }
+        let expires_at = session.expiry_deadline(now);
+        session.expires_at = expires_at;
+        let serial = session.serial;
+        if let Some(at) = expires_at {
+            self.session_expiry.push(at, (idx, serial));
+        }
+        let Some(will) = will else {
+            return;
+        };
+        let delay = will_delay(&will);
+        if delay == 0 {
+            self.publish_will(now, Some(idx), will, out);
+            return;
+        }
+        // Published when the delay passes or the session ends, whichever comes first.
+        let mut due = now + Duration::from_secs(u64::from(delay));
+        if let Some(at) = expires_at {
+            due = due.min(at);
+        }
+        session.pending_will = Some(PendingWill { will, due });
+        self.will_delays.push(due, (idx, serial));
+    }
+
+    /// A DISCONNECT from the client: 0x04 keeps the will, any other reason discards it
+    /// (MQTT-3.14.4-3, MQTT-3.1.2-10); a v5 Session Expiry Interval replaces the session's,
+    /// except that raising it from 0 is a Protocol Error (MQTT 3.14.2.2.2).
+    pub(crate) fn on_disconnect(
+        &mut self,
+        now: Instant,
+        conn_id: ConnId,
+        disconnect: Disconnect,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(conn) = self.conns.get(&conn_id) else {
+            return;
+        };
+        let v5 = conn.is_v5();
+        if v5 {
+            if let Some(expiry) = disconnect.properties.session_expiry_interval {
+                if conn.connect_expiry_zero && expiry > 0 {
+                    self.close_with(now, conn_id, ReasonCode::ProtocolError, out);
+                    return;
+                }
+                let granted = expiry.min(self.config.max_session_expiry);
+                if let Some(session) = self.sessions.get_mut(conn.session) {
+                    session.expiry_interval = granted;
+                }
+            }
+        }
+        let keep_will = v5 && disconnect.reason == ReasonCode::DisconnectWithWill;
+        self.end_connection(now, conn_id, None, true, keep_will, out);
+    }
+
+    /// Removes the session in slot `idx` and all its subscriptions.
+    pub(crate) fn remove_session(&mut self, idx: SessionIdx) -> Option<Session> {
+        let session = self.sessions.remove(idx)?;
+        for filter in session.subscriptions.keys() {
+            self.drop_subscription(idx, filter);
+        }
+        self.subscription_count -= session.subscriptions.len() as u64;
+        Some(session)
+    }
+
+    /// Removes one subscription of session `idx` from the tree (or its shared group).
+    pub(crate) fn drop_subscription(&mut self, idx: SessionIdx, filter: &str) {
+        match topic::split_shared(filter) {
+            Some(_) => {
+                let name = &filter["$share/".len()..];
+                self.shared.leave(&mut self.subs, name, idx);
+            }
+            None => {
+                self.subs.remove(filter, &SubKey::Direct(idx));
+            }
+        }
+    }
+
+    /// Periodic work: keep alive timeouts, delayed wills, session expiry, retained message
+    /// expiry and `$SYS` topics.
+    pub(crate) fn on_tick(&mut self, now: Instant, out: &mut Vec<Action>) {
+        while let Some(conn_id) = self.keep_alive.pop_due(now) {
+            let Some(deadline) = self
+                .conns
+                .get(&conn_id)
+                .and_then(|c| c.keep_alive_deadline())
+            else {
+                continue;
+            };
+            if deadline > now {
+                self.keep_alive.push(deadline, conn_id);
+            } else {
+                // No packet within 1.5 x Keep Alive: close as if the network failed
+                // (MQTT-3.1.2-22 in v5, MQTT-3.1.2-24 in 3.1.1), so the will is published.
+                self.end_connection(
+                    now,
+                    conn_id,
+                    Some(ReasonCode::KeepAliveTimeout),
+                    true,
+                    true,
+                    out,
+                );
+            }
+        }
+        while let Some((idx, serial)) = self.will_delays.pop_due(now) {
+            let Some(session) = self.sessions.get_mut(idx) else {
+                continue;
+            };
+            if session.serial != serial || session.is_connected() {
+                continue;
+            }
+            if session.pending_will.as_ref().is_some_and(|w| w.due <= now) {
+                if let Some(pending) = session.pending_will.take() {
+                    self.publish_will(now, Some(idx), pending.will, out);
+                }
+            }
+        }
+        while let Some((idx, serial)) = self.session_expiry.pop_due(now) {
+            let expired = self.sessions.get(idx).is_some_and(|s| {
+                s.serial == serial && !s.is_connected() && s.expires_at.is_some_and(|at| at <= now)
+            });
+            if !expired {
+                continue;
+            }
+            if let Some(session) = self.remove_session(idx) {
+                if let Some(pending) = session.pending_will {
+                    self.publish_will(now, None, pending.will, out);
+                }
+            }
+        }
+        self.retained.expire(now);
+        self.publish_sys(now, out);
+    }
+
+    /// Shutdown: v5 clients get DISCONNECT 0x8B, every connection closes, no will is
+    /// published; persistent sessions stay (offline), the others end.
+    pub(crate) fn on_shutdown(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let mut ids: Vec<ConnId> = self.conns.keys().copied().collect();
+        ids.sort_unstable();
+        for conn_id in ids {
+            self.end_connection(
+                now,
+                conn_id,
+                Some(ReasonCode::ServerShuttingDown),
+                true,
+                false,
+                out,
+            );
+        }
+    }
+}

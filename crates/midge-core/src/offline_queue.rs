@@ -1,0 +1,124 @@
+//! Messages waiting for a session: offline, or beyond the client's inflight window.
+
+use crate::message::Message;
+use midge_codec::QoS;
+use std::collections::VecDeque;
+
+/// What happened when a message was offered to a full queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    /// Stored; nothing dropped.
+    Stored,
+    /// Stored after dropping the oldest queued QoS 0 message.
+    StoredDroppingQoS0,
+    /// The queue was full of QoS 1/2 messages: the new message was dropped.
+    Dropped,
+}
+
+/// A FIFO of messages bounded by a length limit. When full, a queued QoS 0 message is dropped
+/// to make room; if there is none, the new message is dropped.
+#[derive(Debug, Clone, Default)]
+pub struct MessageQueue {
+    items: VecDeque<Message>,
+    qos0: usize,
+}
+
+impl MessageQueue {
+    /// Number of queued messages.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// True if nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Appends `message`, keeping at most `limit` messages.
+    pub fn push(&mut self, message: Message, limit: usize) -> Enqueued {
+        let mut outcome = Enqueued::Stored;
+        if self.items.len() >= limit {
+            if self.qos0 == 0 || limit == 0 {
+                return Enqueued::Dropped;
+            }
+            if let Some(pos) = self
+                .items
+                .iter()
+                .position(|m| m.publish.qos == QoS::AtMostOnce)
+            {
+                self.items.remove(pos);
+                self.qos0 -= 1;
+                outcome = Enqueued::StoredDroppingQoS0;
+            }
+        }
+        if message.publish.qos == QoS::AtMostOnce {
+            self.qos0 += 1;
+        }
+        self.items.push_back(message);
+        outcome
+    }
+
+    /// Removes and returns the oldest message.
+    pub fn pop(&mut self) -> Option<Message> {
+        let m = self.items.pop_front()?;
+        if m.publish.qos == QoS::AtMostOnce {
+            self.qos0 -= 1;
+        }
+        Some(m)
+    }
+
+    /// Iterates the queue, oldest first.
+    #[cfg(test)]
+    pub fn iter(&self) -> impl Iterator<Item = &Message> {
+        self.items.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use midge_codec::{Publish, PublishProperties};
+
+    fn msg(qos: QoS, payload: &'static str) -> Message {
+        Message {
+            publish: Publish {
+                dup: false,
+                qos,
+                retain: false,
+                topic: "t".into(),
+                packet_id: None,
+                properties: PublishProperties::default(),
+                payload: Bytes::from_static(payload.as_bytes()),
+            },
+            expires_at: None,
+        }
+    }
+
+    fn payloads(q: &MessageQueue) -> Vec<&[u8]> {
+        q.iter().map(|m| m.publish.payload.as_ref()).collect()
+    }
+
+    #[test]
+    fn drops_qos0_first_then_new() {
+        let mut q = MessageQueue::default();
+        assert_eq!(q.push(msg(QoS::AtLeastOnce, "a"), 2), Enqueued::Stored);
+        assert_eq!(q.push(msg(QoS::AtMostOnce, "b"), 2), Enqueued::Stored);
+        assert_eq!(
+            q.push(msg(QoS::AtLeastOnce, "c"), 2),
+            Enqueued::StoredDroppingQoS0
+        );
+        assert_eq!(payloads(&q), vec![b"a".as_ref(), b"c"]);
+        assert_eq!(q.push(msg(QoS::AtLeastOnce, "d"), 2), Enqueued::Dropped);
+        assert_eq!(q.pop().unwrap().publish.payload, "a");
+        assert_eq!(q.len(), 1);
+    }
+
+    #[test]
+    fn zero_limit_stores_nothing() {
+        let mut q = MessageQueue::default();
+        assert_eq!(q.push(msg(QoS::AtMostOnce, "a"), 0), Enqueued::Dropped);
+        assert!(q.is_empty());
+    }
+}

@@ -1,0 +1,186 @@
+//! Routing a published message to every matching session (MQTT 3.3.4, 4.7).
+
+use crate::message::Message;
+use crate::session::Session;
+use crate::session_store::SessionIdx;
+use crate::shared::GroupId;
+use crate::subscription_tree::SubscriptionTree;
+use crate::{Action, Broker};
+use midge_codec::{Publish, QoS};
+use std::time::Instant;
+
+/// Who a subscription-tree entry belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SubKey {
+    /// A session's own (non-shared) subscription.
+    Direct(SessionIdx),
+    /// A shared subscription group; its members live in [`crate::shared::SharedGroups`].
+    Shared(GroupId),
+}
+
+/// What routing needs to know about one subscription.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SubEntry {
+    /// Granted QoS.
+    pub qos: QoS,
+    /// No Local (v5): don't send the session its own publications.
+    pub no_local: bool,
+    /// Retain As Published (v5).
+    pub retain_as_published: bool,
+    /// Subscription Identifier (v5).
+    pub identifier: Option<u32>,
+}
+
+/// The subscription trie used by the broker.
+pub type SubTree = SubscriptionTree<SubKey, SubEntry>;
+
+/// One session's merged view of all its subscriptions matching a message.
+#[derive(Debug)]
+struct Merged {
+    session: SessionIdx,
+    qos: QoS,
+    retain_as_published: bool,
+    identifiers: Vec<u32>,
+}
+
+/// Buffers reused by every routing call, so routing allocates nothing but the copies it sends.
+#[derive(Debug, Default)]
+pub struct RouteScratch {
+    /// Per session slot: (routing round, index into `merged`) of the last round that saw it.
+    marks: Vec<(u64, u32)>,
+    round: u64,
+    merged: Vec<Merged>,
+    groups: Vec<GroupId>,
+}
+
+/// The copy of `publish` a subscriber gets: QoS min(publish, granted), RETAIN kept only with
+/// Retain As Published (MQTT-3.3.1-12, -13), its matching Subscription Identifiers
+/// (MQTT-3.3.4-3, -4), no packet id, DUP 0; other properties pass through unchanged.
+fn tailor(
+    publish: &Publish,
+    granted: QoS,
+    retain_as_published: bool,
+    identifiers: Vec<u32>,
+    expires_at: Option<Instant>,
+) -> Message {
+    let mut p = publish.clone();
+    p.qos = publish.qos.min(granted);
+    p.retain = publish.retain && retain_as_published;
+    p.dup = false;
+    p.packet_id = None;
+    p.properties.topic_alias = None;
+    p.properties.subscription_identifiers = identifiers;
+    Message {
+        publish: p,
+        expires_at,
+    }
+}
+
+impl Broker {
+    /// Sends `publish` (topic resolved, no alias) to every session with a matching
+    /// subscription: one copy per session with the highest granted QoS among its matching
+    /// subscriptions (MQTT-3.3.4-2), skipping `publisher`'s No Local subscriptions
+    /// (MQTT-3.8.3-3), plus one copy per matching shared group. Returns the number of copies.
+    pub(crate) fn route(
+        &mut self,
+        now: Instant,
+        publisher: Option<SessionIdx>,
+        publish: &Publish,
+        expires_at: Option<Instant>,
+        out: &mut Vec<Action>,
+    ) -> usize {
+        let scratch = &mut self.scratch;
+        scratch.round += 1;
+        let round = scratch.round;
+        let mut merged = std::mem::take(&mut scratch.merged);
+        let mut groups = std::mem::take(&mut scratch.groups);
+        let marks = &mut scratch.marks;
+        merged.clear();
+        groups.clear();
+        self.subs
+            .for_each_match(&publish.topic, |key, entry| match *key {
+                SubKey::Direct(session) => {
+                    if entry.no_local && publisher == Some(session) {
+                        return;
+                    }
+                    let slot = session as usize;
+                    if marks.len() <= slot {
+                        marks.resize(slot + 1, (0, 0));
+                    }
+                    let (seen, index) = marks[slot];
+                    if seen == round {
+                        let m = &mut merged[index as usize];
+                        m.qos = m.qos.max(entry.qos);
+                        m.retain_as_published |= entry.retain_as_published;
+                        m.identifiers.extend(entry.identifier);
+                    } else {
+                        marks[slot] = (round, merged.len() as u32);
+                        merged.push(Merged {
+                            session,
+                            qos: entry.qos,
+                            retain_as_published: entry.retain_as_published,
+                            identifiers: entry.identifier.into_iter().collect(),
+                        });
+                    }
+                }
+                SubKey::Shared(gid) => groups.push(gid),
+            });
+        let mut copies = merged.len();
+        for m in merged.drain(..) {
+            let message = tailor(
+                publish,
+                m.qos,
+                m.retain_as_published,
+                m.identifiers,
+                expires_at,
+            );
+            self.deliver_to(now, m.session, message, out);
+        }
+        for gid in groups.drain(..) {
+            let sessions = &self.sessions;
+            let picked = self
+                .shared
+                .pick(gid, |s| sessions.get(s).is_some_and(Session::is_connected));
+            let Some((session, entry)) = picked else {
+                continue;
+            };
+            let message = tailor(
+                publish,
+                entry.qos,
+                entry.retain_as_published,
+                entry.identifier.into_iter().collect(),
+                expires_at,
+            );
+            self.deliver_to(now, session, message, out);
+            copies += 1;
+        }
+        self.scratch.merged = merged;
+        self.scratch.groups = groups;
+        copies
+    }
+
+    /// Publishes `publish` as coming from `publisher` (a client, its will, or the broker):
+    /// stores or clears the retained copy when RETAIN is set (MQTT-3.3.1-5..-7), then routes
+    /// it. Returns the number of copies routed.
+    pub(crate) fn publish_message(
+        &mut self,
+        now: Instant,
+        publisher: Option<SessionIdx>,
+        mut publish: Publish,
+        out: &mut Vec<Action>,
+    ) -> usize {
+        publish.dup = false;
+        publish.packet_id = None;
+        publish.properties.topic_alias = None;
+        publish.properties.subscription_identifiers.clear();
+        let expires_at =
+            crate::message::expiry_instant(now, publish.properties.message_expiry_interval);
+        if publish.retain && self.config.retain_available {
+            self.retained.set(Message {
+                publish: publish.clone(),
+                expires_at,
+            });
+        }
+        self.route(now, publisher, &publish, expires_at, out)
+    }
+}

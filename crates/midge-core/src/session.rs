@@ -1,0 +1,87 @@
+//! Session state: everything that outlives a network connection (MQTT 4.1).
+
+use crate::event::ConnId;
+use crate::hash::IntSet;
+use crate::inflight::Inflight;
+use crate::offline_queue::MessageQueue;
+use midge_codec::{LastWill, PacketId, SubscriptionOptions};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Session Expiry Interval meaning "never expires".
+pub const NEVER_EXPIRES: u32 = u32::MAX;
+
+/// One subscription of a session, as granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subscription {
+    /// Options with the granted QoS.
+    pub options: SubscriptionOptions,
+    /// v5 Subscription Identifier given with the SUBSCRIBE.
+    pub identifier: Option<u32>,
+}
+
+/// A will waiting for its Will Delay Interval after the connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingWill {
+    /// The will.
+    pub will: LastWill,
+    /// When to publish it.
+    pub due: Instant,
+}
+
+/// An MQTT session, keyed by client identifier.
+#[derive(Debug)]
+pub struct Session {
+    /// Client identifier.
+    pub client_id: Arc<str>,
+    /// Unique number of this session instance (slots are reused; timers check this).
+    pub serial: u64,
+    /// The connection using the session, if any.
+    pub conn: Option<ConnId>,
+    /// Session Expiry Interval in seconds ([`NEVER_EXPIRES`] for never).
+    pub expiry_interval: u32,
+    /// When an offline session expires.
+    pub expires_at: Option<Instant>,
+    /// Subscriptions by the filter exactly as subscribed (including any `$share/` prefix).
+    pub subscriptions: HashMap<String, Subscription>,
+    /// Outgoing QoS 1/2 messages not yet completed.
+    pub inflight: Inflight,
+    /// Incoming QoS 2 packet ids for which PUBREC was sent and PUBREL not yet received.
+    pub awaiting_pubrel: IntSet<PacketId>,
+    /// Messages waiting for the client (offline, or beyond the inflight window).
+    pub queue: MessageQueue,
+    /// A will waiting for its delay after the connection ended.
+    pub pending_will: Option<PendingWill>,
+}
+
+impl Session {
+    /// A fresh, empty session.
+    pub fn new(client_id: Arc<str>, serial: u64, expiry_interval: u32) -> Session {
+        Session {
+            client_id,
+            serial,
+            conn: None,
+            expiry_interval,
+            expires_at: None,
+            subscriptions: HashMap::new(),
+            inflight: Inflight::default(),
+            awaiting_pubrel: IntSet::default(),
+            queue: MessageQueue::default(),
+            pending_will: None,
+        }
+    }
+
+    /// True while a connection uses the session.
+    pub fn is_connected(&self) -> bool {
+        self.conn.is_some()
+    }
+
+    /// When the session expires if it goes offline at `now` (`None`: never).
+    pub fn expiry_deadline(&self, now: Instant) -> Option<Instant> {
+        if self.expiry_interval == NEVER_EXPIRES {
+            return None;
+        }
+        now.checked_add(Duration::from_secs(u64::from(self.expiry_interval)))
+    }
+}

@@ -1,0 +1,181 @@
+//! SUBSCRIBE and UNSUBSCRIBE (MQTT 3.8 - 3.11), with retained messages for new subscriptions.
+
+use crate::event::ConnId;
+use crate::message::Message;
+use crate::router::{SubEntry, SubKey};
+use crate::session::Subscription;
+use crate::{Action, Broker};
+use midge_codec::topic::{is_valid_topic_filter, split_shared};
+use midge_codec::{
+    AckProperties, Packet, QoS, ReasonCode, RetainHandling, SubAck, Subscribe, UnsubAck,
+    Unsubscribe,
+};
+use std::time::Instant;
+
+/// The SUBACK reason for a granted QoS.
+fn granted_reason(qos: QoS) -> ReasonCode {
+    match qos {
+        QoS::AtMostOnce => ReasonCode::Success,
+        QoS::AtLeastOnce => ReasonCode::GrantedQoS1,
+        QoS::ExactlyOnce => ReasonCode::GrantedQoS2,
+    }
+}
+
+impl Broker {
+    /// A SUBSCRIBE: one reason per filter in the SUBACK, then the matching retained messages.
+    pub(crate) fn on_subscribe(
+        &mut self,
+        now: Instant,
+        conn_id: ConnId,
+        subscribe: Subscribe,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(conn) = self.conns.get(&conn_id) else {
+            return;
+        };
+        let idx = conn.session;
+        let identifier = subscribe.properties.subscription_identifier;
+        if identifier.is_some() && !self.config.subscription_identifiers_available {
+            return self.close_with(
+                now,
+                conn_id,
+                ReasonCode::SubscriptionIdentifiersNotSupported,
+                out,
+            );
+        }
+        // No Local on a shared subscription is a Protocol Error (MQTT-3.8.3-4).
+        if subscribe
+            .filters
+            .iter()
+            .any(|f| f.options.no_local && split_shared(&f.filter).is_some())
+        {
+            return self.close_with(now, conn_id, ReasonCode::ProtocolError, out);
+        }
+
+        let mut reasons = Vec::with_capacity(subscribe.filters.len());
+        let mut retained_for = Vec::new();
+        for f in subscribe.filters {
+            if !is_valid_topic_filter(&f.filter) {
+                reasons.push(ReasonCode::TopicFilterInvalid);
+                continue;
+            }
+            let shared = split_shared(&f.filter);
+            if shared.is_some() && !self.config.shared_subscription_available {
+                reasons.push(ReasonCode::SharedSubscriptionsNotSupported);
+                continue;
+            }
+            let inner = shared.map_or(f.filter.as_str(), |(_, inner)| inner);
+            if !self.config.wildcard_subscription_available && inner.contains(['+', '#']) {
+                reasons.push(ReasonCode::WildcardSubscriptionsNotSupported);
+                continue;
+            }
+            let granted = f.options.qos.min(self.config.maximum_qos);
+            let entry = SubEntry {
+                qos: granted,
+                no_local: f.options.no_local,
+                retain_as_published: f.options.retain_as_published,
+                identifier,
+            };
+            let Some(session) = self.sessions.get_mut(idx) else {
+                return;
+            };
+            let mut options = f.options;
+            options.qos = granted;
+            // A subscription to an existing filter replaces it (MQTT-3.8.4-3).
+            let existed = session
+                .subscriptions
+                .insert(
+                    f.filter.clone(),
+                    Subscription {
+                        options,
+                        identifier,
+                    },
+                )
+                .is_some();
+            if !existed {
+                self.subscription_count += 1;
+            }
+            if shared.is_some() {
+                let name = &f.filter["$share/".len()..];
+                self.shared.join(&mut self.subs, name, inner, idx, entry);
+            } else {
+                self.subs.insert(inner, SubKey::Direct(idx), entry);
+                // Retain Handling 0: always send; 1: only for a new subscription; 2: never
+                // (MQTT-3.3.1-9, -10, -11). Shared subscriptions get none.
+                let send = match f.options.retain_handling {
+                    RetainHandling::SendAtSubscribe => true,
+                    RetainHandling::SendIfNew => !existed,
+                    RetainHandling::DoNotSend => false,
+                };
+                if send && self.config.retain_available {
+                    retained_for.push((f.filter, granted));
+                }
+            }
+            reasons.push(granted_reason(granted));
+        }
+        out.push(Action::Send {
+            conn: conn_id,
+            packet: Packet::SubAck(SubAck {
+                packet_id: subscribe.packet_id,
+                reasons,
+                properties: AckProperties::default(),
+            }),
+        });
+
+        let mut batch = Vec::new();
+        for (filter, granted) in retained_for {
+            self.retained.for_each_match(&filter, now, |m| {
+                // Sent because of a new subscription: RETAIN=1 (v5 3.3.1.3; MQTT-3.3.1-8 in
+                // 3.1.1), QoS min(stored, granted).
+                let mut publish = m.publish.clone();
+                publish.qos = publish.qos.min(granted);
+                publish.retain = true;
+                publish.properties.subscription_identifiers = identifier.into_iter().collect();
+                batch.push(Message {
+                    publish,
+                    expires_at: m.expires_at,
+                });
+            });
+            for message in batch.drain(..) {
+                self.deliver_to(now, idx, message, out);
+            }
+        }
+    }
+
+    /// An UNSUBSCRIBE: remove each filter, then UNSUBACK.
+    pub(crate) fn on_unsubscribe(
+        &mut self,
+        conn_id: ConnId,
+        unsubscribe: Unsubscribe,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(conn) = self.conns.get(&conn_id) else {
+            return;
+        };
+        let idx = conn.session;
+        let mut reasons = Vec::with_capacity(unsubscribe.filters.len());
+        for filter in &unsubscribe.filters {
+            let existed = self
+                .sessions
+                .get_mut(idx)
+                .and_then(|s| s.subscriptions.remove(filter))
+                .is_some();
+            if existed {
+                self.drop_subscription(idx, filter);
+                self.subscription_count -= 1;
+                reasons.push(ReasonCode::Success);
+            } else {
+                reasons.push(ReasonCode::NoSubscriptionExisted);
+            }
+        }
+        // UNSUBACK even when nothing matched (MQTT-3.10.4-5).
+        out.push(Action::Send {
+            conn: conn_id,
+            packet: Packet::UnsubAck(UnsubAck {
+                packet_id: unsubscribe.packet_id,
+                reasons,
+                properties: AckProperties::default(),
+            }),
+        });
+    }
+}

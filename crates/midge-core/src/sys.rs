@@ -1,0 +1,95 @@
+//! `$SYS` topics, named as Mosquitto names them, published retained on the first Tick and
+//! every `sys_interval` (a value is re-published only when it changed; uptime always is).
+
+use crate::{Action, Broker};
+use bytes::Bytes;
+use midge_codec::{Publish, PublishProperties, QoS};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// When `$SYS` was last published and what.
+#[derive(Debug, Default)]
+pub struct SysTopics {
+    next_at: Option<Instant>,
+    last: HashMap<&'static str, String>,
+}
+
+/// Topic of the uptime value, re-published every interval.
+pub const UPTIME: &str = "$SYS/broker/uptime";
+
+impl Broker {
+    /// The current `$SYS` values as (topic, decimal string or text).
+    pub(crate) fn sys_values(&self, now: Instant) -> Vec<(&'static str, String)> {
+        let stats = self.stats();
+        let uptime = now.saturating_duration_since(self.started).as_secs();
+        vec![
+            ("$SYS/broker/version", self.config.version.clone()),
+            (UPTIME, format!("{uptime} seconds")),
+            (
+                "$SYS/broker/clients/connected",
+                stats.clients_connected.to_string(),
+            ),
+            (
+                "$SYS/broker/clients/disconnected",
+                (stats.sessions.saturating_sub(stats.clients_connected)).to_string(),
+            ),
+            ("$SYS/broker/clients/total", stats.sessions.to_string()),
+            (
+                "$SYS/broker/clients/maximum",
+                self.max_connected.to_string(),
+            ),
+            (
+                "$SYS/broker/messages/received",
+                stats.messages_received.to_string(),
+            ),
+            ("$SYS/broker/messages/sent", stats.messages_sent.to_string()),
+            (
+                "$SYS/broker/publish/messages/received",
+                stats.messages_received.to_string(),
+            ),
+            (
+                "$SYS/broker/publish/messages/sent",
+                stats.messages_sent.to_string(),
+            ),
+            (
+                "$SYS/broker/publish/messages/dropped",
+                stats.messages_dropped.to_string(),
+            ),
+            (
+                "$SYS/broker/subscriptions/count",
+                stats.subscriptions.to_string(),
+            ),
+            (
+                "$SYS/broker/retained messages/count",
+                stats.retained_messages.to_string(),
+            ),
+        ]
+    }
+
+    /// Publishes the `$SYS` topics if they are due.
+    pub(crate) fn publish_sys(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let interval = self.config.sys_interval;
+        if interval.is_zero() || self.sys.next_at.is_some_and(|at| now < at) {
+            return;
+        }
+        self.sys.next_at = now.checked_add(interval);
+        for (topic, value) in self.sys_values(now) {
+            if topic != UPTIME && self.sys.last.get(topic) == Some(&value) {
+                continue;
+            }
+            let payload = Bytes::from(value.clone().into_bytes());
+            self.sys.last.insert(topic, value);
+            let publish = Publish {
+                dup: false,
+                qos: QoS::AtMostOnce,
+                retain: true,
+                topic: Arc::from(topic),
+                packet_id: None,
+                properties: PublishProperties::default(),
+                payload,
+            };
+            self.publish_message(now, None, publish, out);
+        }
+    }
+}

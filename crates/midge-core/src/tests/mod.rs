@@ -1,0 +1,18 @@
+//! Broker behaviour tests: drive `Event`s, assert on `Action`s. Each test cites the normative
+//! statements it checks (v5 numbering unless marked 3.1.1).
+
+mod harness;
+
+mod connect;
+mod keepalive;
+mod limits;
+mod perf;
+mod qos;
+mod retained;
+mod routing;
+mod session;
+mod shared;
+mod stats;
+mod subscribe;
+mod sys;
+mod will;

@@ -1,0 +1,78 @@
+//! `$SYS` topics.
+
+use super::harness::*;
+use crate::BrokerConfig;
+use midge_codec::QoS;
+use std::time::Duration;
+
+fn sys_config() -> BrokerConfig {
+    BrokerConfig {
+        sys_interval: Duration::from_secs(10),
+        version: "midge 0.1.0".into(),
+        ..config()
+    }
+}
+
+#[test]
+fn published_retained_on_first_tick_to_sys_subscribers_only() {
+    // MQTT-4.7.2-1: `#` does not match `$SYS/...`; `$SYS/#` does.
+    let mut h = H::with(sys_config());
+    h.connect(1, "sys", V5, true);
+    h.connect(2, "all", V5, true);
+    h.subscribe(1, "$SYS/#", QoS::AtMostOnce);
+    h.subscribe(2, "#", QoS::AtMostOnce);
+    let actions = h.tick();
+    assert!(publishes(&actions, 2).is_empty());
+    let out = publishes(&actions, 1);
+    let get = |topic: &str| {
+        out.iter()
+            .find(|p| &*p.topic == topic)
+            .map(|p| String::from_utf8_lossy(&p.payload).into_owned())
+    };
+    assert_eq!(get("$SYS/broker/version").as_deref(), Some("midge 0.1.0"));
+    assert_eq!(get("$SYS/broker/uptime").as_deref(), Some("0 seconds"));
+    assert_eq!(get("$SYS/broker/clients/connected").as_deref(), Some("2"));
+    assert_eq!(get("$SYS/broker/clients/total").as_deref(), Some("2"));
+    assert_eq!(get("$SYS/broker/clients/maximum").as_deref(), Some("2"));
+    assert_eq!(get("$SYS/broker/subscriptions/count").as_deref(), Some("2"));
+    assert_eq!(get("$SYS/broker/messages/received").as_deref(), Some("0"));
+    assert!(get("$SYS/broker/messages/sent").is_some());
+    assert!(get("$SYS/broker/retained messages/count").is_some());
+    // Retained: a later subscriber gets them.
+    h.connect(3, "late", V5, true);
+    let (_, actions) = h.subscribe_with(3, "$SYS/broker/version", opts(QoS::AtMostOnce), None);
+    assert_eq!(payloads(&actions, 3), vec!["midge 0.1.0"]);
+}
+
+#[test]
+fn republished_every_interval_only_when_changed() {
+    let mut h = H::with(sys_config());
+    h.connect(1, "sys", V5, true);
+    h.subscribe(1, "$SYS/#", QoS::AtMostOnce);
+    h.tick();
+    h.advance_secs(5);
+    assert!(h.tick().is_empty(), "not due yet");
+    h.advance_secs(5);
+    let topics: Vec<String> = publishes(&h.tick(), 1)
+        .iter()
+        .map(|p| p.topic.to_string())
+        .collect();
+    assert!(topics.contains(&"$SYS/broker/uptime".to_string()));
+    assert!(
+        topics.contains(&"$SYS/broker/messages/sent".to_string()),
+        "changed"
+    );
+    assert!(
+        !topics.contains(&"$SYS/broker/version".to_string()),
+        "unchanged"
+    );
+}
+
+#[test]
+fn disabled_with_zero_interval() {
+    let mut h = H::new();
+    h.connect(1, "sys", V5, true);
+    h.subscribe(1, "$SYS/#", QoS::AtMostOnce);
+    assert!(h.tick().is_empty());
+    assert_eq!(h.broker.stats().retained_messages, 0);
+}

@@ -1,0 +1,135 @@
+//! The sections of the configuration file, one struct per `[table]`.
+
+use midge_codec::QoS;
+use midge_core::BrokerConfig;
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+/// `[listener]`: where the plain MQTT (TCP) listener binds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerSection {
+    /// Address to bind.
+    pub bind: IpAddr,
+    /// TCP port; 0 asks the OS for a free one.
+    pub port: u16,
+}
+
+impl ListenerSection {
+    /// The socket address to bind.
+    pub fn socket_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.bind, self.port)
+    }
+}
+
+/// `[broker]`: every setting of [`midge_core::BrokerConfig`] except the version string, with
+/// durations in seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerSection {
+    /// Largest packet accepted from a client, in bytes.
+    pub max_packet_size: u32,
+    /// Receive Maximum advertised to v5 clients.
+    pub receive_maximum: u16,
+    /// Outgoing QoS 1/2 messages in flight per client.
+    pub max_inflight: u16,
+    /// Messages queued per session beyond the inflight window.
+    pub max_queued_messages: usize,
+    /// Queue QoS 0 messages for offline persistent sessions.
+    pub queue_qos0_messages: bool,
+    /// Largest keep alive accepted, in seconds.
+    pub max_keep_alive: u16,
+    /// Largest session expiry interval granted, in seconds.
+    pub max_session_expiry: u32,
+    /// Topic Alias Maximum advertised to v5 clients.
+    pub topic_alias_maximum: u16,
+    /// Highest QoS supported: 0, 1 or 2.
+    pub maximum_qos: u8,
+    /// Retained messages supported.
+    pub retain_available: bool,
+    /// Wildcard subscriptions supported.
+    pub wildcard_subscription_available: bool,
+    /// Shared subscriptions supported.
+    pub shared_subscription_available: bool,
+    /// Subscription identifiers supported.
+    pub subscription_identifiers_available: bool,
+    /// Accept an empty client id.
+    pub allow_zero_length_client_id: bool,
+    /// Prefix of assigned client ids.
+    pub assigned_client_id_prefix: String,
+    /// `$SYS` publication interval in seconds; 0 disables it.
+    pub sys_interval_secs: u64,
+}
+
+impl BrokerSection {
+    /// The core's settings; `version` is what `$SYS/broker/version` reports.
+    pub fn to_core(&self, version: String) -> BrokerConfig {
+        BrokerConfig {
+            version,
+            max_packet_size: self.max_packet_size,
+            receive_maximum: self.receive_maximum,
+            max_inflight: self.max_inflight,
+            max_queued_messages: self.max_queued_messages,
+            queue_qos0_messages: self.queue_qos0_messages,
+            max_keep_alive: self.max_keep_alive,
+            max_session_expiry: self.max_session_expiry,
+            topic_alias_maximum: self.topic_alias_maximum,
+            // `Config::load` rejected anything but 0..=2, so the fallback is never taken.
+            maximum_qos: QoS::from_u8(self.maximum_qos).unwrap_or(QoS::ExactlyOnce),
+            retain_available: self.retain_available,
+            wildcard_subscription_available: self.wildcard_subscription_available,
+            shared_subscription_available: self.shared_subscription_available,
+            subscription_identifiers_available: self.subscription_identifiers_available,
+            allow_zero_length_client_id: self.allow_zero_length_client_id,
+            assigned_client_id_prefix: self.assigned_client_id_prefix.clone(),
+            sys_interval: Duration::from_secs(self.sys_interval_secs),
+        }
+    }
+}
+
+/// `[limits]`: per-connection and per-process guards and timeouts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Most simultaneous connections.
+    pub max_connections: usize,
+    /// Seconds a new connection has to send CONNECT.
+    pub connect_timeout_secs: u64,
+    /// Unsent outgoing QoS 0 bytes allowed per connection before QoS 0 messages are dropped.
+    pub max_pending_bytes: usize,
+    /// Seconds a shutdown waits for connections to flush.
+    pub shutdown_grace_secs: u64,
+}
+
+impl LimitsSection {
+    /// `connect_timeout_secs` as a duration.
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_secs(self.connect_timeout_secs)
+    }
+
+    /// `shutdown_grace_secs` as a duration.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
+
+/// `[log]`: what is logged and how lines look.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// `RUST_LOG`-style filter directives, e.g. `info` or `info,midge_server=debug`.
+    pub level: String,
+    /// Line format.
+    pub format: LogFormat,
+}
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}

@@ -1,0 +1,431 @@
+//! One client connection: waits for CONNECT, then reads and decodes packets and feeds them to
+//! the core, while a separate writer task sends what the core queues for it.
+
+use crate::connect_sniff::looks_like_v5_connect;
+use crate::connection_handle::ConnHandle;
+use crate::shared_broker::{ConnectOutcome, SharedBroker};
+use crate::shutdown::Shutdown;
+use crate::writer::ConnWriter;
+use bytes::BytesMut;
+use midge_codec::{
+    ConnAck, ConnAckProperties, Connect, DecodeError, Disconnect, Packet, ProtocolVersion,
+    ReasonCode,
+};
+use midge_core::ConnId;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+
+/// Spare room kept in the read buffer before each read.
+const READ_CHUNK: usize = 8 * 1024;
+
+/// How long a closing connection may take to flush its last packets before its writer is
+/// aborted. A peer that has not taken a few kilobytes in this time is gone or hostile.
+const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Settings every connection needs, taken from the validated config once.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnectionSettings {
+    /// Time allowed between accept and a complete CONNECT.
+    pub(crate) connect_timeout: Duration,
+    /// Largest packet decoded from the client.
+    pub(crate) max_packet_size: u32,
+    /// Slow-reader guard for outgoing QoS 0 publishes.
+    pub(crate) max_pending_bytes: usize,
+}
+
+/// An accepted TCP connection that has not been served yet.
+pub(crate) struct Connection {
+    pub(crate) id: ConnId,
+    pub(crate) socket: TcpStream,
+    pub(crate) peer: SocketAddr,
+    pub(crate) broker: Arc<SharedBroker>,
+    pub(crate) settings: Arc<ConnectionSettings>,
+    pub(crate) shutdown: Shutdown,
+}
+
+/// Why no session was started.
+enum NoSession {
+    TimedOut,
+    Eof,
+    Io(io::Error),
+    NotConnect,
+    Decode { err: DecodeError, v5: bool },
+    Shutdown,
+}
+
+/// Why a session's read loop ended.
+enum End {
+    ClientDisconnect,
+    Eof,
+    Io(io::Error),
+    Decode(DecodeError),
+    ClosedByBroker,
+    Shutdown,
+    WriterEnded(Result<io::Result<()>, tokio::task::JoinError>),
+}
+
+/// What decoding the buffered bytes found besides complete packets.
+enum Decoded {
+    /// Everything complete was decoded; read more.
+    NeedMore,
+    /// The client sent DISCONNECT; anything after it is ignored.
+    Disconnect,
+    /// The stream is broken from here on.
+    Error(DecodeError),
+}
+
+impl Connection {
+    /// Serves the connection until it closes. Never panics on client input.
+    pub(crate) async fn run(self) {
+        let Connection {
+            id,
+            socket,
+            peer,
+            broker,
+            settings,
+            mut shutdown,
+        } = self;
+        let (mut reader, mut writer) = socket.into_split();
+        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        let first = tokio::select! {
+            res = timeout(
+                settings.connect_timeout,
+                read_connect(&mut reader, &mut buf, settings.max_packet_size),
+            ) => res.unwrap_or(Err(NoSession::TimedOut)),
+            _ = shutdown.recv() => Err(NoSession::Shutdown),
+        };
+        match first {
+            Ok(connect) => {
+                let session = Session {
+                    id,
+                    peer,
+                    broker,
+                    settings,
+                    shutdown,
+                    reader,
+                    buf,
+                };
+                session.run(connect, writer).await;
+            }
+            Err(why) => refuse(&mut writer, peer, &settings, why).await,
+        }
+    }
+}
+
+/// Reads until the first packet is complete; it must be a CONNECT.
+async fn read_connect(
+    reader: &mut OwnedReadHalf,
+    buf: &mut BytesMut,
+    max_packet_size: u32,
+) -> Result<Box<Connect>, NoSession> {
+    loop {
+        if let Some(&first) = buf.first() {
+            // Refuse anything else from its first byte rather than buffer a whole packet.
+            if first >> 4 != 1 {
+                return Err(NoSession::NotConnect);
+            }
+            let v5 = looks_like_v5_connect(buf);
+            // CONNECT decodes by the version it announces; the version argument only matters
+            // for other packet types, which are refused anyway.
+            match midge_codec::decode(buf, ProtocolVersion::V3_1_1, max_packet_size) {
+                Ok(Some(Packet::Connect(connect))) => return Ok(connect),
+                Ok(Some(_)) => return Err(NoSession::NotConnect),
+                Ok(None) => {}
+                Err(err) => return Err(NoSession::Decode { err, v5 }),
+            }
+        }
+        buf.reserve(READ_CHUNK);
+        match reader.read_buf(buf).await {
+            Ok(0) => return Err(NoSession::Eof),
+            Ok(_) => {}
+            Err(err) => return Err(NoSession::Io(err)),
+        }
+    }
+}
+
+/// Answers a connection that never got a session, then closes it.
+async fn refuse(
+    writer: &mut OwnedWriteHalf,
+    peer: SocketAddr,
+    settings: &ConnectionSettings,
+    why: NoSession,
+) {
+    let reply = match &why {
+        NoSession::TimedOut => {
+            tracing::debug!(
+                "Client {peer} sent no CONNECT within {} s, closing.",
+                settings.connect_timeout.as_secs()
+            );
+            None
+        }
+        NoSession::Eof => {
+            tracing::debug!("Client {peer} closed its connection before CONNECT.");
+            None
+        }
+        NoSession::Io(err) => {
+            tracing::debug!("Socket error on client {peer} before CONNECT: {err}.");
+            None
+        }
+        NoSession::Shutdown => None,
+        NoSession::NotConnect => {
+            tracing::info!("Client {peer} sent a first packet that is not CONNECT, closing.");
+            None
+        }
+        NoSession::Decode {
+            err: DecodeError::UnsupportedProtocolVersion,
+            ..
+        } => {
+            tracing::info!("Client {peer} asked for an unsupported protocol version, closing.");
+            // MQTT-3.1.2-2: answer in the 3.1.1 format with return code 1, which every
+            // version's client can read, then close.
+            Some((
+                ReasonCode::UnsupportedProtocolVersion,
+                ProtocolVersion::V3_1_1,
+            ))
+        }
+        NoSession::Decode { err, v5 } => {
+            tracing::info!("Client {peer} sent an invalid CONNECT ({err}), closing.");
+            // A v5 client is told why (MQTT 5, 4.13.1); a v3 client only sees the close.
+            v5.then(|| (err.reason_code(), ProtocolVersion::V5))
+        }
+    };
+    if let Some((reason, version)) = reply {
+        let connack = Packet::ConnAck(ConnAck {
+            session_present: false,
+            reason,
+            properties: ConnAckProperties::default(),
+        });
+        let mut out = BytesMut::new();
+        if midge_codec::encode(&connack, version, &mut out).is_ok() {
+            // A few bytes fit any socket buffer; the timeout only guards against the absurd.
+            let _ = timeout(settings.connect_timeout, writer.write_all(&out)).await;
+        }
+    }
+    let _ = writer.shutdown().await;
+}
+
+/// A connection whose CONNECT was read: the reading half, supervising the writer task.
+struct Session {
+    id: ConnId,
+    peer: SocketAddr,
+    broker: Arc<SharedBroker>,
+    settings: Arc<ConnectionSettings>,
+    shutdown: Shutdown,
+    reader: OwnedReadHalf,
+    /// Holds bytes received after the CONNECT too: clients may pipeline packets behind it.
+    buf: BytesMut,
+}
+
+impl Session {
+    async fn run(mut self, connect: Box<Connect>, writer: OwnedWriteHalf) {
+        let version = connect.protocol;
+        let requested_id = connect.client_id.clone();
+        // Mosquitto's numbering in "(pN, ...)": 1 = 3.1, 2 = 3.1.1, 5 = 5.0, so log tooling
+        // built for Mosquitto reads these lines unchanged.
+        let protocol = match version {
+            ProtocolVersion::V3_1 => 1,
+            ProtocolVersion::V3_1_1 => 2,
+            ProtocolVersion::V5 => 5,
+        };
+        let clean = u8::from(connect.clean_start);
+        let keep_alive = connect.keep_alive;
+
+        let label = display_id(requested_id, self.peer);
+        let (handle, outbox) = ConnHandle::new(self.settings.max_pending_bytes, &label);
+        let own = handle.clone();
+        let mut writer_task = tokio::spawn(ConnWriter::new(writer, outbox, version).run());
+
+        let client_id = match self.broker.connect(self.id, handle, connect) {
+            ConnectOutcome::Accepted { assigned_client_id } => {
+                let client_id = assigned_client_id.unwrap_or(label);
+                tracing::info!(
+                    "New client connected from {} as {client_id} (p{protocol}, c{clean}, \
+                     k{keep_alive}).",
+                    self.peer
+                );
+                client_id
+            }
+            ConnectOutcome::Refused { reason } => {
+                tracing::info!("Client {label} from {} refused: {reason:?}.", self.peer);
+                self.finish(&own, &mut writer_task, false).await;
+                return;
+            }
+            ConnectOutcome::ShuttingDown => {
+                own.send(Packet::ConnAck(ConnAck {
+                    session_present: false,
+                    reason: ReasonCode::ServerUnavailable,
+                    properties: ConnAckProperties::default(),
+                }));
+                self.finish(&own, &mut writer_task, false).await;
+                return;
+            }
+        };
+
+        let mut writer_done = false;
+        let end = self
+            .read_loop(version, &own, &mut writer_task, &mut writer_done)
+            .await;
+        if let End::Decode(err) = &end {
+            // MQTT 5 (4.13.2): say why before closing. v3 has no way to, so it just closes.
+            if version.is_v5() {
+                own.send(Packet::Disconnect(Disconnect::new(err.reason_code())));
+            }
+        }
+        let dropped = own.dropped_qos0();
+        self.finish(&own, &mut writer_task, writer_done).await;
+
+        let shutting_down = self.broker.is_shutting_down();
+        match end {
+            End::ClientDisconnect => tracing::info!("Client {client_id} disconnected."),
+            End::Eof => tracing::info!("Client {client_id} closed its connection."),
+            End::Io(err) | End::WriterEnded(Ok(Err(err))) => {
+                tracing::info!("Socket error on client {client_id}, disconnecting: {err}.")
+            }
+            End::Decode(err) => {
+                tracing::info!("Client {client_id} disconnected due to {err}.")
+            }
+            End::Shutdown => {
+                tracing::info!("Client {client_id} disconnected: server shutting down.")
+            }
+            End::ClosedByBroker | End::WriterEnded(Ok(Ok(()))) if shutting_down => {
+                tracing::info!("Client {client_id} disconnected: server shutting down.")
+            }
+            End::ClosedByBroker | End::WriterEnded(Ok(Ok(()))) => {
+                tracing::info!("Client {client_id} disconnected by the broker.")
+            }
+            End::WriterEnded(Err(err)) => {
+                tracing::error!("Writer of client {client_id} failed: {err}.")
+            }
+        }
+        if dropped > 0 {
+            tracing::warn!(
+                "Client {client_id} missed {dropped} QoS 0 message(s) because it read too slowly."
+            );
+        }
+    }
+
+    /// Reads, decodes and hands packets to the core until something ends the session.
+    async fn read_loop(
+        &mut self,
+        version: ProtocolVersion,
+        own: &ConnHandle,
+        writer_task: &mut JoinHandle<io::Result<()>>,
+        writer_done: &mut bool,
+    ) -> End {
+        let mut packets = Vec::new();
+        loop {
+            // Everything already buffered goes to the core under one lock acquisition, so a
+            // burst of small packets costs one lock, not one per packet.
+            let decoded = decode_all(
+                &mut self.buf,
+                version,
+                self.settings.max_packet_size,
+                &mut packets,
+            );
+            if !packets.is_empty() {
+                self.broker.packets(self.id, &mut packets);
+            }
+            match decoded {
+                Decoded::NeedMore => {}
+                Decoded::Disconnect => return End::ClientDisconnect,
+                Decoded::Error(err) => return End::Decode(err),
+            }
+            if self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
+                self.buf.reserve(READ_CHUNK);
+            }
+            tokio::select! {
+                // Closing wins over reading: once the core closed us, no more input is fed.
+                biased;
+                _ = own.close_requested() => return End::ClosedByBroker,
+                _ = self.shutdown.recv() => return End::Shutdown,
+                res = &mut *writer_task, if !*writer_done => {
+                    *writer_done = true;
+                    return End::WriterEnded(res);
+                }
+                res = self.reader.read_buf(&mut self.buf) => match res {
+                    Ok(0) => return End::Eof,
+                    Ok(_) => {}
+                    Err(err) => return End::Io(err),
+                },
+            }
+        }
+    }
+
+    /// Forgets the connection in the core (unless the core closed it already), lets the
+    /// writer flush and close, and waits for it for a bounded time.
+    async fn finish(
+        &self,
+        own: &ConnHandle,
+        writer_task: &mut JoinHandle<io::Result<()>>,
+        writer_done: bool,
+    ) {
+        self.broker.closed(self.id);
+        own.close();
+        if !writer_done
+            && timeout(CLOSE_FLUSH_TIMEOUT, &mut *writer_task)
+                .await
+                .is_err()
+        {
+            tracing::debug!(
+                "Connection {} did not take its last packets within {} s; dropping them.",
+                self.id,
+                CLOSE_FLUSH_TIMEOUT.as_secs()
+            );
+            writer_task.abort();
+        }
+    }
+}
+
+/// Decodes every complete packet in `buf` into `out`.
+fn decode_all(
+    buf: &mut BytesMut,
+    version: ProtocolVersion,
+    max_packet_size: u32,
+    out: &mut Vec<Packet>,
+) -> Decoded {
+    loop {
+        match midge_codec::decode(buf, version, max_packet_size) {
+            Ok(Some(packet)) => {
+                let disconnect = matches!(packet, Packet::Disconnect(_));
+                out.push(packet);
+                if disconnect {
+                    return Decoded::Disconnect;
+                }
+            }
+            Ok(None) => return Decoded::NeedMore,
+            Err(err) => return Decoded::Error(err),
+        }
+    }
+}
+
+/// The name a client goes by in logs: its id, or its address when the id is empty. Control
+/// characters are escaped so a crafted client id cannot forge log lines.
+fn display_id(client_id: String, peer: SocketAddr) -> String {
+    if client_id.is_empty() {
+        format!("<{peer}>")
+    } else if client_id.chars().any(char::is_control) {
+        client_id.escape_debug().to_string()
+    } else {
+        client_id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_names_are_safe_and_never_empty() {
+        let peer: SocketAddr = "127.0.0.1:5000".parse().expect("addr");
+        assert_eq!(display_id("c1".into(), peer), "c1");
+        assert_eq!(display_id(String::new(), peer), "<127.0.0.1:5000>");
+        assert_eq!(display_id("a\nINFO fake".into(), peer), "a\\nINFO fake");
+    }
+}

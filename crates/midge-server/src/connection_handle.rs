@@ -1,0 +1,195 @@
+//! The sending side of one connection, kept in the shared connection table.
+
+use midge_codec::{Packet, QoS};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::sync::{mpsc, Notify};
+
+/// What a connection's writer task is asked to do, in order.
+// `Close` is sent once per connection; boxing `Packet` to shrink the enum would instead cost an
+// allocation for every outgoing packet.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    /// Encode and send this packet.
+    Packet(Packet),
+    /// Flush everything before this, then close the socket.
+    Close,
+}
+
+/// What happened to a packet handed to [`ConnHandle::send`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SendOutcome {
+    /// Queued for the writer.
+    Queued,
+    /// A QoS 0 publish dropped because the client's unsent backlog is over the limit.
+    DroppedSlowReader,
+    /// The writer is gone (the connection is closing); nothing to do.
+    WriterGone,
+}
+
+/// Queues packets for one connection's writer task. Sending never blocks, which is what lets
+/// the broker lock be held while actions are dispatched. Clones share the same queue.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnHandle {
+    tx: mpsc::UnboundedSender<Outbound>,
+    /// Approximate bytes of QoS 0 publishes queued but not yet written to the socket.
+    pending_qos0: Arc<AtomicUsize>,
+    max_pending_bytes: usize,
+    /// QoS 0 publishes dropped by that guard over the connection's life.
+    dropped_qos0: Arc<AtomicU64>,
+    /// How logs name the client (its client id as sent in CONNECT, or its address).
+    label: Arc<str>,
+    /// Wakes the connection's reader when the connection must close, so it stops reading even
+    /// if the writer is stuck behind a client that does not read.
+    close_requested: Arc<Notify>,
+}
+
+/// The receiving side, owned by the writer task.
+#[derive(Debug)]
+pub(crate) struct Outbox {
+    pub(crate) rx: mpsc::UnboundedReceiver<Outbound>,
+    pub(crate) pending_qos0: Arc<AtomicUsize>,
+}
+
+impl ConnHandle {
+    /// A new queue; QoS 0 publishes are dropped once `max_pending_bytes` of them are unsent.
+    pub(crate) fn new(max_pending_bytes: usize, label: &str) -> (ConnHandle, Outbox) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let pending_qos0 = Arc::new(AtomicUsize::new(0));
+        let handle = ConnHandle {
+            tx,
+            pending_qos0: pending_qos0.clone(),
+            max_pending_bytes,
+            dropped_qos0: Arc::new(AtomicU64::new(0)),
+            label: label.into(),
+            close_requested: Arc::new(Notify::new()),
+        };
+        (handle, Outbox { rx, pending_qos0 })
+    }
+
+    /// Queues `packet`, unless it is a QoS 0 publish to a client that is not keeping up. QoS 1
+    /// and 2 need no such guard: the core bounds them with its inflight window and queue.
+    pub(crate) fn send(&self, packet: Packet) -> SendOutcome {
+        let cost = qos0_cost(&packet);
+        if cost > 0 {
+            let pending = self.pending_qos0.load(Ordering::Relaxed);
+            // One dispatcher at a time (the broker lock), so check-then-add does not race
+            // with another sender; the writer only ever subtracts.
+            if pending.saturating_add(cost) > self.max_pending_bytes {
+                self.dropped_qos0.fetch_add(1, Ordering::Relaxed);
+                return SendOutcome::DroppedSlowReader;
+            }
+            self.pending_qos0.fetch_add(cost, Ordering::Relaxed);
+        }
+        match self.tx.send(Outbound::Packet(packet)) {
+            Ok(()) => SendOutcome::Queued,
+            Err(_) => {
+                self.pending_qos0.fetch_sub(cost, Ordering::Relaxed);
+                SendOutcome::WriterGone
+            }
+        }
+    }
+
+    /// How many QoS 0 publishes the slow-reader guard dropped so far.
+    pub(crate) fn dropped_qos0(&self) -> u64 {
+        self.dropped_qos0.load(Ordering::Relaxed)
+    }
+
+    /// How logs name the client.
+    pub(crate) fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// Asks the writer to flush what is queued and close, and wakes the reader.
+    pub(crate) fn close(&self) {
+        // An error means the writer already finished, which is what we are asking for.
+        let _ = self.tx.send(Outbound::Close);
+        self.close_requested.notify_one();
+    }
+
+    /// Completes once [`ConnHandle::close`] was called on any clone (including before this).
+    pub(crate) async fn close_requested(&self) {
+        self.close_requested.notified().await;
+    }
+}
+
+/// Bytes a packet counts against the slow-reader limit: topic plus payload plus a small
+/// allowance for headers, for QoS 0 publishes only. An estimate is enough for a memory guard
+/// and avoids computing the exact encoded size under the broker lock.
+pub(crate) fn qos0_cost(packet: &Packet) -> usize {
+    match packet {
+        Packet::Publish(p) if p.qos == QoS::AtMostOnce => p.topic.len() + p.payload.len() + 16,
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use midge_codec::{Publish, PublishProperties};
+
+    fn publish(qos: QoS, payload: usize) -> Packet {
+        Packet::Publish(Publish {
+            dup: false,
+            qos,
+            retain: false,
+            topic: "t".into(),
+            packet_id: (qos != QoS::AtMostOnce).then_some(1),
+            properties: PublishProperties::default(),
+            payload: Bytes::from(vec![0u8; payload]),
+        })
+    }
+
+    #[tokio::test]
+    async fn qos0_beyond_the_backlog_limit_is_dropped_and_qos1_is_not() {
+        let (handle, mut outbox) = ConnHandle::new(100, "c1");
+        assert_eq!(
+            handle.send(publish(QoS::AtMostOnce, 50)),
+            SendOutcome::Queued
+        );
+        assert_eq!(
+            handle.send(publish(QoS::AtMostOnce, 50)),
+            SendOutcome::DroppedSlowReader
+        );
+        assert_eq!(handle.dropped_qos0(), 1);
+        assert_eq!(
+            handle.send(publish(QoS::AtLeastOnce, 500)),
+            SendOutcome::Queued
+        );
+        assert_eq!(handle.send(Packet::PingResp), SendOutcome::Queued);
+        assert_eq!(outbox.pending_qos0.load(Ordering::Relaxed), 67);
+        // The writer takes the backlog off: room again.
+        assert!(matches!(outbox.rx.recv().await, Some(Outbound::Packet(_))));
+        outbox.pending_qos0.fetch_sub(67, Ordering::Relaxed);
+        assert_eq!(
+            handle.send(publish(QoS::AtMostOnce, 50)),
+            SendOutcome::Queued
+        );
+    }
+
+    #[tokio::test]
+    async fn close_is_queued_after_packets_and_wakes_a_later_waiter() {
+        let (handle, mut outbox) = ConnHandle::new(100, "c1");
+        handle.send(Packet::PingResp);
+        handle.clone().close();
+        handle.close_requested().await;
+        assert!(matches!(
+            outbox.rx.recv().await,
+            Some(Outbound::Packet(Packet::PingResp))
+        ));
+        assert!(matches!(outbox.rx.recv().await, Some(Outbound::Close)));
+    }
+
+    #[tokio::test]
+    async fn sending_to_a_finished_writer_is_harmless() {
+        let (handle, outbox) = ConnHandle::new(100, "c1");
+        drop(outbox);
+        assert_eq!(
+            handle.send(publish(QoS::AtMostOnce, 1)),
+            SendOutcome::WriterGone
+        );
+        handle.close();
+    }
+}
