@@ -38,10 +38,18 @@ impl Midge {
     /// Starts `midge -p 0` with extra `MIDGE__...` environment settings.
     pub fn start_with(env: &[(&str, &str)]) -> Midge {
         let dir = tempfile::tempdir().expect("temp dir");
-        let env: Vec<(String, String)> =
-            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let (child, addr, log) = spawn(dir.path(), &env, 0).expect("start midge");
-        Midge { child, addr, log, dir, env }
+        Midge {
+            child,
+            addr,
+            log,
+            dir,
+            env,
+        }
     }
 
     /// Stops the broker with SIGKILL and starts it again on the same port and data dir.
@@ -325,7 +333,12 @@ pub mod v4 {
     }
 
     /// Subscribes and waits for the SUBACK.
-    pub async fn subscribe(client: &AsyncClient, inbox: &mut Inbox<Packet>, filter: &str, qos: QoS) {
+    pub async fn subscribe(
+        client: &AsyncClient,
+        inbox: &mut Inbox<Packet>,
+        filter: &str,
+        qos: QoS,
+    ) {
         client.subscribe(filter, qos).await.expect("subscribe");
         suback(inbox).await;
     }
@@ -351,7 +364,11 @@ pub mod v5 {
     /// Connects with `opts`; returns the client, the CONNACK and an inbox of what follows.
     pub async fn connect_with(
         opts: MqttOptions,
-    ) -> (AsyncClient, rumqttc::v5::mqttbytes::v5::ConnAck, Inbox<Packet>) {
+    ) -> (
+        AsyncClient,
+        rumqttc::v5::mqttbytes::v5::ConnAck,
+        Inbox<Packet>,
+    ) {
         let (client, mut el) = AsyncClient::new(opts, 1000);
         let (tx, mut rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
@@ -396,7 +413,12 @@ pub mod v5 {
     }
 
     /// Subscribes and waits for the SUBACK.
-    pub async fn subscribe(client: &AsyncClient, inbox: &mut Inbox<Packet>, filter: &str, qos: QoS) {
+    pub async fn subscribe(
+        client: &AsyncClient,
+        inbox: &mut Inbox<Packet>,
+        filter: &str,
+        qos: QoS,
+    ) {
         client.subscribe(filter, qos).await.expect("subscribe");
         next_matching(inbox, |p| match p {
             Packet::SubAck(s) => Some(s.clone()),

@@ -580,3 +580,27 @@ async fn v5_pubrec_error_ends_flow_and_frees_slot() {
     sub.ack(&b).await;
     sub.expect_silence().await;
 }
+
+// MQTT-3.3.4-9 (v5): an outgoing QoS 2 message occupies its Receive Maximum slot until PUBCOMP,
+// not just until PUBREC: with Receive Maximum 1 the second message waits for the first's
+// PUBCOMP.
+#[tokio::test]
+async fn v5_qos2_slot_held_until_pubcomp() {
+    let m = Midge::start();
+    let mut conn = connect_packet(V5, "one-at-a-time", true);
+    conn.properties.receive_maximum = Some(1);
+    let (mut sub, _) = connect_ok(&m, conn).await;
+    sub.subscribe("slot/t", QoS::ExactlyOnce).await;
+    let mut publ = connect(&m, V3, "pub").await;
+    publ.publish("slot/t", QoS::ExactlyOnce, b"1").await;
+    publ.publish("slot/t", QoS::ExactlyOnce, b"2").await;
+    let first = sub.expect_publish().await;
+    assert_eq!(&first.payload[..], b"1");
+    let id = first.packet_id.unwrap();
+    sub.send(&Packet::Ack(Ack::new(AckKind::PubRec, id))).await;
+    sub.expect_ack(AckKind::PubRel, id).await;
+    sub.expect_silence().await;
+    sub.send(&Packet::Ack(Ack::new(AckKind::PubComp, id))).await;
+    let second = sub.recv_publish().await;
+    assert_eq!(&second.payload[..], b"2");
+}

@@ -302,6 +302,18 @@ async fn message_expiry_forwarded() {
     let mut late = connect(&m, V5, "late").await;
     late.subscribe("me/r", QoS::AtMostOnce).await;
     late.expect_silence().await;
+
+    // A retained message still alive is sent with the remaining interval (MQTT-3.3.2-6).
+    let mut r = publish("me/r2", QoS::AtMostOnce, None, b"r2");
+    r.retain = true;
+    r.properties.message_expiry_interval = Some(30);
+    publ.send_publish(r).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    late.subscribe("me/r2", QoS::AtMostOnce).await;
+    let p = late.expect_publish().await;
+    assert_eq!((&p.payload[..], p.retain), (&b"r2"[..], true));
+    let e = p.properties.message_expiry_interval.expect("expiry");
+    assert!((27..=28).contains(&e), "30 s after ~2.1 s, got {e}");
 }
 
 // 3.4.2.1 (v5): PUBACK 0x10 (No matching subscribers) when nobody is subscribed; 0x00 when

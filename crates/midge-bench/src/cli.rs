@@ -229,10 +229,15 @@ mod tests {
     #[test]
     fn defaults() {
         let cli = parse(&["conn"]).unwrap();
-        let Command::Conn(a) = &cli.command else { panic!() };
+        let Command::Conn(a) = &cli.command else {
+            panic!()
+        };
         assert_eq!(a.clients, 100);
         let c = cli.command.common();
-        assert_eq!((c.host.as_str(), c.port, c.protocol), ("127.0.0.1", 1883, 5));
+        assert_eq!(
+            (c.host.as_str(), c.port, c.protocol),
+            ("127.0.0.1", 1883, 5)
+        );
         assert_eq!(c.duration, None);
         assert_eq!(c.threads, 1);
         assert_eq!(cli.command.name(), "conn");
@@ -241,29 +246,56 @@ mod tests {
     #[test]
     fn emqtt_bench_style_short_flags() {
         let cli = parse(&[
-            "pub", "-h", "10.1.1.1", "-p", "18830", "-V", "4", "-c", "8", "-t", "t/%i", "-s",
-            "64", "-q", "2", "-I", "10", "-r", "-k", "30", "-u", "me", "-P", "pw", "-n", "100",
+            "pub", "-h", "10.1.1.1", "-p", "18830", "-V", "4", "-c", "8", "-t", "t/%i", "-s", "64",
+            "-q", "2", "-I", "10", "-r", "-k", "30", "-u", "me", "-P", "pw", "-n", "100",
         ])
         .unwrap();
-        let Command::Pub(a) = &cli.command else { panic!() };
+        let Command::Pub(a) = &cli.command else {
+            panic!()
+        };
         assert_eq!(a.clients, 8);
         assert_eq!(a.publish.topic, "t/%i");
-        assert_eq!((a.publish.size, a.publish.qos, a.publish.interval), (64, 2, 10.0));
+        assert_eq!(
+            (a.publish.size, a.publish.qos, a.publish.interval),
+            (64, 2, 10.0)
+        );
         assert!(a.retain);
         let c = &a.common;
-        assert_eq!((c.host.as_str(), c.port, c.protocol, c.keepalive), ("10.1.1.1", 18830, 4, 30));
-        assert_eq!((c.username.as_deref(), c.password.as_deref()), (Some("me"), Some("pw")));
+        assert_eq!(
+            (c.host.as_str(), c.port, c.protocol, c.keepalive),
+            ("10.1.1.1", 18830, 4, 30)
+        );
+        assert_eq!(
+            (c.username.as_deref(), c.password.as_deref()),
+            (Some("me"), Some("pw"))
+        );
         assert_eq!(c.start, 100);
     }
 
     #[test]
     fn pubsub_options() {
         let cli = parse(&[
-            "pubsub", "--pubs", "4", "--subs", "3", "--shared", "--rate", "10000", "--duration",
-            "5", "--ifaddr", "127.0.0.2,127.0.0.3", "--json", "/tmp/x.json", "--count", "50",
+            "pubsub",
+            "--pubs",
+            "4",
+            "--subs",
+            "3",
+            "--shared",
+            "--rate",
+            "10000",
+            "--duration",
+            "5",
+            "--ifaddr",
+            "127.0.0.2,127.0.0.3",
+            "--json",
+            "/tmp/x.json",
+            "--count",
+            "50",
         ])
         .unwrap();
-        let Command::Pubsub(a) = &cli.command else { panic!() };
+        let Command::Pubsub(a) = &cli.command else {
+            panic!()
+        };
         assert_eq!((a.pubs, a.subs), (4, 3));
         assert_eq!(a.shared.as_deref(), Some("midge-bench"));
         assert_eq!(a.publish.rate, Some(10_000.0));
@@ -271,7 +303,9 @@ mod tests {
         assert_eq!(a.common.duration, Some(5.0));
         assert_eq!(a.common.ifaddr.len(), 2);
         let named = parse(&["pubsub", "--shared", "grp"]).unwrap();
-        let Command::Pubsub(a) = &named.command else { panic!() };
+        let Command::Pubsub(a) = &named.command else {
+            panic!()
+        };
         assert_eq!(a.shared.as_deref(), Some("grp"));
     }
 

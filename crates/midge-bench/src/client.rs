@@ -63,7 +63,13 @@ impl ClientCtx {
     /// Runs client `position` of its group (id index `index`) to the end, recording every
     /// outcome in the stats. Each client adds exactly 1 to `settled`, when it is ready to run
     /// or when it fails before that.
-    pub async fn run_client(self: Arc<Self>, role: Role, position: u64, index: u64, phase: PhaseRx) {
+    pub async fn run_client(
+        self: Arc<Self>,
+        role: Role,
+        position: u64,
+        index: u64,
+        phase: PhaseRx,
+    ) {
         let is_publisher = matches!(role, Role::Publisher(_));
         self.run_inner(role, position, index, phase).await;
         if is_publisher {
@@ -74,7 +80,6 @@ impl ClientCtx {
     async fn run_inner(&self, role: Role, position: u64, index: u64, phase: PhaseRx) {
         let stats = &self.stats;
         let mut settled = Settle::new(stats);
-        Stats::add(&stats.attempted, 1);
         let client_id = self.client_id(&role, index);
         let started = now_ns();
         let conn = match Connection::open(&self.dialer, index, &client_id, &self.options).await {
@@ -102,8 +107,12 @@ impl ClientCtx {
                     qos,
                     count,
                 };
-                let sub =
-                    Subscriber::new(conn, Some(spec), self.options.connect_timeout, stats.clone());
+                let sub = Subscriber::new(
+                    conn,
+                    Some(spec),
+                    self.options.connect_timeout,
+                    stats.clone(),
+                );
                 sub.run(phase.clone(), || settled.ready()).await
             }
             Role::Publisher(spec) => {

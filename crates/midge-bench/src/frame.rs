@@ -80,7 +80,9 @@ fn remaining_length(buf: &[u8]) -> Result<Option<(usize, usize)>, DecodeError> {
             return Ok(Some((value, 2 + i)));
         }
     }
-    Err(DecodeError::Malformed("remaining length longer than 4 bytes"))
+    Err(DecodeError::Malformed(
+        "remaining length longer than 4 bytes",
+    ))
 }
 
 fn packet_id(body: &[u8]) -> Result<u16, DecodeError> {
@@ -147,35 +149,73 @@ mod tests {
 
     #[test]
     fn acks_and_ping() {
-        let f = Frame::peek(&[0x40, 0x02, 0x12, 0x34, 0xff], false).unwrap().unwrap();
-        assert_eq!(f, Frame { kind: FrameKind::PubAck(0x1234), len: 4 });
+        let f = Frame::peek(&[0x40, 0x02, 0x12, 0x34, 0xff], false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            f,
+            Frame {
+                kind: FrameKind::PubAck(0x1234),
+                len: 4
+            }
+        );
         // v5 long form: reason code and property length follow the id.
-        let f = Frame::peek(&[0x50, 0x04, 0x00, 0x07, 0x10, 0x00], true).unwrap().unwrap();
+        let f = Frame::peek(&[0x50, 0x04, 0x00, 0x07, 0x10, 0x00], true)
+            .unwrap()
+            .unwrap();
         assert_eq!(f.kind, FrameKind::PubRec(7));
         assert_eq!(f.len, 6);
-        let f = Frame::peek(&[0x62, 0x02, 0x00, 0x08], false).unwrap().unwrap();
+        let f = Frame::peek(&[0x62, 0x02, 0x00, 0x08], false)
+            .unwrap()
+            .unwrap();
         assert_eq!(f.kind, FrameKind::PubRel(8));
-        let f = Frame::peek(&[0x70, 0x02, 0x00, 0x09], false).unwrap().unwrap();
+        let f = Frame::peek(&[0x70, 0x02, 0x00, 0x09], false)
+            .unwrap()
+            .unwrap();
         assert_eq!(f.kind, FrameKind::PubComp(9));
         let f = Frame::peek(&[0xd0, 0x00], false).unwrap().unwrap();
-        assert_eq!(f, Frame { kind: FrameKind::PingResp, len: 2 });
-        let f = Frame::peek(&[0x20, 0x02, 0x00, 0x00], false).unwrap().unwrap();
+        assert_eq!(
+            f,
+            Frame {
+                kind: FrameKind::PingResp,
+                len: 2
+            }
+        );
+        let f = Frame::peek(&[0x20, 0x02, 0x00, 0x00], false)
+            .unwrap()
+            .unwrap();
         assert_eq!(f.kind, FrameKind::Other);
     }
 
     #[test]
     fn publish_v3_and_v5() {
         // QoS 1, topic "a/b", id 5, payload "xyz".
-        let v3 = [0x32, 0x0a, 0x00, 0x03, b'a', b'/', b'b', 0x00, 0x05, b'x', b'y', b'z'];
+        let v3 = [
+            0x32, 0x0a, 0x00, 0x03, b'a', b'/', b'b', 0x00, 0x05, b'x', b'y', b'z',
+        ];
         let f = Frame::peek(&v3, false).unwrap().unwrap();
         assert_eq!(f.len, v3.len());
-        let FrameKind::Publish { qos, packet_id, payload } = f.kind else { panic!() };
+        let FrameKind::Publish {
+            qos,
+            packet_id,
+            payload,
+        } = f.kind
+        else {
+            panic!()
+        };
         assert_eq!((qos, packet_id), (1, 5));
         assert_eq!(&v3[payload], b"xyz");
         // QoS 0 v5 with a 2-byte property block (payload format indicator).
         let v5 = [0x30, 0x08, 0x00, 0x01, b't', 0x02, 0x01, 0x01, b'h', b'i'];
         let f = Frame::peek(&v5, true).unwrap().unwrap();
-        let FrameKind::Publish { qos, packet_id, payload } = f.kind else { panic!() };
+        let FrameKind::Publish {
+            qos,
+            packet_id,
+            payload,
+        } = f.kind
+        else {
+            panic!()
+        };
         assert_eq!((qos, packet_id), (0, 0));
         assert_eq!(&v5[payload], b"hi");
     }
@@ -183,8 +223,17 @@ mod tests {
     #[test]
     fn malformed_input_is_an_error() {
         assert!(Frame::peek(&[0x30, 0xff, 0xff, 0xff, 0xff, 0x01], false).is_err());
-        assert!(Frame::peek(&[0x36, 0x02, 0x00, 0x00], false).is_err(), "QoS 3");
-        assert!(Frame::peek(&[0x30, 0x02, 0x00, 0x05], false).is_err(), "topic overruns");
-        assert!(Frame::peek(&[0x40, 0x01, 0x00], false).is_err(), "short ack");
+        assert!(
+            Frame::peek(&[0x36, 0x02, 0x00, 0x00], false).is_err(),
+            "QoS 3"
+        );
+        assert!(
+            Frame::peek(&[0x30, 0x02, 0x00, 0x05], false).is_err(),
+            "topic overruns"
+        );
+        assert!(
+            Frame::peek(&[0x40, 0x01, 0x00], false).is_err(),
+            "short ack"
+        );
     }
 }

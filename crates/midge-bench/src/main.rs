@@ -61,6 +61,9 @@ fn main() -> anyhow::Result<()> {
         .lock()
         .write_all(json.as_bytes())
         .context("writing the summary to stdout")?;
+    if summary.connections.attempted > 0 && summary.connections.connected == 0 {
+        bail!("no client could connect to {}", summary.broker);
+    }
     Ok(())
 }
 

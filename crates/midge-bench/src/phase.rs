@@ -18,4 +18,3 @@ pub enum Phase {
 
 /// The receiving side each client holds.
 pub type PhaseRx = watch::Receiver<Phase>;
-

@@ -50,6 +50,8 @@ pub struct SubscriberPlan {
     pub count: Option<u64>,
     /// Delivery relation, for `pubsub`.
     pub fanout: Fanout,
+    /// Subscribed through a `$share` group (per-subscriber sequence gaps are then expected).
+    pub shared: bool,
 }
 
 /// Everything a run needs.
@@ -135,6 +137,7 @@ impl Plan {
                     qos: qos(a.qos)?,
                     count: a.count,
                     fanout: Fanout::All,
+                    shared: a.topic.starts_with("$share/"),
                 });
             }
             Command::Pubsub(a) => {
@@ -150,7 +153,11 @@ impl Plan {
                 let (filter, mut fanout) = match &a.sub_topic {
                     Some(f) => {
                         let p = TopicPattern::parse(f);
-                        let fanout = if p.is_per_client() { Fanout::One } else { Fanout::All };
+                        let fanout = if p.is_per_client() {
+                            Fanout::One
+                        } else {
+                            Fanout::All
+                        };
                         (f.clone(), fanout)
                     }
                     None => (spec.topic.covering_filter(), Fanout::All),
@@ -168,6 +175,7 @@ impl Plan {
                     qos: spec.qos,
                     count: None,
                     fanout,
+                    shared: a.shared.is_some(),
                 });
                 plan.publishers = Some((pubs, spec));
             }
@@ -207,7 +215,11 @@ fn client_options(common: &CommonArgs) -> Result<ClientOptions, PlanError> {
     })
 }
 
-fn publish_spec(a: &PublishArgs, clients: u64, retain: bool) -> Result<Arc<PublishSpec>, PlanError> {
+fn publish_spec(
+    a: &PublishArgs,
+    clients: u64,
+    retain: bool,
+) -> Result<Arc<PublishSpec>, PlanError> {
     let interval = non_negative("-I", a.interval)?;
     let schedule = match a.rate {
         Some(rate) if rate > 0.0 && rate.is_finite() => Schedule::TotalRate(rate),
@@ -250,7 +262,9 @@ fn non_negative(flag: &str, v: f64) -> Result<f64, PlanError> {
 
 fn seconds(flag: &str, v: f64) -> Result<Duration, PlanError> {
     if !v.is_finite() || v <= 0.0 || v > 1e7 {
-        return Err(invalid(format!("{flag} must be a positive number of seconds")));
+        return Err(invalid(format!(
+            "{flag} must be a positive number of seconds"
+        )));
     }
     Ok(Duration::from_secs_f64(v))
 }
@@ -274,7 +288,10 @@ mod tests {
         let p = plan(&["pub", "--count", "10"]).unwrap();
         assert_eq!((p.duration, p.count_bounded), (COUNT_ONLY_CAP, true));
         let p = plan(&["pub", "--count", "10", "--duration", "2.5"]).unwrap();
-        assert_eq!((p.duration, p.count_bounded), (Duration::from_millis(2500), true));
+        assert_eq!(
+            (p.duration, p.count_bounded),
+            (Duration::from_millis(2500), true)
+        );
         assert!(plan(&["conn", "--duration", "0"]).is_err());
         assert!(plan(&["conn", "--duration=-1"]).is_err());
     }
@@ -291,6 +308,7 @@ mod tests {
         let subs = p.subscribers.unwrap();
         assert_eq!(subs.filter.expand(0, "x"), "$share/g1/a/+/b");
         assert_eq!(subs.fanout, Fanout::One);
+        assert!(subs.shared);
 
         let p = plan(&["pubsub", "--sub-topic", "bench/%i"]).unwrap();
         assert_eq!(p.subscribers.unwrap().fanout, Fanout::One);
@@ -300,13 +318,22 @@ mod tests {
     fn schedules() {
         let spec = |args: &[&str]| plan(args).unwrap().publishers.unwrap().1.schedule;
         assert_eq!(spec(&["pub"]), Schedule::Flood);
-        assert_eq!(spec(&["pub", "-I", "20"]), Schedule::Interval(Duration::from_millis(20)));
-        assert_eq!(spec(&["pubsub", "--rate", "10000"]), Schedule::TotalRate(10_000.0));
+        assert_eq!(
+            spec(&["pub", "-I", "20"]),
+            Schedule::Interval(Duration::from_millis(20))
+        );
+        assert_eq!(
+            spec(&["pubsub", "--rate", "10000"]),
+            Schedule::TotalRate(10_000.0)
+        );
     }
 
     #[test]
     fn rejects_invalid_plans() {
-        assert!(plan(&["pubsub", "-s", "10"]).is_err(), "payload too small for the header");
+        assert!(
+            plan(&["pubsub", "-s", "10"]).is_err(),
+            "payload too small for the header"
+        );
         assert!(plan(&["pub", "-c", "0"]).is_err());
         assert!(plan(&["pub", "--inflight", "0"]).is_err());
         assert!(plan(&["pub", "--rate", "0"]).is_err());

@@ -44,7 +44,10 @@ impl Progress {
     /// Prints a line every second until the run is done.
     pub fn spawn(mut self, mut phase: PhaseRx) -> JoinHandle<()> {
         tokio::spawn(async move {
-            let mut tick = interval_at(self.started + Duration::from_secs(1), Duration::from_secs(1));
+            let mut tick = interval_at(
+                self.started + Duration::from_secs(1),
+                Duration::from_secs(1),
+            );
             tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
             loop {
                 tokio::select! {

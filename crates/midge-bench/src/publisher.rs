@@ -194,7 +194,7 @@ impl Publisher {
         let now = now_ns();
         let paced = pacer.is_paced();
         let mut queued = 0;
-        while !self.spec.count.is_some_and(|c| self.seq >= c)
+        while self.spec.count.is_none_or(|c| self.seq < c)
             && self.conn.pending_write() < HIGH_WATER
             && (self.spec.qos == QoS::AtMostOnce || !self.window.is_full())
         {
@@ -258,9 +258,8 @@ impl Publisher {
                 },
                 FrameKind::PubAck(_) | FrameKind::PubComp(_) | FrameKind::PingResp => {}
                 FrameKind::Other => {
-                    match self.conn.decode_next()? {
-                        Some(Packet::Disconnect(d)) => return Err(ConnError::Disconnected(d.reason)),
-                        Some(_) | None => {}
+                    if let Some(Packet::Disconnect(d)) = self.conn.decode_next()? {
+                        return Err(ConnError::Disconnected(d.reason));
                     }
                     continue;
                 }

@@ -90,8 +90,7 @@ impl Runner {
             let expected = self.expected(subs_ready);
             let pubs = self.plan.publishers.as_ref().map_or(0, |p| p.0);
             self.wait_until(stop.at + self.plan.drain, |s| {
-                Stats::get(&s.pubs_done) >= pubs
-                    && expected.is_none_or(|e| unique_received(s) >= e)
+                Stats::get(&s.pubs_done) >= pubs && expected.is_none_or(|e| unique_received(s) >= e)
             })
             .await;
         }
@@ -117,7 +116,7 @@ impl Runner {
         let deadline = run.at + self.plan.duration;
         self.spawn_group(Role::Idle, self.plan.idle_clients, Some(deadline))
             .await;
-        self.wait_until(deadline, |_| false).await;
+        self.wait_until(deadline, everyone_gone).await;
         (run, 0)
     }
 
@@ -144,11 +143,11 @@ impl Runner {
         let count_bounded = self.plan.count_bounded;
         let pubs = self.plan.publishers.as_ref().map(|p| p.0);
         self.wait_until(deadline, |s| {
-            count_bounded
-                && match pubs {
-                    Some(p) => Stats::get(&s.pubs_done) >= p,
-                    None => Stats::get(&s.live) == 0,
-                }
+            let counts_done = match pubs {
+                Some(p) => Stats::get(&s.pubs_done) >= p,
+                None => Stats::get(&s.live) == 0,
+            };
+            (count_bounded && counts_done) || everyone_gone(s)
         })
         .await;
         (run, subs_ready)
@@ -178,6 +177,7 @@ impl Runner {
                 index,
                 self.phase_tx.subscribe(),
             );
+            Stats::add(&self.stats.attempted, 1);
             self.tasks.spawn(client);
             spawned += 1;
         }
@@ -187,7 +187,8 @@ impl Runner {
     /// Waits until `n` clients are ready or have failed (bounded by the connect timeouts).
     async fn wait_settled(&self, n: u64) {
         let limit = Instant::now() + 2 * self.plan.options.connect_timeout + Duration::from_secs(1);
-        self.wait_until(limit, |s| Stats::get(&s.settled) >= n).await;
+        self.wait_until(limit, |s| Stats::get(&s.settled) >= n)
+            .await;
     }
 
     /// Polls `done` until it holds, `deadline` passes, or Ctrl-C.
@@ -251,6 +252,7 @@ impl Runner {
         let received = Stats::get(&s.received);
         let receive_end = Stats::get(&s.last_receive_ns).max(stop.ns);
         let receive_s = receive_end.saturating_sub(run.ns) as f64 / 1e9;
+        let shared = self.plan.subscribers.as_ref().is_some_and(|p| p.shared);
         let expected = self.expected(subs_ready);
         let lost = expected.map(|e| e.saturating_sub(unique_received(s)));
         let connect_phase_s = if self.plan.idle_clients > 0 {
@@ -258,9 +260,8 @@ impl Runner {
         } else {
             run.at.duration_since(begin.at).as_secs_f64()
         };
-        let cpu_over = |from: &Mark, to: &Mark| {
-            from.cpu.usage_until(&to.cpu, to.at.duration_since(from.at))
-        };
+        let cpu_over =
+            |from: &Mark, to: &Mark| from.cpu.usage_until(&to.cpu, to.at.duration_since(from.at));
         let broker_over = |from: &Mark, to: &Mark| match (&from.broker, &to.broker) {
             (Some(a), Some(b)) => Some(a.usage_until(b, to.at.duration_since(from.at))),
             _ => None,
@@ -292,7 +293,7 @@ impl Runner {
                 expected,
                 lost,
                 duplicates: Stats::get(&s.duplicates),
-                gaps: Stats::get(&s.gaps),
+                gaps: (!shared).then(|| Stats::get(&s.gaps)),
                 sent_per_s: per_sec(Stats::get(&s.sent), run_s),
                 acked_per_s: per_sec(Stats::get(&s.acked), run_s),
                 received_per_s: per_sec(received, receive_s),
@@ -307,6 +308,11 @@ impl Runner {
             errors: s.errors(),
         }
     }
+}
+
+/// Every started client has settled and none is connected: nothing more can happen.
+fn everyone_gone(s: &Stats) -> bool {
+    Stats::get(&s.settled) >= Stats::get(&s.attempted) && Stats::get(&s.live) == 0
 }
 
 fn unique_received(s: &Stats) -> u64 {

@@ -10,7 +10,7 @@ const MAX_ERROR_SAMPLES: usize = 10;
 /// Run-wide counters and histograms.
 #[derive(Debug, Default)]
 pub struct Stats {
-    /// Connection attempts started.
+    /// Client tasks started (each makes one connection attempt).
     pub attempted: AtomicU64,
     /// CONNACKs with success.
     pub connected: AtomicU64,

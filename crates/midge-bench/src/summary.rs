@@ -84,8 +84,9 @@ pub struct Messages {
     pub lost: Option<u64>,
     /// Messages received more than once.
     pub duplicates: u64,
-    /// Sequence numbers skipped per publisher and subscriber.
-    pub gaps: u64,
+    /// Sequence numbers skipped per publisher and subscriber (`null` for shared
+    /// subscriptions, where each subscriber sees only part of every stream).
+    pub gaps: Option<u64>,
     /// Sent per second of the measured phase.
     pub sent_per_s: f64,
     /// Acknowledged per second of the measured phase.

@@ -124,7 +124,12 @@ mod tests {
 
         // The fast-path frame parser and the codec agree on what was written.
         let frame = Frame::peek(&out, version.is_v5()).unwrap().unwrap();
-        let FrameKind::Publish { qos: q, packet_id, payload } = frame.kind else {
+        let FrameKind::Publish {
+            qos: q,
+            packet_id,
+            payload,
+        } = frame.kind
+        else {
             panic!("not a publish: {frame:?}")
         };
         assert_eq!(q, qos as u8);

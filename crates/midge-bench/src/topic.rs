@@ -133,8 +133,14 @@ mod tests {
             TopicPattern::parse("bench/%i/data").covering_filter(),
             "bench/+/data"
         );
-        assert_eq!(TopicPattern::parse("bench/t%i").covering_filter(), "bench/+");
-        assert_eq!(TopicPattern::parse("fixed/topic").covering_filter(), "fixed/topic");
+        assert_eq!(
+            TopicPattern::parse("bench/t%i").covering_filter(),
+            "bench/+"
+        );
+        assert_eq!(
+            TopicPattern::parse("fixed/topic").covering_filter(),
+            "fixed/topic"
+        );
         assert_eq!(shared_filter("g", "bench/+"), "$share/g/bench/+");
     }
 }

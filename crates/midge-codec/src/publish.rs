@@ -133,7 +133,7 @@ impl Publish {
 mod tests {
     use super::*;
     use crate::test_util::{
-        assert_malformed, assert_protocol, decode_frame, round_trip, s, ALL_VERSIONS, V3_VERSIONS,
+        assert_malformed, decode_frame, round_trip, s, ALL_VERSIONS, V3_VERSIONS,
     };
     use crate::{Packet, MAX_PACKET_SIZE};
     use bytes::BytesMut;
@@ -218,8 +218,13 @@ mod tests {
 
     #[test]
     fn v5_properties_are_checked() {
-        // 3.3.2.3.4: Topic Alias 0 is a Protocol Error.
-        assert_protocol(0x30, &[&s("t")[..], &[3, 0x23, 0, 0]].concat(), V5);
+        // 3.3.2.3.4: Topic Alias 0 decodes; the broker core answers it with 0x94.
+        assert!(crate::decode(
+            &mut crate::test_util::frame(0x30, &[&s("t")[..], &[3, 0x23, 0, 0]].concat()),
+            V5,
+            64
+        )
+        .is_ok());
         // 2.2.2.1: property length past the end of the packet.
         assert_malformed(0x30, &[&s("t")[..], &[9, 0x23, 0, 1]].concat(), V5);
         // Missing property length entirely.

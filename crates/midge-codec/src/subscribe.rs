@@ -141,7 +141,7 @@ impl Subscribe {
         };
         if r.is_empty() {
             // MQTT-3.8.3-3
-            return Err(DecodeError::Malformed("SUBSCRIBE without topic filters"));
+            return Err(DecodeError::Protocol("SUBSCRIBE without topic filters"));
         }
         let mut filters = Vec::new();
         while !r.is_empty() {
@@ -201,10 +201,10 @@ mod tests {
     }
 
     #[test]
-    fn no_filters_is_malformed() {
-        // MQTT-3.8.3-3
-        assert_malformed(0x82, &[0, 1], V311);
-        assert_malformed(0x82, &[0, 1, 0], V5);
+    fn no_filters_is_a_protocol_error() {
+        // MQTT-3.8.3-3 (v3.1.1) / MQTT-3.8.3-2 (v5): a SUBSCRIBE with no payload is a Protocol Error
+        assert_protocol(0x82, &[0, 1], V311);
+        assert_protocol(0x82, &[0, 1, 0], V5);
     }
 
     #[test]

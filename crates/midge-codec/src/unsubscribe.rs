@@ -30,7 +30,7 @@ impl Unsubscribe {
         };
         if r.is_empty() {
             // MQTT-3.10.3-2
-            return Err(DecodeError::Malformed("UNSUBSCRIBE without topic filters"));
+            return Err(DecodeError::Protocol("UNSUBSCRIBE without topic filters"));
         }
         let mut filters = Vec::new();
         while !r.is_empty() {
@@ -75,10 +75,10 @@ mod tests {
     const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
 
     #[test]
-    fn no_filters_is_malformed() {
-        // MQTT-3.10.3-2
-        assert_malformed(0xA2, &[0, 1], V311);
-        assert_malformed(0xA2, &[0, 1, 0], V5);
+    fn no_filters_is_a_protocol_error() {
+        // MQTT-3.10.3-2: an UNSUBSCRIBE with no payload is a Protocol Error
+        assert_protocol(0xA2, &[0, 1], V311);
+        assert_protocol(0xA2, &[0, 1, 0], V5);
     }
 
     #[test]

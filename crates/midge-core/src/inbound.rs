@@ -43,6 +43,11 @@ impl Broker {
             }
         }
         let idx = conn.session;
+        // MQTT-3.3.4-6: a client must not send a Subscription Identifier; receiving one is a
+        // Protocol Error.
+        if !publish.properties.subscription_identifiers.is_empty() {
+            return self.close_with(now, conn_id, ReasonCode::ProtocolError, out);
+        }
         if publish.topic.is_empty() {
             return self.close_with(now, conn_id, ReasonCode::ProtocolError, out);
         }

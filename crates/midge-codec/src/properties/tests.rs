@@ -113,8 +113,6 @@ fn subscription_identifier_repeats_only_in_publish() {
 
 #[test]
 fn zero_values_are_protocol_errors() {
-    // 3.3.2.3.4: Topic Alias 0.
-    expect_protocol::<PublishProperties>(&[0x23, 0x00, 0x00]);
     // 3.3.2.3.8 / 3.8.2.1.2: Subscription Identifier 0.
     expect_protocol::<PublishProperties>(&[0x0B, 0x00]);
     expect_protocol::<SubscribeProperties>(&[0x0B, 0x00]);

@@ -175,8 +175,10 @@ impl<'a> Property<'a> {
             // 3.1.2.11.3 / 3.2.2.3.3: Receive Maximum 0 is a Protocol Error.
             id::RECEIVE_MAXIMUM => Property::ReceiveMaximum(nonzero_u16(r, "receive maximum 0")?),
             id::TOPIC_ALIAS_MAXIMUM => Property::TopicAliasMaximum(r.u16()?),
-            // 3.3.2.3.4: Topic Alias 0 is not permitted.
-            id::TOPIC_ALIAS => Property::TopicAlias(nonzero_u16(r, "topic alias 0")?),
+            // 3.3.2.3.4: Topic Alias 0 is not permitted, but the receiver answers it with
+            // 0x94 Topic Alias invalid (as for an alias above the maximum), so the broker core
+            // checks it rather than the codec.
+            id::TOPIC_ALIAS => Property::TopicAlias(r.u16()?),
             id::MAXIMUM_QOS => Property::MaximumQoS(flag(r)?),
             id::RETAIN_AVAILABLE => Property::RetainAvailable(flag(r)?),
             id::USER_PROPERTY => {

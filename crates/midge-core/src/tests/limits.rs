@@ -158,3 +158,13 @@ fn outbound_topic_alias() {
     let p = &publishes(&h.publish(3, publish("x/y", QoS::AtMostOnce, None, "4")), 4)[0];
     assert_eq!((&*p.topic, p.properties.topic_alias), ("x/y", Some(1)));
 }
+
+#[test]
+fn subscription_identifier_from_a_client_is_a_protocol_error() {
+    // MQTT-3.3.4-6: a PUBLISH from a client must not carry a Subscription Identifier.
+    let mut h = H::new();
+    h.connect(1, "pub", V5, true);
+    let mut p = publish("a", QoS::AtMostOnce, None, "x");
+    p.properties.subscription_identifiers = vec![7];
+    assert_disconnected(&h.publish(1, p), 1, ReasonCode::ProtocolError);
+}
