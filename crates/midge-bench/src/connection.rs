@@ -19,8 +19,10 @@ use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::time::{sleep_until, timeout, Instant, Sleep};
 
-/// Bytes read per `read` call at most.
-const READ_CHUNK: usize = 64 * 1024;
+/// Read buffer growth step of a new connection; idle connections stay this small.
+const MIN_READ_CHUNK: usize = 1024;
+/// Largest read buffer growth step: what a busy connection reads per `read` call.
+const MAX_READ_CHUNK: usize = 64 * 1024;
 
 /// Why a connection failed or ended.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +90,7 @@ pub struct Connection {
     stream: TcpStream,
     version: ProtocolVersion,
     rbuf: BytesMut,
+    read_chunk: usize,
     wbuf: BytesMut,
     keepalive: Option<Duration>,
     last_write: Instant,
@@ -121,8 +124,9 @@ impl Connection {
         Connection {
             stream,
             version,
-            rbuf: BytesMut::with_capacity(READ_CHUNK),
-            wbuf: BytesMut::with_capacity(READ_CHUNK),
+            rbuf: BytesMut::with_capacity(MIN_READ_CHUNK),
+            read_chunk: MIN_READ_CHUNK,
+            wbuf: BytesMut::new(),
             keepalive: (keepalive > 0).then(|| Duration::from_secs(keepalive.into())),
             last_write: Instant::now(),
             sleep: Box::pin(sleep_until(Instant::now())),
@@ -220,7 +224,14 @@ impl Connection {
             (a, b) => a.or(b),
         };
         if let Some(at) = deadline {
-            self.sleep.as_mut().reset(at);
+            if self.sleep.deadline() != at {
+                self.sleep.as_mut().reset(at);
+            }
+        }
+        // A cheap check first, so that a socket that is always ready cannot hide a phase
+        // change; the select below then tries the socket before the phase channel.
+        if phase.has_changed().unwrap_or(true) {
+            return Ok(Wake::Phase);
         }
         let interest = if self.wbuf.is_empty() {
             Interest::READABLE
@@ -234,9 +245,9 @@ impl Connection {
         }
         let woke = tokio::select! {
             biased;
-            _ = phase.changed() => Woke::Phase,
             ready = self.stream.ready(interest) => Woke::Ready(ready),
             _ = &mut self.sleep, if deadline.is_some() => Woke::Timer,
+            _ = phase.changed() => Woke::Phase,
         };
         match woke {
             Woke::Phase => Ok(Wake::Phase),
@@ -297,9 +308,11 @@ impl Connection {
     ///
     /// A read that does not fill the free space drained the socket, so the read readiness is
     /// cleared right away (race-free inside `try_io`) instead of by a second, empty `read`.
+    /// A read that does fill it doubles the buffer's growth step, up to 64 KiB, so busy
+    /// connections read in large chunks while idle ones keep a 1 KiB buffer.
     pub fn fill(&mut self) -> Result<usize, ConnError> {
-        if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
-            self.rbuf.reserve(READ_CHUNK);
+        if self.rbuf.capacity() - self.rbuf.len() < self.read_chunk / 4 {
+            self.rbuf.reserve(self.read_chunk);
         }
         let spare = self.rbuf.capacity() - self.rbuf.len();
         let (stream, rbuf) = (&self.stream, &mut self.rbuf);
@@ -311,6 +324,9 @@ impl Connection {
             }
             Ok(read)
         });
+        if read == spare {
+            self.read_chunk = (self.read_chunk * 2).min(MAX_READ_CHUNK);
+        }
         match result {
             Ok(0) => Err(ConnError::Closed),
             Ok(n) => Ok(n),

@@ -28,10 +28,10 @@ pub enum FrameKind {
         /// Payload byte range, relative to the frame start.
         payload: Range<usize>,
     },
-    /// PUBACK.
-    PubAck(u16),
-    /// PUBREC.
-    PubRec(u16),
+    /// PUBACK: packet id and reason code (0 when absent, as in v3 or the v5 short form).
+    PubAck(u16, u8),
+    /// PUBREC: packet id and reason code (0 when absent).
+    PubRec(u16, u8),
     /// PUBREL.
     PubRel(u16),
     /// PUBCOMP.
@@ -57,8 +57,8 @@ impl Frame {
         let body = &buf[header_len..len];
         let kind = match first >> 4 {
             3 => publish(first, body, header_len, v5)?,
-            4 => FrameKind::PubAck(packet_id(body)?),
-            5 => FrameKind::PubRec(packet_id(body)?),
+            4 => FrameKind::PubAck(packet_id(body)?, reason(body)),
+            5 => FrameKind::PubRec(packet_id(body)?, reason(body)),
             6 => FrameKind::PubRel(packet_id(body)?),
             7 => FrameKind::PubComp(packet_id(body)?),
             13 => FrameKind::PingResp,
@@ -90,6 +90,11 @@ fn packet_id(body: &[u8]) -> Result<u16, DecodeError> {
         [hi, lo, ..] => Ok(u16::from_be_bytes([*hi, *lo])),
         _ => Err(DecodeError::Malformed("acknowledgement without packet id")),
     }
+}
+
+/// The v5 reason code after an acknowledgement's packet id; 0 (Success) when absent.
+fn reason(body: &[u8]) -> u8 {
+    body.get(2).copied().unwrap_or(0)
 }
 
 fn publish(first: u8, body: &[u8], offset: usize, v5: bool) -> Result<FrameKind, DecodeError> {
@@ -155,7 +160,7 @@ mod tests {
         assert_eq!(
             f,
             Frame {
-                kind: FrameKind::PubAck(0x1234),
+                kind: FrameKind::PubAck(0x1234, 0),
                 len: 4
             }
         );
@@ -163,8 +168,12 @@ mod tests {
         let f = Frame::peek(&[0x50, 0x04, 0x00, 0x07, 0x10, 0x00], true)
             .unwrap()
             .unwrap();
-        assert_eq!(f.kind, FrameKind::PubRec(7));
+        assert_eq!(f.kind, FrameKind::PubRec(7, 0x10));
         assert_eq!(f.len, 6);
+        let f = Frame::peek(&[0x40, 0x03, 0x00, 0x07, 0x97], true)
+            .unwrap()
+            .unwrap();
+        assert_eq!(f.kind, FrameKind::PubAck(7, 0x97));
         let f = Frame::peek(&[0x62, 0x02, 0x00, 0x08], false)
             .unwrap()
             .unwrap();

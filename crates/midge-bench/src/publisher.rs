@@ -240,23 +240,32 @@ impl Publisher {
 
     fn handle_frames(&mut self) -> Result<(), ConnError> {
         let mut acked = 0;
+        let mut rejected = 0;
         let mut now = 0;
         while let Some(frame) = self.conn.next_frame()? {
             match frame.kind {
-                FrameKind::PubAck(id) if self.spec.qos == QoS::AtLeastOnce => {
-                    acked += self.complete(id, &mut now);
+                FrameKind::PubAck(id, reason) if self.spec.qos == QoS::AtLeastOnce => {
+                    if reason >= 0x80 {
+                        rejected += self.window.release(id).map_or(0, |_| 1);
+                    } else {
+                        acked += self.complete(id, &mut now);
+                    }
                 }
                 FrameKind::PubComp(id) if self.spec.qos == QoS::ExactlyOnce => {
                     acked += self.complete(id, &mut now);
                 }
-                FrameKind::PubRec(id) => self.conn.queue_ack(AckKind::PubRel, id)?,
+                // A failed PUBREC ends the exchange: no PUBREL (MQTT 5, 4.3.3).
+                FrameKind::PubRec(id, reason) if reason >= 0x80 => {
+                    rejected += self.window.release(id).map_or(0, |_| 1);
+                }
+                FrameKind::PubRec(id, _) => self.conn.queue_ack(AckKind::PubRel, id)?,
                 FrameKind::PubRel(id) => self.conn.queue_ack(AckKind::PubComp, id)?,
                 FrameKind::Publish { qos, packet_id, .. } => match qos {
                     1 => self.conn.queue_ack(AckKind::PubAck, packet_id)?,
                     2 => self.conn.queue_ack(AckKind::PubRec, packet_id)?,
                     _ => {}
                 },
-                FrameKind::PubAck(_) | FrameKind::PubComp(_) | FrameKind::PingResp => {}
+                FrameKind::PubAck(..) | FrameKind::PubComp(_) | FrameKind::PingResp => {}
                 FrameKind::Other => {
                     if let Some(Packet::Disconnect(d)) = self.conn.decode_next()? {
                         return Err(ConnError::Disconnected(d.reason));
@@ -267,6 +276,7 @@ impl Publisher {
             self.conn.consume(frame.len);
         }
         Stats::add(&self.stats.acked, acked);
+        Stats::add(&self.stats.rejected, rejected);
         self.stats.ack.record_all(&self.latencies);
         self.latencies.clear();
         Ok(())

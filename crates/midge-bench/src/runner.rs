@@ -287,6 +287,7 @@ impl Runner {
             messages: Messages {
                 sent: Stats::get(&s.sent),
                 acked: Stats::get(&s.acked),
+                rejected: Stats::get(&s.rejected),
                 received,
                 received_with_header: Stats::get(&s.received_with_header),
                 stale: Stats::get(&s.stale),

@@ -32,6 +32,8 @@ pub struct Stats {
     pub sent: AtomicU64,
     /// PUBACK / PUBCOMP received for our QoS 1/2 publishes.
     pub acked: AtomicU64,
+    /// Publishes the broker refused (v5 PUBACK / PUBREC reason code 0x80 or above).
+    pub rejected: AtomicU64,
     /// PUBLISH packets received during the run.
     pub received: AtomicU64,
     /// Received messages that carried a bench header.

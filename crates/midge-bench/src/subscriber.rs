@@ -140,8 +140,10 @@ impl Subscriber {
                     self.observe(header, now, &mut batch);
                 }
                 FrameKind::PubRel(id) => self.conn.queue_ack(AckKind::PubComp, id)?,
-                FrameKind::PubRec(id) => self.conn.queue_ack(AckKind::PubRel, id)?,
-                FrameKind::PubAck(_) | FrameKind::PubComp(_) | FrameKind::PingResp => {}
+                FrameKind::PubAck(..)
+                | FrameKind::PubRec(..)
+                | FrameKind::PubComp(_)
+                | FrameKind::PingResp => {}
                 FrameKind::Other => {
                     match self.conn.decode_next()? {
                         Some(Packet::SubAck(ack)) => {

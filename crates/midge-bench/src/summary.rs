@@ -72,6 +72,8 @@ pub struct Messages {
     pub sent: u64,
     /// PUBACK/PUBCOMP received.
     pub acked: u64,
+    /// Publishes refused by a v5 broker (PUBACK / PUBREC reason code 0x80 or above).
+    pub rejected: u64,
     /// PUBLISH packets received during the run.
     pub received: u64,
     /// Of those, carrying the bench header.

@@ -247,3 +247,18 @@ async fn binding_a_port_in_use_names_the_address() {
     }
     server.stop().await;
 }
+
+/// docs/configuration.md embeds the default configuration verbatim, so the documentation of
+/// every key cannot drift from what `midge --print-default-config` prints.
+#[test]
+fn configuration_doc_matches_the_embedded_defaults() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let doc = std::fs::read_to_string(root.join("docs/configuration.md")).expect("read doc");
+    let defaults = include_str!("../default.toml");
+    let begin = "<!-- default-config:begin -->\n```toml\n";
+    let start = doc.find(begin).expect("begin marker") + begin.len();
+    let end = doc[start..]
+        .find("```\n<!-- default-config:end -->")
+        .expect("end marker");
+    assert_eq!(&doc[start..start + end], defaults);
+}
