@@ -1,6 +1,6 @@
 //! Outputs of the broker core, carried out by the server in order.
 
-use crate::ConnId;
+use crate::{ConnId, DurableOp};
 use midge_codec::Packet;
 
 /// Something the server must do.
@@ -10,6 +10,17 @@ use midge_codec::Packet;
 pub enum Action {
     /// Send this packet on that connection (after everything sent before it).
     Send {
+        /// The connection.
+        conn: ConnId,
+        /// The packet.
+        packet: Packet,
+    },
+    /// Make this change durable (only emitted when `BrokerConfig::durable` is set).
+    Persist(DurableOp),
+    /// Send this packet once every `Persist` emitted before it is committed; it acknowledges
+    /// something the client must not lose (PUBACK/PUBREC of a message bound for a persistent
+    /// session or retained, SUBACK of a persistent session). Without durability, same as `Send`.
+    SendDurable {
         /// The connection.
         conn: ConnId,
         /// The packet.

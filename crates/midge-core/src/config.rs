@@ -41,6 +41,9 @@ pub struct BrokerConfig {
     pub assigned_client_id_prefix: String,
     /// How often `$SYS` topics are published; zero disables them.
     pub sys_interval: Duration,
+    /// Emit `Action::Persist` for durable state and `Action::SendDurable` for acknowledgements
+    /// that promise durability. Off: no `Persist`, and those acknowledgements are plain `Send`.
+    pub durable: bool,
 }
 
 impl Default for BrokerConfig {
@@ -63,6 +66,7 @@ impl Default for BrokerConfig {
             allow_zero_length_client_id: true,
             assigned_client_id_prefix: "auto-".to_string(),
             sys_interval: Duration::from_secs(10),
+            durable: false,
         }
     }
 }

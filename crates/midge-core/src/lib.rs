@@ -11,6 +11,7 @@
 mod action;
 mod broker;
 mod config;
+mod durable;
 mod connect;
 mod connection;
 mod delivery;
@@ -41,6 +42,9 @@ mod tests;
 pub use action::Action;
 pub use broker::{Broker, BrokerStats};
 pub use config::BrokerConfig;
+pub use durable::{DurableOp, MessageState, RestoredSession, RestoredState};
+pub use message::Message;
+pub use session::Subscription;
 pub use event::{ConnId, Event};
 pub use retained_tree::RetainedTree;
 pub use subscription_tree::SubscriptionTree;

@@ -162,7 +162,10 @@ impl State {
     fn dispatch(&mut self) {
         for action in self.actions.drain(..) {
             match action {
-                Action::Send { conn, packet } => {
+                // No storage yet: nothing to persist, and durable acknowledgements go out at
+                // once (the core only emits these with `BrokerConfig::durable` set).
+                Action::Persist(_) => {}
+                Action::Send { conn, packet } | Action::SendDurable { conn, packet } => {
                     let Some(handle) = self.conns.get(&conn) else {
                         continue;
                     };

@@ -84,6 +84,7 @@ impl BrokerSection {
             allow_zero_length_client_id: self.allow_zero_length_client_id,
             assigned_client_id_prefix: self.assigned_client_id_prefix.clone(),
             sys_interval: Duration::from_secs(self.sys_interval_secs),
+            durable: false,
         }
     }
 }
