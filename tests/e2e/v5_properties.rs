@@ -78,7 +78,7 @@ async fn topic_alias_above_maximum_is_rejected() {
 // aliases it uses must resolve to the right topics.
 #[tokio::test]
 async fn topic_alias_to_client() {
-    let m = Midge::start();
+    let m = Midge::start_with(&[("MIDGE__BROKER__OUTGOING_TOPIC_ALIASES", "true")]);
     let mut conn = connect_packet(V5, "alias-taker", true);
     conn.properties.topic_alias_maximum = Some(2);
     let (mut c, _) = connect_ok(&m, conn).await;
@@ -469,7 +469,7 @@ async fn rumqttc_subscription_identifier() {
 // full topic name again.
 #[tokio::test]
 async fn topic_aliases_reset_on_reconnect() {
-    let m = Midge::start();
+    let m = Midge::start_with(&[("MIDGE__BROKER__OUTGOING_TOPIC_ALIASES", "true")]);
     let conn = || {
         let mut c = crate::connect::persistent(V5, "alias-resume");
         c.properties.topic_alias_maximum = Some(5);
@@ -523,5 +523,22 @@ async fn empty_topic_without_alias() {
         };
         c.send_bytes(bytes).await;
         c.expect_disconnect(ReasonCode::ProtocolError).await;
+    }
+}
+
+// Outgoing topic aliases are off by default (as in Mosquitto), so a v5 client that allows
+// aliases still gets every PUBLISH with its full topic name and no Topic Alias property.
+#[tokio::test]
+async fn no_outgoing_topic_aliases_by_default() {
+    let m = Midge::start();
+    let mut conn = connect_packet(V5, "alias-default", true);
+    conn.properties.topic_alias_maximum = Some(10);
+    let (mut c, _) = connect_ok(&m, conn).await;
+    c.subscribe("plain/#", QoS::AtMostOnce).await;
+    for _ in 0..2 {
+        c.publish("plain/t", QoS::AtMostOnce, b"x").await;
+        let p = c.recv_publish().await;
+        assert_eq!(&*p.topic, "plain/t");
+        assert_eq!(p.properties.topic_alias, None);
     }
 }

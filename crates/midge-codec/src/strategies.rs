@@ -30,13 +30,16 @@ fn topic_name() -> impl Strategy<Value = String> {
     "[^\u{0}+#]{1,10}"
 }
 
-/// A topic filter: non-empty; wildcards anywhere (placement is the broker's business).
+/// A valid topic filter: `+`/`#` only as whole levels, `#` last (invalid ones are Malformed).
 fn filter() -> impl Strategy<Value = String> {
     prop_oneof![
         "[a-z/+#]{1,10}",
         "[^\u{0}]{1,10}",
         "\\$share/[a-z]{1,3}/[a-z/+#]{1,5}"
     ]
+    .prop_filter("valid topic filter", |f| {
+        crate::topic::is_valid_topic_filter(f)
+    })
 }
 
 fn binary() -> impl Strategy<Value = Bytes> {

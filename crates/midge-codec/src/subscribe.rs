@@ -109,12 +109,17 @@ impl SubscriptionOptions {
     }
 }
 
-/// Reads one non-empty topic filter (MQTT-4.7.3-1). Wildcard placement is not checked here:
-/// the broker answers a bad filter with a SUBACK/UNSUBACK failure code, not a disconnect.
+/// Reads one topic filter: non-empty (MQTT-4.7.3-1) with `+` and `#` only as whole levels and
+/// `#` last (MQTT-4.7.1-2, -3), and a well-formed `$share/{group}/{filter}`. A filter breaking
+/// those MUSTs is a Malformed Packet, answered with DISCONNECT 0x81 (v5) or a close (v3), as
+/// Mosquitto does; SUBACK 0x8F is left for well-formed filters the broker refuses.
 pub(crate) fn read_filter(r: &mut Reader<'_>) -> Result<String, DecodeError> {
     let filter = r.str()?;
     if filter.is_empty() {
         return Err(DecodeError::Malformed("empty topic filter"));
+    }
+    if !crate::topic::is_valid_topic_filter(filter) {
+        return Err(DecodeError::Malformed("invalid topic filter"));
     }
     Ok(filter.to_owned())
 }
@@ -220,15 +225,16 @@ mod tests {
     }
 
     #[test]
-    fn wildcard_misuse_is_left_to_the_broker() {
-        // The broker answers these with SUBACK 0x8F (v5) / 0x80 (v3), so they decode.
-        let sub = subscribe(
-            &[&[0, 1][..], &s("a/#/b"), &[1], &s("x+"), &[2]].concat(),
-            V311,
+    fn wildcard_misuse_is_malformed() {
+        // MQTT-4.7.1-2 (`#` last, on its own) and MQTT-4.7.1-3 (`+` a whole level): a filter
+        // breaking them is a Malformed Packet (5.0 4.13: DISCONNECT 0x81), as in Mosquitto.
+        assert_malformed(0x82, &[&[0, 1][..], &s("a/#/b"), &[1]].concat(), V311);
+        assert_malformed(0x82, &[&[0, 1][..], &s("x+"), &[2]].concat(), V311);
+        assert_malformed(
+            0x82,
+            &[&[0, 1][..], &[0], &s("$share/g+/t"), &[1]].concat(),
+            V5,
         );
-        assert_eq!(sub.filters.len(), 2);
-        assert_eq!(sub.filters[0].filter, "a/#/b");
-        assert_eq!(sub.filters[1].options.qos, QoS::ExactlyOnce);
     }
 
     #[test]

@@ -37,6 +37,13 @@ fn is_valid_plain_filter(filter: &str) -> bool {
     true
 }
 
+/// True for the broker's own `$SYS` topics (`$SYS` and everything below it). Clients may not
+/// publish to them; other `$` topics are ordinary topics that wildcards at the first level
+/// just don't match (MQTT-4.7.2-1).
+pub fn is_sys_topic(topic: &str) -> bool {
+    topic == "$SYS" || topic.starts_with("$SYS/")
+}
+
 /// Splits a shared subscription filter `$share/{group}/{filter}` into `(group, filter)`.
 /// Returns `None` for a non-shared filter.
 pub fn split_shared(filter: &str) -> Option<(&str, &str)> {

@@ -18,8 +18,11 @@ pub enum Action {
     /// Make this change durable (only emitted when `BrokerConfig::durable` is set).
     Persist(DurableOp),
     /// Send this packet once every `Persist` emitted before it is committed; it acknowledges
-    /// something the client must not lose (PUBACK/PUBREC of a message bound for a persistent
-    /// session or retained, SUBACK of a persistent session). Without durability, same as `Send`.
+    /// something the client must not lose: any acknowledgement (CONNACK, PUBACK, PUBREC,
+    /// PUBREL, PUBCOMP, SUBACK, UNSUBACK) that follows a `Persist` of the same `handle` call,
+    /// and every CONNACK, SUBACK and UNSUBACK of a persistent session. Like `Send`, it keeps
+    /// its place in the connection's order: later packets to the same connection wait for it.
+    /// Only emitted when `BrokerConfig::durable` is set.
     SendDurable {
         /// The connection.
         conn: ConnId,

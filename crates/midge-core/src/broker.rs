@@ -57,6 +57,11 @@ pub struct Broker {
     pub(crate) id_seed: u64,
     pub(crate) empty_topic: Arc<str>,
     pub(crate) scratch: RouteScratch,
+    /// `counters.persisted` when the current `handle` call began.
+    pub(crate) persist_mark: u64,
+    /// Restored sessions whose connection was lost in a crash: their `SessionPut`
+    /// (connected = false) is emitted on the first Tick.
+    pub(crate) restored_offline: Vec<(SessionIdx, u64)>,
 }
 
 impl Broker {
@@ -81,11 +86,14 @@ impl Broker {
             id_seed: RandomState::new().hash_one(0u8),
             empty_topic: Arc::from(""),
             scratch: RouteScratch::default(),
+            persist_mark: 0,
+            restored_offline: Vec::new(),
         }
     }
 
     /// Reacts to `event` at time `now`, appending what the server must do to `out`.
     pub fn handle(&mut self, now: Instant, event: Event, out: &mut Vec<Action>) {
+        self.persist_mark = self.counters.persisted;
         match event {
             Event::Connect { conn, connect } => self.on_connect(now, conn, *connect, out),
             Event::Packet { conn, packet } => self.on_packet(now, conn, packet, out),
@@ -178,6 +186,7 @@ impl Broker {
             counters,
             max_queued: config.max_queued_messages,
             queue_qos0: config.queue_qos0_messages,
+            durable: config.durable,
         }
     }
 

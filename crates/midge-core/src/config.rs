@@ -25,6 +25,10 @@ pub struct BrokerConfig {
     pub max_session_expiry: u32,
     /// Topic Alias Maximum advertised to v5 clients (aliases the client may use towards us).
     pub topic_alias_maximum: u16,
+    /// Use topic aliases towards v5 clients that allow them (their Topic Alias Maximum > 0).
+    /// Off by default, as in Mosquitto: several client libraries do not resolve aliases they
+    /// receive and would see empty topic names.
+    pub outgoing_topic_aliases: bool,
     /// Highest QoS the broker supports.
     pub maximum_qos: QoS,
     /// Retained messages supported.
@@ -50,7 +54,7 @@ impl Default for BrokerConfig {
     fn default() -> Self {
         BrokerConfig {
             version: "midge".to_string(),
-            max_packet_size: 1024 * 1024,
+            max_packet_size: midge_codec::MAX_PACKET_SIZE,
             receive_maximum: 65_535,
             max_inflight: 1024,
             max_queued_messages: 1000,
@@ -58,6 +62,7 @@ impl Default for BrokerConfig {
             max_keep_alive: 65_535,
             max_session_expiry: u32::MAX,
             topic_alias_maximum: 1024,
+            outgoing_topic_aliases: false,
             maximum_qos: QoS::ExactlyOnce,
             retain_available: true,
             wildcard_subscription_available: true,

@@ -6,7 +6,7 @@ use crate::session::{Session, NEVER_EXPIRES};
 use crate::session_store::SessionIdx;
 use crate::topic_alias::{InboundAliases, OutboundAliases};
 use crate::will::will_delay;
-use crate::{Action, Broker};
+use crate::{Action, Broker, DurableOp};
 use midge_codec::{
     ConnAck, ConnAckProperties, Connect, LastWill, Packet, ProtocolVersion, QoS, ReasonCode,
 };
@@ -68,12 +68,13 @@ impl Broker {
         let expiry = requested_expiry.min(self.config.max_session_expiry);
 
         let existing = self.sessions.find(&client_id);
+        // A session past its expiry is gone even if no Tick has removed it yet.
         let resumes = existing.is_some_and(|idx| {
             !connect.clean_start
                 && self
                     .sessions
                     .get(idx)
-                    .is_some_and(|s| s.expiry_interval > 0)
+                    .is_some_and(|s| s.is_persistent() && s.expires_at.is_none_or(|at| at > now))
         });
         let mut will_to_publish = None;
         if let Some(idx) = existing {
@@ -83,11 +84,16 @@ impl Broker {
         let session_present = resumes;
         let idx = match existing {
             Some(idx) if resumes => {
+                let mut due_will = None;
                 if let Some(session) = self.sessions.get_mut(idx) {
                     // A new connection before the Will Delay Interval passed: the will is not
-                    // sent (MQTT-3.1.3-9).
-                    session.pending_will = None;
+                    // sent (MQTT-3.1.3-9). One whose delay has passed is (a Tick may not
+                    // have run yet, or the broker restarted after losing the connection).
+                    due_will = session.pending_will.take().filter(|p| p.due <= now);
                     session.expires_at = None;
+                }
+                if let Some(pending) = due_will {
+                    self.publish_will(now, Some(idx), pending.will, out);
                 }
                 if let Some(will) = will_to_publish {
                     self.publish_will(now, Some(idx), will, out);
@@ -97,11 +103,16 @@ impl Broker {
             _ => {
                 if let Some(idx) = existing {
                     // Clean Start discards the session (MQTT-3.1.2-4); a will still waiting for
-                    // its delay is published as the session ends (MQTT-3.1.2-8).
+                    // its delay is published as the session ends (MQTT-3.1.2-8). The delete
+                    // is persisted after the wills, so a crash cannot lose them.
                     if let Some(old) = self.remove_session(idx) {
-                        if let Some(pending) = old.pending_will {
-                            self.publish_will(now, None, pending.will, out);
+                        if let Some(pending) = &old.pending_will {
+                            self.publish_will(now, None, pending.will.clone(), out);
                         }
+                        if let Some(will) = will_to_publish.take() {
+                            self.publish_will(now, None, will, out);
+                        }
+                        self.persist_session_delete(&old, out);
                     }
                 }
                 if let Some(will) = will_to_publish {
@@ -151,7 +162,7 @@ impl Broker {
             },
             aliases_in: InboundAliases::default(),
             aliases_out: OutboundAliases::new(
-                if v5 {
+                if v5 && self.config.outgoing_topic_aliases {
                     connect.properties.topic_alias_maximum.unwrap_or(0)
                 } else {
                     0
@@ -164,14 +175,6 @@ impl Broker {
         if let Some(deadline) = conn.keep_alive_deadline() {
             self.keep_alive.push(deadline, conn_id);
         }
-        out.push(Action::Send {
-            conn: conn_id,
-            packet: Packet::ConnAck(ConnAck {
-                session_present,
-                reason: ReasonCode::Success,
-                properties,
-            }),
-        });
         self.conns.insert(conn_id, conn);
         self.max_connected = self.max_connected.max(self.conns.len() as u64);
 
@@ -179,7 +182,30 @@ impl Broker {
             return;
         };
         session.conn = Some(conn_id);
+        let was_persistent = session.is_persistent();
         session.expiry_interval = expiry;
+        if session_present && was_persistent && expiry == 0 {
+            // Resumed as a clean session: it ends with this connection, so it is no longer
+            // durable.
+            let client_id = session.client_id.clone();
+            if self.config.durable {
+                self.persist(DurableOp::SessionDelete { client_id }, out);
+            }
+        } else {
+            self.persist_session(idx, out);
+        }
+        // After the session is durable: a client must not be told about a session that a
+        // crash could still lose.
+        let connack = Packet::ConnAck(ConnAck {
+            session_present,
+            reason: ReasonCode::Success,
+            properties,
+        });
+        out.push(self.ack_action(conn_id, connack, expiry > 0));
+
+        let Some(session) = self.sessions.get_mut(idx) else {
+            return;
+        };
         if session_present {
             if let Some(conn) = self.conns.get_mut(&conn_id) {
                 let mut ob = Self::outbox(now, out, &mut self.counters, &self.config);

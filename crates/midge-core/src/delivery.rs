@@ -2,6 +2,7 @@
 
 use crate::action::Action;
 use crate::connection::Connection;
+use crate::durable::{DurableOp, MessageState};
 use crate::inflight::InflightState;
 use crate::message::Message;
 use crate::offline_queue::Enqueued;
@@ -19,6 +20,8 @@ pub struct Counters {
     pub sent: u64,
     /// Messages dropped (queue full, expired, too large for the client).
     pub dropped: u64,
+    /// `Action::Persist` emitted.
+    pub persisted: u64,
 }
 
 /// Where delivery writes: the actions, the counters, and the queue settings.
@@ -33,6 +36,8 @@ pub struct Outbox<'a> {
     pub max_queued: usize,
     /// Queue QoS 0 messages for offline sessions.
     pub queue_qos0: bool,
+    /// Emit `Persist` for changes to persistent sessions.
+    pub durable: bool,
 }
 
 impl Outbox<'_> {
@@ -43,12 +48,24 @@ impl Outbox<'_> {
             packet,
         });
     }
+
+    /// Emits `op` as an `Action::Persist`.
+    pub fn persist(&mut self, op: DurableOp) {
+        self.counters.persisted += 1;
+        self.out.push(Action::Persist(op));
+    }
 }
 
 /// Sends `publish` on `conn` with a topic alias where possible, unless it exceeds the client's
 /// Maximum Packet Size, in which case it is discarded as if sent (MQTT-3.1.2-24, -25).
-/// Returns true if it was sent.
-pub fn transmit(conn: &mut Connection, mut publish: Publish, ob: &mut Outbox) -> bool {
+/// `persist`, if given, is emitted just before the packet when it is sent. Returns true if it
+/// was sent.
+pub fn transmit(
+    conn: &mut Connection,
+    mut publish: Publish,
+    ob: &mut Outbox,
+    persist: Option<DurableOp>,
+) -> bool {
     let alias = conn.aliases_out.apply(&mut publish);
     if let Some(max) = conn
         .max_packet_size
@@ -64,10 +81,16 @@ pub fn transmit(conn: &mut Connection, mut publish: Publish, ob: &mut Outbox) ->
             return false;
         }
         ob.counters.sent += 1;
+        if let Some(op) = persist {
+            ob.persist(op);
+        }
         ob.send(conn, packet);
         return true;
     }
     ob.counters.sent += 1;
+    if let Some(op) = persist {
+        ob.persist(op);
+    }
     ob.send(conn, Packet::Publish(publish));
     true
 }
@@ -81,16 +104,19 @@ impl Session {
                 if message.publish.qos == QoS::AtMostOnce {
                     send_qos0(conn, message, ob);
                 } else if self.queue.is_empty() && self.inflight.len() < conn.window {
-                    self.send_in_flight(conn, message, ob);
+                    let seq = self.take_seq();
+                    self.send_in_flight(conn, seq, message, false, ob);
                 } else {
-                    self.enqueue(message, ob);
+                    let seq = self.take_seq();
+                    self.enqueue(seq, message, false, ob);
                 }
             }
             None => {
                 if message.publish.qos == QoS::AtMostOnce && !ob.queue_qos0 {
                     return;
                 }
-                self.enqueue(message, ob);
+                let seq = self.take_seq();
+                self.enqueue(seq, message, false, ob);
             }
         }
     }
@@ -98,17 +124,13 @@ impl Session {
     /// Moves queued messages into the inflight window while it has room.
     pub fn fill_window(&mut self, conn: &mut Connection, ob: &mut Outbox) {
         while self.inflight.len() < conn.window {
-            let Some(message) = self.queue.pop() else {
+            let Some((seq, message)) = self.queue.pop() else {
                 break;
             };
-            if message.is_expired(ob.now) {
-                ob.counters.dropped += 1;
-                continue;
-            }
             if message.publish.qos == QoS::AtMostOnce {
                 send_qos0(conn, message, ob);
             } else {
-                self.send_in_flight(conn, message, ob);
+                self.send_in_flight(conn, seq, message, true, ob);
             }
         }
     }
@@ -117,12 +139,12 @@ impl Session {
     /// PUBREL, in the original order (MQTT-4.4.0-1, MQTT-4.6.0-1), then fills the window.
     pub fn resume(&mut self, conn: &mut Connection, ob: &mut Outbox) {
         let mut too_large = Vec::new();
-        for (packet_id, state) in self.inflight.in_send_order() {
+        for (_, packet_id, state) in self.inflight.in_send_order() {
             match state {
                 InflightState::Published(message) => {
                     let mut publish = message.to_send(ob.now);
                     publish.dup = true;
-                    if !transmit(conn, publish, ob) {
+                    if !transmit(conn, publish, ob, None) {
                         too_large.push(packet_id);
                     }
                 }
@@ -132,31 +154,101 @@ impl Session {
             }
         }
         for packet_id in too_large {
-            self.inflight.remove(packet_id);
+            if let Some(entry) = self.inflight.remove(packet_id) {
+                self.forget_message(entry.seq, ob);
+            }
         }
         self.fill_window(conn, ob);
     }
 
-    fn send_in_flight(&mut self, conn: &mut Connection, mut message: Message, ob: &mut Outbox) {
+    /// True if changes to this session's messages are emitted as `Persist`.
+    pub fn persists(&self, ob: &Outbox) -> bool {
+        ob.durable && self.is_persistent()
+    }
+
+    /// Emits `MessagePut` for message `seq` in `state`, if the session persists.
+    pub fn persist_message(
+        &self,
+        seq: u64,
+        message: &Message,
+        state: MessageState,
+        ob: &mut Outbox,
+    ) {
+        if self.persists(ob) && message.publish.qos != QoS::AtMostOnce {
+            ob.persist(DurableOp::MessagePut {
+                client_id: self.client_id.clone(),
+                seq,
+                message: message.clone(),
+                state,
+            });
+        }
+    }
+
+    /// Emits `MessageDelete` for message `seq` (completed, dropped or expired), if the
+    /// session persists.
+    pub fn forget_message(&self, seq: u64, ob: &mut Outbox) {
+        if self.persists(ob) {
+            ob.persist(DurableOp::MessageDelete {
+                client_id: self.client_id.clone(),
+                seq,
+            });
+        }
+    }
+
+    /// Puts a QoS 1/2 message in flight. `queued` says it comes from the queue, so it is
+    /// already durable (as `Queued`) under `seq`.
+    fn send_in_flight(
+        &mut self,
+        conn: &mut Connection,
+        seq: u64,
+        mut message: Message,
+        queued: bool,
+        ob: &mut Outbox,
+    ) {
         if message.is_expired(ob.now) {
             ob.counters.dropped += 1;
+            if queued {
+                self.forget_message(seq, ob);
+            }
             return;
         }
         let Some(packet_id) = self.inflight.allocate_id() else {
-            self.enqueue(message, ob);
+            self.enqueue(seq, message, queued, ob);
             return;
         };
         message.publish.packet_id = Some(packet_id);
         message.publish.dup = false;
-        if transmit(conn, message.to_send(ob.now), ob) {
-            self.inflight.insert(packet_id, message);
+        let persist = self.persists(ob).then(|| DurableOp::MessagePut {
+            client_id: self.client_id.clone(),
+            seq,
+            message: message.clone(),
+            state: MessageState::Sent { packet_id },
+        });
+        if transmit(conn, message.to_send(ob.now), ob, persist) {
+            self.inflight.insert(packet_id, seq, message);
+        } else if queued {
+            self.forget_message(seq, ob);
         }
     }
 
-    fn enqueue(&mut self, message: Message, ob: &mut Outbox) {
-        match self.queue.push(message, ob.max_queued) {
+    /// Queues `message` under `seq`; `queued` says it is already durable as `Queued`.
+    fn enqueue(&mut self, seq: u64, message: Message, queued: bool, ob: &mut Outbox) {
+        let persist = !queued && self.persists(ob);
+        match self.queue.push(seq, message, ob.max_queued) {
             Enqueued::Stored => {}
-            Enqueued::StoredDroppingQoS0 | Enqueued::Dropped => ob.counters.dropped += 1,
+            Enqueued::StoredDroppingQoS0 => ob.counters.dropped += 1,
+            Enqueued::Dropped => {
+                ob.counters.dropped += 1;
+                if queued {
+                    self.forget_message(seq, ob);
+                }
+                return;
+            }
+        }
+        if persist {
+            if let Some(message) = self.queue.last() {
+                self.persist_message(seq, message, MessageState::Queued, ob);
+            }
         }
     }
 }
@@ -166,5 +258,5 @@ fn send_qos0(conn: &mut Connection, message: Message, ob: &mut Outbox) {
         ob.counters.dropped += 1;
         return;
     }
-    transmit(conn, message.into_send(ob.now), ob);
+    transmit(conn, message.into_send(ob.now), ob, None);
 }

@@ -4,12 +4,17 @@
 //! The core stays the in-memory authority: it applies every change to itself first and emits
 //! one [`DurableOp`] per change, in order, as `Action::Persist`. Acknowledgements that promise
 //! durability (PUBACK/PUBREC for a message bound for a persistent session or retained, SUBACK
-//! of a persistent session) are emitted as `Action::SendDurable`, which the server holds back
-//! until every `Persist` emitted before it is committed. After a restart the storage layer
-//! hands the surviving state back through [`RestoredState`] and `Broker::restore`.
+//! of a persistent session, ...: see `Action::SendDurable`) are emitted as
+//! `Action::SendDurable`, which the server holds back until every `Persist` emitted before it
+//! is committed. After a restart the storage layer hands the surviving state back through
+//! [`RestoredState`] (built, for instance, by folding the ops into a `DurableState`) and
+//! `Broker::restore`.
 //!
 //! Only persistent sessions (session expiry > 0) and retained messages are durable; clean
-//! sessions and QoS 0 messages never produce a `DurableOp`.
+//! sessions, QoS 0 messages and `$SYS` topics never produce a `DurableOp`. Where a change has
+//! consequences (a will published, a message routed), those are emitted first and the change
+//! that records them last, so a crash in between repeats them rather than losing them.
+//! Persisting a prefix of the ops always leaves a state that `Broker::restore` accepts.
 
 use crate::message::Message;
 use crate::session::Subscription;
@@ -126,16 +131,20 @@ pub struct RestoredSession {
     /// Session Expiry Interval in seconds.
     pub expiry_interval: u32,
     /// When the session expires (`None`: never); the storage layer computes it from the
-    /// wall-clock time the session went offline.
+    /// wall-clock time the session went offline. For a session with `was_connected`, `None`
+    /// means "its interval after the restore" (the connection is lost then).
     pub expires_at: Option<Instant>,
-    /// The last connection's will.
+    /// The last connection's will: for an offline session, one still waiting for its Will
+    /// Delay Interval (counted from when the session went offline, as derived from
+    /// `expires_at`, or from the restore if that is unknown).
     pub will: Option<LastWill>,
     /// True if a client was connected when the broker stopped: the will is due now
     /// (after its Will Delay Interval).
     pub was_connected: bool,
     /// Subscriptions by filter.
     pub subscriptions: Vec<(String, Subscription)>,
-    /// Outgoing QoS 1/2 messages in `seq` order.
+    /// Outgoing QoS 1/2 messages in `seq` order: `Sent`/`Released` ones are re-sent (DUP=1)
+    /// or re-released on resume, in that order, before the `Queued` ones.
     pub messages: Vec<(u64, Message, MessageState)>,
     /// Incoming QoS 2 packet ids awaiting PUBREL.
     pub qos2_received: Vec<PacketId>,

@@ -3,16 +3,29 @@
 use crate::event::ConnId;
 use crate::inflight::PubRecOutcome;
 use crate::topic_alias::AliasError;
-use crate::{Action, Broker};
+use crate::{Action, Broker, DurableOp, MessageState};
 use midge_codec::{Ack, AckKind, Packet, PacketId, Publish, QoS, ReasonCode};
 use std::time::Instant;
 
-fn ack(conn: ConnId, kind: AckKind, packet_id: PacketId, reason: ReasonCode) -> Action {
+fn ack_packet(kind: AckKind, packet_id: PacketId, reason: ReasonCode) -> Packet {
     let mut ack = Ack::new(kind, packet_id);
     ack.reason = reason;
-    Action::Send {
-        conn,
-        packet: Packet::Ack(ack),
+    Packet::Ack(ack)
+}
+
+/// An acknowledgement; `durable` when it follows a `Persist` it must not overtake.
+fn ack(
+    conn: ConnId,
+    kind: AckKind,
+    packet_id: PacketId,
+    reason: ReasonCode,
+    durable: bool,
+) -> Action {
+    let packet = ack_packet(kind, packet_id, reason);
+    if durable {
+        Action::SendDurable { conn, packet }
+    } else {
+        Action::Send { conn, packet }
     }
 }
 
@@ -57,9 +70,9 @@ impl Broker {
         if publish.retain && !self.config.retain_available {
             return self.close_with(now, conn_id, ReasonCode::RetainNotSupported, out);
         }
-        // Topics starting with `$` are reserved for the server: acknowledged, never routed
-        // or retained.
-        let reserved = publish.topic.starts_with('$');
+        // `$SYS` topics belong to the broker: a client's publish there is acknowledged (v5:
+        // Not authorized) but never routed or retained. Other `$` topics are ordinary ones.
+        let reserved = midge_codec::topic::is_sys_topic(&publish.topic);
         let no_match = |copies: usize| {
             if copies == 0 && v5 {
                 ReasonCode::NoMatchingSubscribers
@@ -88,7 +101,8 @@ impl Broker {
             } else {
                 no_match(self.publish_message(now, Some(idx), publish, out))
             };
-            out.push(ack(conn_id, AckKind::PubAck, packet_id, reason));
+            let packet = ack_packet(AckKind::PubAck, packet_id, reason);
+            out.push(self.ack_action(conn_id, packet, false));
             return;
         }
         let Some(session) = self.sessions.get_mut(idx) else {
@@ -97,24 +111,33 @@ impl Broker {
         if session.awaiting_pubrel.contains(&packet_id) {
             // Until PUBREL, a PUBLISH with the same id is acknowledged again but not delivered
             // onward a second time (MQTT-4.3.3-10 in v5; 4.3.3 Method B in 3.1.1).
-            out.push(ack(
-                conn_id,
-                AckKind::PubRec,
-                packet_id,
-                ReasonCode::Success,
-            ));
+            let packet = ack_packet(AckKind::PubRec, packet_id, ReasonCode::Success);
+            out.push(self.ack_action(conn_id, packet, false));
             return;
         }
         if reserved {
-            out.push(ack(conn_id, AckKind::PubRec, packet_id, refused));
+            let packet = ack_packet(AckKind::PubRec, packet_id, refused);
+            out.push(self.ack_action(conn_id, packet, false));
             return;
         }
         if v5 && session.awaiting_pubrel.len() >= usize::from(self.config.receive_maximum) {
             return self.close_with(now, conn_id, ReasonCode::ReceiveMaximumExceeded, out);
         }
-        session.awaiting_pubrel.insert(packet_id);
+        // Routed (and persisted) before the packet id is remembered: after a crash between
+        // the two, the client's re-sent PUBLISH is routed again rather than lost.
         let copies = self.publish_message(now, Some(idx), publish, out);
-        out.push(ack(conn_id, AckKind::PubRec, packet_id, no_match(copies)));
+        if let Some(session) = self.sessions.get_mut(idx) {
+            session.awaiting_pubrel.insert(packet_id);
+            if self.config.durable && session.is_persistent() {
+                let op = DurableOp::Qos2ReceivedPut {
+                    client_id: session.client_id.clone(),
+                    packet_id,
+                };
+                self.persist(op, out);
+            }
+        }
+        let packet = ack_packet(AckKind::PubRec, packet_id, no_match(copies));
+        out.push(self.ack_action(conn_id, packet, false));
     }
 
     /// PUBACK, PUBREC, PUBREL or PUBCOMP from a client.
@@ -138,7 +161,9 @@ impl Broker {
         } else {
             ReasonCode::Success
         };
-        let freed = match ack_in.kind {
+        let mark = self.persist_mark;
+        let mut ob = Self::outbox(now, out, &mut self.counters, &self.config);
+        let completed = match ack_in.kind {
             AckKind::PubAck => session.inflight.on_puback(id),
             AckKind::PubRec if v5 && ack_in.reason.is_error() => {
                 // An error PUBREC ends the flow (MQTT-4.3.3-9 on the client side).
@@ -146,26 +171,45 @@ impl Broker {
             }
             AckKind::PubRec => {
                 let reason = match session.inflight.on_pubrec(id) {
-                    PubRecOutcome::Released | PubRecOutcome::AlreadyReleased => ReasonCode::Success,
+                    PubRecOutcome::Released { seq, message } => {
+                        let state = MessageState::Released { packet_id: id };
+                        session.persist_message(seq, &message, state, &mut ob);
+                        ReasonCode::Success
+                    }
+                    PubRecOutcome::AlreadyReleased => ReasonCode::Success,
                     PubRecOutcome::Unknown => not_found,
                 };
-                out.push(ack(conn_id, AckKind::PubRel, id, reason));
-                false
+                // Not before the release is durable: a re-sent PUBLISH after a crash would be
+                // a new message to a client that already completed the flow.
+                let durable = ob.counters.persisted != mark;
+                ob.out
+                    .push(ack(conn_id, AckKind::PubRel, id, reason, durable));
+                None
             }
             AckKind::PubComp => session.inflight.on_pubcomp(id),
             AckKind::PubRel => {
                 // Forget the id and complete (MQTT-4.3.3-11); unknown ids get 0x92 in v5.
                 let reason = if session.awaiting_pubrel.remove(&id) {
+                    if session.persists(&ob) {
+                        ob.persist(DurableOp::Qos2ReceivedDelete {
+                            client_id: session.client_id.clone(),
+                            packet_id: id,
+                        });
+                    }
                     ReasonCode::Success
                 } else {
                     not_found
                 };
-                out.push(ack(conn_id, AckKind::PubComp, id, reason));
-                false
+                // Not before the id is forgotten durably: the client may reuse it at once,
+                // and a restored broker still holding it would drop that new message.
+                let durable = ob.counters.persisted != mark;
+                ob.out
+                    .push(ack(conn_id, AckKind::PubComp, id, reason, durable));
+                None
             }
         };
-        if freed {
-            let mut ob = Self::outbox(now, out, &mut self.counters, &self.config);
+        if let Some(seq) = completed {
+            session.forget_message(seq, &mut ob);
             session.fill_window(conn, &mut ob);
         }
     }

@@ -17,17 +17,26 @@ pub enum InflightState {
 /// One entry of the window.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InflightEntry {
-    /// Send order, used to re-send in the original order on resume (MQTT-4.6.0-1).
+    /// The session's sequence number of the message: send order, used to re-send in the
+    /// original order on resume (MQTT-4.6.0-1), and its identity in durable state.
     pub seq: u64,
     /// Flow state.
     pub state: InflightState,
 }
 
 /// What a PUBREC did to the window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// A short-lived return value; boxing the message would cost an allocation per PUBREC.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PubRecOutcome {
-    /// The QoS 2 message moved to "released": send PUBREL.
-    Released,
+    /// The QoS 2 message moved to "released": send PUBREL. Carries the message it no longer
+    /// keeps, and its sequence number.
+    Released {
+        /// The message's sequence number.
+        seq: u64,
+        /// The message that was awaiting PUBREC.
+        message: Message,
+    },
     /// PUBREL was already sent (a repeated PUBREC): send PUBREL again.
     AlreadyReleased,
     /// No QoS 2 message with that id is in flight.
@@ -39,7 +48,6 @@ pub enum PubRecOutcome {
 pub struct Inflight {
     entries: IntMap<PacketId, InflightEntry>,
     ids: PacketIdAllocator,
-    next_seq: u64,
 }
 
 impl Inflight {
@@ -54,10 +62,8 @@ impl Inflight {
         self.ids.allocate(|id| entries.contains_key(&id))
     }
 
-    /// Records `message` (already carrying `packet_id`) as sent.
-    pub fn insert(&mut self, packet_id: PacketId, message: Message) {
-        let seq = self.next_seq;
-        self.next_seq += 1;
+    /// Records `message` (already carrying `packet_id`) with sequence number `seq` as sent.
+    pub fn insert(&mut self, packet_id: PacketId, seq: u64, message: Message) {
         self.entries.insert(
             packet_id,
             InflightEntry {
@@ -67,43 +73,70 @@ impl Inflight {
         );
     }
 
-    /// A PUBACK arrived: completes a QoS 1 message. Returns true if it freed a slot.
-    pub fn on_puback(&mut self, packet_id: PacketId) -> bool {
+    /// Records a QoS 2 flow with sequence number `seq` as released (PUBREL sent); used when
+    /// restoring durable state.
+    pub fn insert_released(&mut self, packet_id: PacketId, seq: u64) {
+        self.entries.insert(
+            packet_id,
+            InflightEntry {
+                seq,
+                state: InflightState::Released,
+            },
+        );
+    }
+
+    /// A PUBACK arrived: completes a QoS 1 message. Returns its sequence number if it freed a
+    /// slot.
+    pub fn on_puback(&mut self, packet_id: PacketId) -> Option<u64> {
         let is_qos1 = matches!(
             self.entries.get(&packet_id),
             Some(InflightEntry { state: InflightState::Published(m), .. })
                 if m.publish.qos == QoS::AtLeastOnce
         );
-        is_qos1 && self.entries.remove(&packet_id).is_some()
+        self.remove_if(is_qos1, packet_id)
+    }
+
+    fn remove_if(&mut self, condition: bool, packet_id: PacketId) -> Option<u64> {
+        if condition {
+            self.entries.remove(&packet_id).map(|e| e.seq)
+        } else {
+            None
+        }
     }
 
     /// A successful PUBREC arrived for a QoS 2 message.
     pub fn on_pubrec(&mut self, packet_id: PacketId) -> PubRecOutcome {
-        match self.entries.get_mut(&packet_id) {
-            Some(entry) => match &entry.state {
-                InflightState::Published(m) if m.publish.qos == QoS::ExactlyOnce => {
-                    entry.state = InflightState::Released;
-                    PubRecOutcome::Released
+        let Some(entry) = self.entries.get_mut(&packet_id) else {
+            return PubRecOutcome::Unknown;
+        };
+        match &entry.state {
+            InflightState::Published(m) if m.publish.qos == QoS::ExactlyOnce => {
+                match std::mem::replace(&mut entry.state, InflightState::Released) {
+                    InflightState::Published(message) => PubRecOutcome::Released {
+                        seq: entry.seq,
+                        message,
+                    },
+                    InflightState::Released => PubRecOutcome::AlreadyReleased,
                 }
-                InflightState::Released => PubRecOutcome::AlreadyReleased,
-                InflightState::Published(_) => PubRecOutcome::Unknown,
-            },
-            None => PubRecOutcome::Unknown,
+            }
+            InflightState::Released => PubRecOutcome::AlreadyReleased,
+            InflightState::Published(_) => PubRecOutcome::Unknown,
         }
     }
 
-    /// A PUBREC with an error reason (v5) ends a QoS 2 flow. Returns true if it freed a slot.
-    pub fn on_pubrec_error(&mut self, packet_id: PacketId) -> bool {
+    /// A PUBREC with an error reason (v5) ends a QoS 2 flow. Returns its sequence number if it
+    /// freed a slot.
+    pub fn on_pubrec_error(&mut self, packet_id: PacketId) -> Option<u64> {
         let awaiting = matches!(
             self.entries.get(&packet_id),
             Some(InflightEntry { state: InflightState::Published(m), .. })
                 if m.publish.qos == QoS::ExactlyOnce
         );
-        awaiting && self.entries.remove(&packet_id).is_some()
+        self.remove_if(awaiting, packet_id)
     }
 
-    /// A PUBCOMP arrived. Returns true if it freed a slot.
-    pub fn on_pubcomp(&mut self, packet_id: PacketId) -> bool {
+    /// A PUBCOMP arrived. Returns the message's sequence number if it freed a slot.
+    pub fn on_pubcomp(&mut self, packet_id: PacketId) -> Option<u64> {
         let released = matches!(
             self.entries.get(&packet_id),
             Some(InflightEntry {
@@ -111,18 +144,19 @@ impl Inflight {
                 ..
             })
         );
-        released && self.entries.remove(&packet_id).is_some()
+        self.remove_if(released, packet_id)
     }
 
-    /// Packet ids with their state, in original send order (for re-sending on resume).
-    pub fn in_send_order(&self) -> Vec<(PacketId, &InflightState)> {
+    /// Sequence numbers, packet ids and states in original send order (for re-sending on
+    /// resume).
+    pub fn in_send_order(&self) -> Vec<(u64, PacketId, &InflightState)> {
         let mut list: Vec<(u64, PacketId, &InflightState)> = self
             .entries
             .iter()
             .map(|(id, e)| (e.seq, *id, &e.state))
             .collect();
         list.sort_unstable_by_key(|(seq, _, _)| *seq);
-        list.into_iter().map(|(_, id, s)| (id, s)).collect()
+        list
     }
 
     /// Forgets `packet_id` (used when a re-send is dropped as too large for the client).
@@ -157,28 +191,34 @@ mod tests {
         let mut w = Inflight::default();
         let id = w.allocate_id().unwrap();
         assert_eq!(id, 1);
-        w.insert(id, msg(QoS::AtLeastOnce, id));
+        w.insert(id, 7, msg(QoS::AtLeastOnce, id));
         assert_eq!(w.on_pubrec(id), PubRecOutcome::Unknown);
-        assert!(!w.on_pubcomp(id));
-        assert!(w.on_puback(id));
-        assert!(!w.on_puback(id));
+        assert_eq!(w.on_pubcomp(id), None);
+        assert_eq!(w.on_puback(id), Some(7));
+        assert_eq!(w.on_puback(id), None);
         assert_eq!(w.len(), 0);
     }
 
     #[test]
     fn qos2_flow_and_order() {
         let mut w = Inflight::default();
-        for _ in 0..3 {
+        for seq in [30, 10, 20] {
             let id = w.allocate_id().unwrap();
-            w.insert(id, msg(QoS::ExactlyOnce, id));
+            w.insert(id, seq, msg(QoS::ExactlyOnce, id));
         }
-        assert!(!w.on_puback(2));
-        assert_eq!(w.on_pubrec(2), PubRecOutcome::Released);
+        assert_eq!(w.on_puback(2), None);
+        assert_eq!(
+            w.on_pubrec(2),
+            PubRecOutcome::Released {
+                seq: 10,
+                message: msg(QoS::ExactlyOnce, 2)
+            }
+        );
         assert_eq!(w.on_pubrec(2), PubRecOutcome::AlreadyReleased);
-        let order: Vec<_> = w.in_send_order().into_iter().map(|(id, _)| id).collect();
-        assert_eq!(order, vec![1, 2, 3]);
-        assert!(w.on_pubcomp(2));
-        assert!(w.on_pubrec_error(3));
+        let order: Vec<_> = w.in_send_order().into_iter().map(|(_, id, _)| id).collect();
+        assert_eq!(order, vec![2, 3, 1]);
+        assert_eq!(w.on_pubcomp(2), Some(10));
+        assert_eq!(w.on_pubrec_error(3), Some(20));
         assert_eq!(w.len(), 1);
         // id 2 and 3 are free again, 1 is still in use
         assert_eq!(w.allocate_id(), Some(4));

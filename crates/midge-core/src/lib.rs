@@ -6,15 +6,21 @@
 //! `$SYS` topics. It is driven by `Broker::handle(now, event, &mut actions)` and never touches
 //! sockets, tokio, config files, logging or metrics exporters: the server feeds it events and
 //! carries out the actions it returns, so every behaviour is unit-testable without I/O.
+//!
+//! With `BrokerConfig::durable` it also emits every change to durable state (retained
+//! messages, persistent sessions) as `Action::Persist`, holds back the acknowledgements that
+//! depend on them (`Action::SendDurable`), and can be rebuilt from that state after a restart
+//! (`Broker::restore`, with `DurableState` to fold the ops); storing them is not its job.
 #![forbid(unsafe_code)]
 
 mod action;
 mod broker;
 mod config;
-mod durable;
 mod connect;
 mod connection;
 mod delivery;
+mod durable;
+mod durable_state;
 mod event;
 mod hash;
 mod inbound;
@@ -23,6 +29,8 @@ mod lifecycle;
 mod message;
 mod offline_queue;
 mod packet_ids;
+mod persist;
+mod restore;
 mod retained;
 pub mod retained_tree;
 mod router;
@@ -43,8 +51,9 @@ pub use action::Action;
 pub use broker::{Broker, BrokerStats};
 pub use config::BrokerConfig;
 pub use durable::{DurableOp, MessageState, RestoredSession, RestoredState};
-pub use message::Message;
-pub use session::Subscription;
+pub use durable_state::DurableState;
 pub use event::{ConnId, Event};
+pub use message::Message;
 pub use retained_tree::RetainedTree;
+pub use session::Subscription;
 pub use subscription_tree::SubscriptionTree;

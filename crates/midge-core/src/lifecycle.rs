@@ -6,8 +6,8 @@ use crate::router::SubKey;
 use crate::session::{PendingWill, Session};
 use crate::session_store::SessionIdx;
 use crate::will::will_delay;
-use crate::{Action, Broker};
-use midge_codec::{topic, Disconnect, ReasonCode};
+use crate::{Action, Broker, DurableOp};
+use midge_codec::{topic, Disconnect, LastWill, ReasonCode};
 use std::time::{Duration, Instant};
 
 impl Broker {
@@ -46,27 +46,43 @@ impl Broker {
             }
             return;
         }
+        self.go_offline(now, idx, will, out);
+    }
+
+    /// The persistent session in slot `idx` lost its connection at `now`: starts its expiry,
+    /// publishes or schedules `will`, and persists it as offline (after the will's own
+    /// changes, so a crash in between re-publishes the will rather than losing it).
+    pub(crate) fn go_offline(
+        &mut self,
+        now: Instant,
+        idx: SessionIdx,
+        will: Option<LastWill>,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(session) = self.sessions.get_mut(idx) else {
+            return;
+        };
         let expires_at = session.expiry_deadline(now);
         session.expires_at = expires_at;
         let serial = session.serial;
         if let Some(at) = expires_at {
             self.session_expiry.push(at, (idx, serial));
         }
-        let Some(will) = will else {
-            return;
-        };
-        let delay = will_delay(&will);
-        if delay == 0 {
-            self.publish_will(now, Some(idx), will, out);
-            return;
+        if let Some(will) = will {
+            let delay = will_delay(&will);
+            if delay == 0 {
+                self.publish_will(now, Some(idx), will, out);
+            } else {
+                // Published when the delay passes or the session ends, whichever comes first.
+                let mut due = now + Duration::from_secs(u64::from(delay));
+                if let Some(at) = expires_at {
+                    due = due.min(at);
+                }
+                session.pending_will = Some(PendingWill { will, due });
+                self.will_delays.push(due, (idx, serial));
+            }
         }
-        // Published when the delay passes or the session ends, whichever comes first.
-        let mut due = now + Duration::from_secs(u64::from(delay));
-        if let Some(at) = expires_at {
-            due = due.min(at);
-        }
-        session.pending_will = Some(PendingWill { will, due });
-        self.will_delays.push(due, (idx, serial));
+        self.persist_session(idx, out);
     }
 
     /// A DISCONNECT from the client: 0x04 keeps the will, any other reason discards it
@@ -91,7 +107,14 @@ impl Broker {
                 }
                 let granted = expiry.min(self.config.max_session_expiry);
                 if let Some(session) = self.sessions.get_mut(conn.session) {
+                    let ends = session.is_persistent() && granted == 0;
                     session.expiry_interval = granted;
+                    // A new non-zero expiry is persisted with the session going offline
+                    // (one `SessionPut` below); zero ends the session with the connection.
+                    if ends && self.config.durable {
+                        let client_id = session.client_id.clone();
+                        self.persist(DurableOp::SessionDelete { client_id }, out);
+                    }
                 }
             }
         }
@@ -125,6 +148,9 @@ impl Broker {
     /// Periodic work: keep alive timeouts, delayed wills, session expiry, retained message
     /// expiry and `$SYS` topics.
     pub(crate) fn on_tick(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if !self.restored_offline.is_empty() {
+            self.persist_restored_offline(out);
+        }
         while let Some(conn_id) = self.keep_alive.pop_due(now) {
             let Some(deadline) = self
                 .conns
@@ -156,8 +182,13 @@ impl Broker {
                 continue;
             }
             if session.pending_will.as_ref().is_some_and(|w| w.due <= now) {
+                // A session expiring now is deleted below; no point persisting it first.
+                let expiring = session.expires_at.is_some_and(|at| at <= now);
                 if let Some(pending) = session.pending_will.take() {
                     self.publish_will(now, Some(idx), pending.will, out);
+                    if !expiring {
+                        self.persist_session(idx, out);
+                    }
                 }
             }
         }
@@ -169,13 +200,35 @@ impl Broker {
                 continue;
             }
             if let Some(session) = self.remove_session(idx) {
-                if let Some(pending) = session.pending_will {
-                    self.publish_will(now, None, pending.will, out);
+                if let Some(pending) = &session.pending_will {
+                    self.publish_will(now, None, pending.will.clone(), out);
                 }
+                self.persist_session_delete(&session, out);
             }
         }
-        self.retained.expire(now);
+        let durable = self.config.durable;
+        let (counters, retained) = (&mut self.counters, &mut self.retained);
+        retained.expire(now, |topic| {
+            if durable && !midge_codec::topic::is_sys_topic(&topic) {
+                counters.persisted += 1;
+                out.push(Action::Persist(DurableOp::RetainedClear { topic }));
+            }
+        });
         self.publish_sys(now, out);
+    }
+
+    /// First Tick after a restore: sessions whose connection was lost in the crash are
+    /// persisted as offline, with the will now scheduled for them.
+    fn persist_restored_offline(&mut self, out: &mut Vec<Action>) {
+        for (idx, serial) in std::mem::take(&mut self.restored_offline) {
+            let offline = self
+                .sessions
+                .get(idx)
+                .is_some_and(|s| s.serial == serial && !s.is_connected());
+            if offline {
+                self.persist_session(idx, out);
+            }
+        }
     }
 
     /// Shutdown: v5 clients get DISCONNECT 0x8B, every connection closes, no will is

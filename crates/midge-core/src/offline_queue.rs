@@ -15,11 +15,12 @@ pub enum Enqueued {
     Dropped,
 }
 
-/// A FIFO of messages bounded by a length limit. When full, a queued QoS 0 message is dropped
-/// to make room; if there is none, the new message is dropped.
+/// A FIFO of messages, each with its per-session sequence number, bounded by a length limit.
+/// When full, a queued QoS 0 message is dropped to make room; if there is none, the new message
+/// is dropped.
 #[derive(Debug, Clone, Default)]
 pub struct MessageQueue {
-    items: VecDeque<Message>,
+    items: VecDeque<(u64, Message)>,
     qos0: usize,
 }
 
@@ -35,8 +36,8 @@ impl MessageQueue {
         self.items.is_empty()
     }
 
-    /// Appends `message`, keeping at most `limit` messages.
-    pub fn push(&mut self, message: Message, limit: usize) -> Enqueued {
+    /// Appends `message` with sequence number `seq`, keeping at most `limit` messages.
+    pub fn push(&mut self, seq: u64, message: Message, limit: usize) -> Enqueued {
         let mut outcome = Enqueued::Stored;
         if self.items.len() >= limit {
             if self.qos0 == 0 || limit == 0 {
@@ -45,7 +46,7 @@ impl MessageQueue {
             if let Some(pos) = self
                 .items
                 .iter()
-                .position(|m| m.publish.qos == QoS::AtMostOnce)
+                .position(|(_, m)| m.publish.qos == QoS::AtMostOnce)
             {
                 self.items.remove(pos);
                 self.qos0 -= 1;
@@ -55,23 +56,28 @@ impl MessageQueue {
         if message.publish.qos == QoS::AtMostOnce {
             self.qos0 += 1;
         }
-        self.items.push_back(message);
+        self.items.push_back((seq, message));
         outcome
     }
 
-    /// Removes and returns the oldest message.
-    pub fn pop(&mut self) -> Option<Message> {
-        let m = self.items.pop_front()?;
+    /// The newest message.
+    pub fn last(&self) -> Option<&Message> {
+        self.items.back().map(|(_, m)| m)
+    }
+
+    /// Removes and returns the oldest message with its sequence number.
+    pub fn pop(&mut self) -> Option<(u64, Message)> {
+        let (seq, m) = self.items.pop_front()?;
         if m.publish.qos == QoS::AtMostOnce {
             self.qos0 -= 1;
         }
-        Some(m)
+        Some((seq, m))
     }
 
     /// Iterates the queue, oldest first.
     #[cfg(test)]
     pub fn iter(&self) -> impl Iterator<Item = &Message> {
-        self.items.iter()
+        self.items.iter().map(|(_, m)| m)
     }
 }
 
@@ -103,22 +109,24 @@ mod tests {
     #[test]
     fn drops_qos0_first_then_new() {
         let mut q = MessageQueue::default();
-        assert_eq!(q.push(msg(QoS::AtLeastOnce, "a"), 2), Enqueued::Stored);
-        assert_eq!(q.push(msg(QoS::AtMostOnce, "b"), 2), Enqueued::Stored);
+        assert_eq!(q.push(1, msg(QoS::AtLeastOnce, "a"), 2), Enqueued::Stored);
+        assert_eq!(q.push(2, msg(QoS::AtMostOnce, "b"), 2), Enqueued::Stored);
         assert_eq!(
-            q.push(msg(QoS::AtLeastOnce, "c"), 2),
+            q.push(3, msg(QoS::AtLeastOnce, "c"), 2),
             Enqueued::StoredDroppingQoS0
         );
         assert_eq!(payloads(&q), vec![b"a".as_ref(), b"c"]);
-        assert_eq!(q.push(msg(QoS::AtLeastOnce, "d"), 2), Enqueued::Dropped);
-        assert_eq!(q.pop().unwrap().publish.payload, "a");
+        assert_eq!(q.last().map(|m| &m.publish.payload[..]), Some(&b"c"[..]));
+        assert_eq!(q.push(4, msg(QoS::AtLeastOnce, "d"), 2), Enqueued::Dropped);
+        let (seq, m) = q.pop().unwrap();
+        assert_eq!((seq, &m.publish.payload[..]), (1, &b"a"[..]));
         assert_eq!(q.len(), 1);
     }
 
     #[test]
     fn zero_limit_stores_nothing() {
         let mut q = MessageQueue::default();
-        assert_eq!(q.push(msg(QoS::AtMostOnce, "a"), 0), Enqueued::Dropped);
+        assert_eq!(q.push(1, msg(QoS::AtMostOnce, "a"), 0), Enqueued::Dropped);
         assert!(q.is_empty());
     }
 }

@@ -16,17 +16,18 @@ pub struct RetainedStore {
 
 impl RetainedStore {
     /// Replaces the retained message of its topic, or deletes it when the payload is empty
-    /// (an empty retained payload is never stored, MQTT-3.3.1-6, -7).
-    pub fn set(&mut self, message: Message) {
+    /// (an empty retained payload is never stored, MQTT-3.3.1-6, -7). Returns false if that
+    /// changed nothing (a delete where nothing was retained).
+    pub fn set(&mut self, message: Message) -> bool {
         let topic = message.publish.topic.clone();
         if message.publish.payload.is_empty() {
-            self.tree.remove(&topic);
-            return;
+            return self.tree.remove(&topic).is_some();
         }
         if let Some(at) = message.expires_at {
             self.expiry.push(at, topic.clone());
         }
         self.tree.insert(&topic, message);
+        true
     }
 
     /// Calls `f` with every unexpired retained message whose topic matches `filter`.
@@ -43,11 +44,12 @@ impl RetainedStore {
         });
     }
 
-    /// Removes messages whose expiry has passed.
-    pub fn expire(&mut self, now: Instant) {
+    /// Removes messages whose expiry has passed, calling `removed` with each one's topic.
+    pub fn expire(&mut self, now: Instant, mut removed: impl FnMut(Arc<str>)) {
         while let Some(topic) = self.expiry.pop_due(now) {
             if self.tree.get(&topic).is_some_and(|m| m.is_expired(now)) {
                 self.tree.remove(&topic);
+                removed(topic);
             }
         }
     }

@@ -5,7 +5,7 @@ use crate::session::Session;
 use crate::session_store::SessionIdx;
 use crate::shared::GroupId;
 use crate::subscription_tree::SubscriptionTree;
-use crate::{Action, Broker};
+use crate::{Action, Broker, DurableOp};
 use midge_codec::{Publish, QoS};
 use std::time::Instant;
 
@@ -160,8 +160,9 @@ impl Broker {
     }
 
     /// Publishes `publish` as coming from `publisher` (a client, its will, or the broker):
-    /// stores or clears the retained copy when RETAIN is set (MQTT-3.3.1-5..-7), then routes
-    /// it. Returns the number of copies routed.
+    /// stores or clears the retained copy when RETAIN is set (MQTT-3.3.1-5..-7), persisting
+    /// the change unless the topic is a `$` topic (`$SYS` values are regenerated, not stored),
+    /// then routes it. Returns the number of copies routed.
     pub(crate) fn publish_message(
         &mut self,
         now: Instant,
@@ -176,10 +177,28 @@ impl Broker {
         let expires_at =
             crate::message::expiry_instant(now, publish.properties.message_expiry_interval);
         if publish.retain && self.config.retain_available {
-            self.retained.set(Message {
+            let message = Message {
                 publish: publish.clone(),
                 expires_at,
+            };
+            let persist = (self.config.durable
+                && !midge_codec::topic::is_sys_topic(&publish.topic))
+            .then(|| {
+                let topic = publish.topic.clone();
+                if publish.payload.is_empty() {
+                    DurableOp::RetainedClear { topic }
+                } else {
+                    DurableOp::RetainedSet {
+                        topic,
+                        message: message.clone(),
+                    }
+                }
             });
+            if self.retained.set(message) {
+                if let Some(op) = persist {
+                    self.persist(op, out);
+                }
+            }
         }
         self.route(now, publisher, &publish, expires_at, out)
     }

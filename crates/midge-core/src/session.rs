@@ -53,6 +53,8 @@ pub struct Session {
     pub queue: MessageQueue,
     /// A will waiting for its delay after the connection ended.
     pub pending_will: Option<PendingWill>,
+    /// Sequence number of the next message delivered to the session (queued or in flight).
+    pub next_seq: u64,
 }
 
 impl Session {
@@ -69,7 +71,21 @@ impl Session {
             awaiting_pubrel: IntSet::default(),
             queue: MessageQueue::default(),
             pending_will: None,
+            next_seq: 0,
         }
+    }
+
+    /// True if the session outlives its connection (Session Expiry Interval > 0), so its
+    /// state is durable when the broker persists.
+    pub fn is_persistent(&self) -> bool {
+        self.expiry_interval > 0
+    }
+
+    /// A new sequence number for a message delivered to the session.
+    pub fn take_seq(&mut self) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        seq
     }
 
     /// True while a connection uses the session.

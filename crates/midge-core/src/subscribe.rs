@@ -4,7 +4,8 @@ use crate::event::ConnId;
 use crate::message::Message;
 use crate::router::{SubEntry, SubKey};
 use crate::session::Subscription;
-use crate::{Action, Broker};
+use crate::session_store::SessionIdx;
+use crate::{Action, Broker, DurableOp};
 use midge_codec::topic::{is_valid_topic_filter, split_shared};
 use midge_codec::{
     AckProperties, Packet, QoS, ReasonCode, RetainHandling, SubAck, Subscribe, UnsubAck,
@@ -52,6 +53,11 @@ impl Broker {
             return self.close_with(now, conn_id, ReasonCode::ProtocolError, out);
         }
 
+        let Some(session) = self.sessions.get(idx) else {
+            return;
+        };
+        let persistent = session.is_persistent();
+        let persist_as = (self.config.durable && persistent).then(|| session.client_id.clone());
         let mut reasons = Vec::with_capacity(subscribe.filters.len());
         let mut retained_for = Vec::new();
         for f in subscribe.filters {
@@ -70,36 +76,25 @@ impl Broker {
                 continue;
             }
             let granted = f.options.qos.min(self.config.maximum_qos);
-            let entry = SubEntry {
-                qos: granted,
-                no_local: f.options.no_local,
-                retain_as_published: f.options.retain_as_published,
-                identifier,
-            };
-            let Some(session) = self.sessions.get_mut(idx) else {
-                return;
-            };
             let mut options = f.options;
             options.qos = granted;
+            let subscription = Subscription {
+                options,
+                identifier,
+            };
             // A subscription to an existing filter replaces it (MQTT-3.8.4-3).
-            let existed = session
-                .subscriptions
-                .insert(
-                    f.filter.clone(),
-                    Subscription {
-                        options,
-                        identifier,
-                    },
-                )
-                .is_some();
-            if !existed {
-                self.subscription_count += 1;
+            let Some(existed) = self.add_subscription(idx, &f.filter, subscription) else {
+                return;
+            };
+            if let Some(client_id) = &persist_as {
+                let op = DurableOp::SubscriptionPut {
+                    client_id: client_id.clone(),
+                    filter: f.filter.clone(),
+                    subscription,
+                };
+                self.persist(op, out);
             }
-            if shared.is_some() {
-                let name = &f.filter["$share/".len()..];
-                self.shared.join(&mut self.subs, name, inner, idx, entry);
-            } else {
-                self.subs.insert(inner, SubKey::Direct(idx), entry);
+            if shared.is_none() {
                 // Retain Handling 0: always send; 1: only for a new subscription; 2: never
                 // (MQTT-3.3.1-9, -10, -11). Shared subscriptions get none.
                 let send = match f.options.retain_handling {
@@ -113,14 +108,12 @@ impl Broker {
             }
             reasons.push(granted_reason(granted));
         }
-        out.push(Action::Send {
-            conn: conn_id,
-            packet: Packet::SubAck(SubAck {
-                packet_id: subscribe.packet_id,
-                reasons,
-                properties: AckProperties::default(),
-            }),
+        let suback = Packet::SubAck(SubAck {
+            packet_id: subscribe.packet_id,
+            reasons,
+            properties: AckProperties::default(),
         });
+        out.push(self.ack_action(conn_id, suback, persistent));
 
         let mut batch = Vec::new();
         for (filter, granted) in retained_for {
@@ -142,6 +135,41 @@ impl Broker {
         }
     }
 
+    /// Adds (or replaces) subscription `filter` (exactly as subscribed) of the session in
+    /// slot `idx`: in the session, and in the subscription tree or its `$share` group.
+    /// Returns whether it replaced one, or `None` if there is no such session.
+    pub(crate) fn add_subscription(
+        &mut self,
+        idx: SessionIdx,
+        filter: &str,
+        subscription: Subscription,
+    ) -> Option<bool> {
+        let session = self.sessions.get_mut(idx)?;
+        let existed = session
+            .subscriptions
+            .insert(filter.to_string(), subscription)
+            .is_some();
+        if !existed {
+            self.subscription_count += 1;
+        }
+        let entry = SubEntry {
+            qos: subscription.options.qos,
+            no_local: subscription.options.no_local,
+            retain_as_published: subscription.options.retain_as_published,
+            identifier: subscription.identifier,
+        };
+        match split_shared(filter) {
+            Some((_, inner)) => {
+                let name = &filter["$share/".len()..];
+                self.shared.join(&mut self.subs, name, inner, idx, entry);
+            }
+            None => {
+                self.subs.insert(filter, SubKey::Direct(idx), entry);
+            }
+        }
+        Some(existed)
+    }
+
     /// An UNSUBSCRIBE: remove each filter, then UNSUBACK.
     pub(crate) fn on_unsubscribe(
         &mut self,
@@ -153,29 +181,39 @@ impl Broker {
             return;
         };
         let idx = conn.session;
+        let Some(session) = self.sessions.get(idx) else {
+            return;
+        };
+        let persistent = session.is_persistent();
+        let persist_as = (self.config.durable && persistent).then(|| session.client_id.clone());
         let mut reasons = Vec::with_capacity(unsubscribe.filters.len());
-        for filter in &unsubscribe.filters {
+        for filter in unsubscribe.filters {
             let existed = self
                 .sessions
                 .get_mut(idx)
-                .and_then(|s| s.subscriptions.remove(filter))
+                .and_then(|s| s.subscriptions.remove(&filter))
                 .is_some();
             if existed {
-                self.drop_subscription(idx, filter);
+                self.drop_subscription(idx, &filter);
                 self.subscription_count -= 1;
+                if let Some(client_id) = &persist_as {
+                    let op = DurableOp::SubscriptionDelete {
+                        client_id: client_id.clone(),
+                        filter,
+                    };
+                    self.persist(op, out);
+                }
                 reasons.push(ReasonCode::Success);
             } else {
                 reasons.push(ReasonCode::NoSubscriptionExisted);
             }
         }
         // UNSUBACK even when nothing matched (MQTT-3.10.4-5).
-        out.push(Action::Send {
-            conn: conn_id,
-            packet: Packet::UnsubAck(UnsubAck {
-                packet_id: unsubscribe.packet_id,
-                reasons,
-                properties: AckProperties::default(),
-            }),
+        let unsuback = Packet::UnsubAck(UnsubAck {
+            packet_id: unsubscribe.packet_id,
+            reasons,
+            properties: AckProperties::default(),
         });
+        out.push(self.ack_action(conn_id, unsuback, persistent));
     }
 }

@@ -43,7 +43,7 @@ impl Broker {
         will: LastWill,
         out: &mut Vec<Action>,
     ) {
-        if will.topic.starts_with('$') {
+        if midge_codec::topic::is_sys_topic(&will.topic) {
             return;
         }
         self.publish_message(now, publisher, will_publish(will), out);

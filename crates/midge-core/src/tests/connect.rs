@@ -123,7 +123,10 @@ fn connack_v5_default_properties() {
     assert_eq!(p.receive_maximum, None, "65535 is the default, not sent");
     assert_eq!(p.maximum_qos, None);
     assert_eq!(p.retain_available, None);
-    assert_eq!(p.maximum_packet_size, Some(1024 * 1024));
+    assert_eq!(
+        p.maximum_packet_size, None,
+        "MQTT's own limit is not advertised"
+    );
     assert_eq!(p.topic_alias_maximum, Some(1024));
     assert_eq!(p.wildcard_subscription_available, None);
     assert_eq!(p.subscription_identifier_available, None);

@@ -1,6 +1,6 @@
 //! A small driver around `Broker` for tests.
 
-use crate::{Action, Broker, BrokerConfig, ConnId, Event};
+use crate::{Action, Broker, BrokerConfig, ConnId, DurableOp, Event, MessageState};
 use bytes::Bytes;
 use midge_codec::{
     Ack, AckKind, ConnAck, Connect, ConnectProperties, Disconnect, LastWill, Packet, PacketId,
@@ -12,10 +12,11 @@ use std::time::{Duration, Instant};
 
 pub use midge_codec::ProtocolVersion::{V3_1, V3_1_1, V5};
 
-/// A broker plus a fake clock.
+/// A broker plus a fake clock, recording every `Persist` op with the time it was emitted.
 pub struct H {
     pub broker: Broker,
     pub now: Instant,
+    pub ops: Vec<(Instant, DurableOp)>,
 }
 
 /// The config tests start from: defaults with `$SYS` disabled.
@@ -36,6 +37,7 @@ impl H {
         H {
             broker: Broker::new(config, now),
             now,
+            ops: Vec::new(),
         }
     }
 
@@ -50,6 +52,11 @@ impl H {
     pub fn event(&mut self, event: Event) -> Vec<Action> {
         let mut out = Vec::new();
         self.broker.handle(self.now, event, &mut out);
+        for action in &out {
+            if let Action::Persist(op) = action {
+                self.ops.push((self.now, op.clone()));
+            }
+        }
         out
     }
 
@@ -328,4 +335,131 @@ pub fn acks(actions: &[Action], conn: ConnId, kind: AckKind) -> Vec<Ack> {
             _ => None,
         })
         .collect()
+}
+
+/// The test config with durability on.
+pub fn durable_config() -> BrokerConfig {
+    BrokerConfig {
+        durable: true,
+        ..config()
+    }
+}
+
+/// The `Persist` ops among `actions`, in order.
+pub fn persisted(actions: &[Action]) -> Vec<DurableOp> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Persist(op) => Some(op.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// True if any action is a `Persist` or a `SendDurable`.
+pub fn any_durable(actions: &[Action]) -> bool {
+    actions
+        .iter()
+        .any(|a| matches!(a, Action::Persist(_) | Action::SendDurable { .. }))
+}
+
+fn text(payload: &Bytes) -> String {
+    String::from_utf8_lossy(payload).into_owned()
+}
+
+/// One line per action, to assert exact sequences: `Persist` ops as `retain t=x`,
+/// `session c on exp=100 will=w`, `msg c #0 x sent(1)`, ...; `Send` as `1: PUBACK 1` and
+/// `SendDurable` as `1! PUBACK 1`; `Close` as `close 1`.
+pub fn trace(actions: &[Action]) -> Vec<String> {
+    actions.iter().map(action_line).collect()
+}
+
+fn action_line(action: &Action) -> String {
+    match action {
+        Action::Persist(op) => op_line(op),
+        Action::Send { conn, packet } => format!("{conn}: {}", packet_line(packet)),
+        Action::SendDurable { conn, packet } => format!("{conn}! {}", packet_line(packet)),
+        Action::Close { conn } => format!("close {conn}"),
+    }
+}
+
+fn op_line(op: &DurableOp) -> String {
+    match op {
+        DurableOp::RetainedSet { topic, message } => {
+            format!("retain {topic}={}", text(&message.publish.payload))
+        }
+        DurableOp::RetainedClear { topic } => format!("unretain {topic}"),
+        DurableOp::SessionPut {
+            client_id,
+            expiry_interval,
+            will,
+            connected,
+        } => {
+            let state = if *connected { "on" } else { "off" };
+            let will = will
+                .as_ref()
+                .map(|w| format!(" will={}", w.topic))
+                .unwrap_or_default();
+            format!("session {client_id} {state} exp={expiry_interval}{will}")
+        }
+        DurableOp::SessionDelete { client_id } => format!("session- {client_id}"),
+        DurableOp::SubscriptionPut {
+            client_id,
+            filter,
+            subscription,
+        } => format!(
+            "sub {client_id} {filter} q{}",
+            subscription.options.qos as u8
+        ),
+        DurableOp::SubscriptionDelete { client_id, filter } => {
+            format!("unsub {client_id} {filter}")
+        }
+        DurableOp::MessagePut {
+            client_id,
+            seq,
+            message,
+            state,
+        } => {
+            let state = match state {
+                MessageState::Queued => "queued".to_string(),
+                MessageState::Sent { packet_id } => format!("sent({packet_id})"),
+                MessageState::Released { packet_id } => format!("released({packet_id})"),
+            };
+            format!(
+                "msg {client_id} #{seq} {} {state}",
+                text(&message.publish.payload)
+            )
+        }
+        DurableOp::MessageDelete { client_id, seq } => format!("msg- {client_id} #{seq}"),
+        DurableOp::Qos2ReceivedPut {
+            client_id,
+            packet_id,
+        } => format!("qos2 {client_id} {packet_id}"),
+        DurableOp::Qos2ReceivedDelete {
+            client_id,
+            packet_id,
+        } => format!("qos2- {client_id} {packet_id}"),
+    }
+}
+
+fn packet_line(packet: &Packet) -> String {
+    match packet {
+        Packet::ConnAck(a) if a.session_present => "CONNACK sp".to_string(),
+        Packet::ConnAck(_) => "CONNACK".to_string(),
+        Packet::Publish(p) => {
+            let mut line = format!("PUBLISH {}", text(&p.payload));
+            if let Some(id) = p.packet_id {
+                line += &format!(" #{id}");
+            }
+            if p.dup {
+                line += " dup";
+            }
+            line
+        }
+        Packet::Ack(a) => format!("{:?} {}", a.kind, a.packet_id).to_uppercase(),
+        Packet::SubAck(_) => "SUBACK".to_string(),
+        Packet::UnsubAck(_) => "UNSUBACK".to_string(),
+        Packet::Disconnect(d) => format!("DISCONNECT {:?}", d.reason),
+        other => format!("{other:?}"),
+    }
 }

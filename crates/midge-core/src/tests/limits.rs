@@ -128,8 +128,11 @@ fn inbound_topic_alias() {
 #[test]
 fn outbound_topic_alias() {
     // MQTT-3.1.2-26: aliases only up to the client's Topic Alias Maximum; MQTT-3.1.2-27: none
-    // if it sent none.
-    let mut h = H::new();
+    // if it sent none. (Outgoing aliases are opt-in: `outgoing_topic_aliases`.)
+    let mut h = H::with(BrokerConfig {
+        outgoing_topic_aliases: true,
+        ..config()
+    });
     let mut c = connect_packet(V5, "sub", true);
     c.properties.topic_alias_maximum = Some(1);
     h.connect_ok(1, c);

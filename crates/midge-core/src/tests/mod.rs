@@ -4,6 +4,8 @@
 mod harness;
 
 mod connect;
+mod durable;
+mod durable_replay;
 mod keepalive;
 mod limits;
 mod perf;

@@ -104,23 +104,35 @@ fn dollar_topics() {
     h.subscribe(1, "#", QoS::AtMostOnce);
     h.subscribe(2, "+/x", QoS::AtMostOnce);
     h.subscribe(3, "$foo/#", QoS::AtMostOnce);
-    // Clients may not publish to `$` topics: acknowledged (v5: 0x87), never routed or retained.
+    // A `$` topic other than `$SYS` is an ordinary topic: routed to an explicit `$foo/#`
+    // subscription and retained, but never to `#` or `+/x` (MQTT-4.7.2-1).
     let actions = h.publish(4, retained("$foo/x", QoS::AtLeastOnce, Some(1), "m"));
+    assert_eq!(
+        acks(&actions, 4, AckKind::PubAck)[0].reason,
+        ReasonCode::Success
+    );
+    assert!(publishes(&actions, 1).is_empty());
+    assert!(publishes(&actions, 2).is_empty());
+    assert_eq!(payloads(&actions, 3), vec!["m"]);
+    assert_eq!(h.broker.stats().retained_messages, 1);
+    // `$SYS` belongs to the broker: a client's publish is acknowledged (v5: 0x87), never
+    // routed or retained.
+    h.subscribe(3, "$SYS/#", QoS::AtMostOnce);
+    let actions = h.publish(4, retained("$SYS/x", QoS::AtLeastOnce, Some(2), "m"));
     assert_eq!(
         acks(&actions, 4, AckKind::PubAck)[0].reason,
         ReasonCode::NotAuthorized
     );
-    assert!(publishes(&actions, 1).is_empty());
     assert!(publishes(&actions, 3).is_empty());
-    let actions = h.publish(4, publish("$foo/x", QoS::ExactlyOnce, Some(2), "m"));
+    let actions = h.publish(4, publish("$SYS/x", QoS::ExactlyOnce, Some(3), "m"));
     assert_eq!(
         acks(&actions, 4, AckKind::PubRec)[0].reason,
         ReasonCode::NotAuthorized
     );
     assert!(h
-        .publish(4, publish("$foo/x", QoS::AtMostOnce, None, "m"))
+        .publish(4, publish("$SYS/x", QoS::AtMostOnce, None, "m"))
         .is_empty());
-    assert_eq!(h.broker.stats().retained_messages, 0);
+    assert_eq!(h.broker.stats().retained_messages, 1);
     // Normal topics reach `#` and `+/x`.
     let actions = h.publish(4, publish("a/x", QoS::AtMostOnce, None, "m"));
     assert_eq!(payloads(&actions, 1), vec!["m"]);

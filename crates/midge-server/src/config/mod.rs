@@ -220,6 +220,7 @@ mod tests {
         assert_eq!(ours.max_keep_alive, core.max_keep_alive);
         assert_eq!(ours.max_session_expiry, core.max_session_expiry);
         assert_eq!(ours.topic_alias_maximum, core.topic_alias_maximum);
+        assert_eq!(ours.outgoing_topic_aliases, core.outgoing_topic_aliases);
         assert_eq!(ours.maximum_qos, core.maximum_qos);
         assert_eq!(ours.retain_available, core.retain_available);
         assert_eq!(

@@ -44,6 +44,8 @@ pub struct BrokerSection {
     pub max_session_expiry: u32,
     /// Topic Alias Maximum advertised to v5 clients.
     pub topic_alias_maximum: u16,
+    /// Use topic aliases towards v5 clients that allow them.
+    pub outgoing_topic_aliases: bool,
     /// Highest QoS supported: 0, 1 or 2.
     pub maximum_qos: u8,
     /// Retained messages supported.
@@ -75,6 +77,7 @@ impl BrokerSection {
             max_keep_alive: self.max_keep_alive,
             max_session_expiry: self.max_session_expiry,
             topic_alias_maximum: self.topic_alias_maximum,
+            outgoing_topic_aliases: self.outgoing_topic_aliases,
             // `Config::load` rejected anything but 0..=2, so the fallback is never taken.
             maximum_qos: QoS::from_u8(self.maximum_qos).unwrap_or(QoS::ExactlyOnce),
             retain_available: self.retain_available,

@@ -1,0 +1,62 @@
+//! midge-cluster: the Raft group that makes Midge's durable state survive crashes and, later,
+//! replicates it across nodes.
+//!
+//! Owns the openraft type configuration, the protobuf formats of `proto/midge.proto` (commands,
+//! state machine rows, log entries, Raft metadata, snapshot metadata) and their conversions
+//! (`pb_impl`), the openraft storage adapters over `midge-store`'s traits (`LogStorage`,
+//! `StateMachine`, snapshots as files under `<data_dir>/snapshots/`), reading the durable state
+//! back for `midge_core::Broker::restore` (`restore`), the Raft network seam (`network`), and the
+//! node a server starts (`ClusterNode`) with its group-commit `Proposer`.
+//!
+//! Must not touch: MQTT decisions (the core decides, this crate only persists `DurableOp`s),
+//! the bytes on disk (keys, column families and WAL policy are `midge-store`'s), sockets
+//! towards MQTT clients, config files, or metrics exporters (it exposes numbers through
+//! `ClusterNode::metrics`).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+// Decoding runs on stored and replicated input: outside tests, nothing may unwrap or panic.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod apply;
+mod batcher;
+mod blocking;
+mod clock;
+mod config;
+mod error;
+mod log_storage;
+mod metrics;
+mod network;
+mod node;
+mod node_info;
+mod offline_sessions;
+pub mod pb;
+pub mod pb_impl;
+mod proposer;
+mod restore;
+mod snapshot_builder;
+mod snapshot_files;
+mod state_machine;
+mod type_config;
+
+#[cfg(test)]
+mod tests;
+
+pub use clock::WallClock;
+pub use config::ClusterConfig;
+pub use error::ClusterError;
+pub use log_storage::LogStorage;
+pub use metrics::ClusterMetrics;
+pub use network::{PeerUnreachable, UnreachableNetwork};
+pub use node::ClusterNode;
+pub use node_info::NodeInfo;
+pub use proposer::Proposer;
+pub use restore::restore_state;
+pub use snapshot_builder::SnapshotBuilder;
+pub use state_machine::StateMachine;
+pub use type_config::TypeConfig;
+
+/// The openraft instance of a Midge node.
+pub type MidgeRaft = openraft::Raft<TypeConfig>;

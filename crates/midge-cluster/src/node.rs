@@ -1,0 +1,200 @@
+//! A running cluster node: the Raft instance, its stores and the proposer.
+
+use crate::batcher::Batcher;
+use crate::metrics::SharedCounters;
+use crate::proposer::Proposer;
+use crate::{
+    restore_state, ClusterConfig, ClusterError, ClusterMetrics, LogStorage, MidgeRaft,
+    StateMachine, UnreachableNetwork, WallClock,
+};
+use midge_core::RestoredState;
+use midge_store::{LogStore, StateStore};
+use openraft::{Raft, ServerState};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::task::JoinHandle;
+
+/// One member of Midge's Raft group. Started with [`ClusterNode::start`]; the server reads
+/// [`ClusterNode::restored_state`] once, then proposes changes through [`ClusterNode::proposer`].
+pub struct ClusterNode {
+    node_id: u64,
+    raft: MidgeRaft,
+    state: Arc<dyn StateStore>,
+    proposer: Proposer,
+    counters: Arc<SharedCounters>,
+    stop: watch::Sender<bool>,
+    batcher: JoinHandle<()>,
+    /// True once openraft has dropped its handles to both stores.
+    stores_released: Box<dyn Fn() -> bool + Send + Sync>,
+}
+
+impl ClusterNode {
+    /// Starts the node on its stores. A fresh node (empty log, no membership) initializes a
+    /// one-member group of itself; a restarted one recovers from its log and state machine
+    /// (openraft re-applies committed entries). When this node is the group's only voter,
+    /// `start` returns once it leads and has applied its whole log, so
+    /// [`ClusterNode::restored_state`] sees every committed change.
+    ///
+    /// The stores are shared handles so one `RocksStore` can serve as both (one WAL):
+    /// `ClusterNode::start(config, store.clone(), store)`.
+    pub async fn start<L: LogStore, S: StateStore>(
+        config: ClusterConfig,
+        log: Arc<L>,
+        state: Arc<S>,
+    ) -> Result<ClusterNode, ClusterError> {
+        config.validate()?;
+        let raft_config = Arc::new(config.raft_config()?);
+        let counters = Arc::new(SharedCounters::default());
+        let stores_released = {
+            // Handles the caller keeps elsewhere stay; shutdown waits for openraft's to go.
+            let same = std::ptr::eq(
+                Arc::as_ptr(&log).cast::<()>(),
+                Arc::as_ptr(&state).cast::<()>(),
+            );
+            let ours = if same { 2 } else { 1 };
+            let log_kept = Arc::strong_count(&log).saturating_sub(ours);
+            let state_kept = Arc::strong_count(&state).saturating_sub(ours);
+            let (log, state): (Weak<L>, Weak<S>) = (Arc::downgrade(&log), Arc::downgrade(&state));
+            Box::new(move || log.strong_count() <= log_kept && state.strong_count() <= state_kept)
+        };
+        let log_storage = LogStorage::with_counters(log, counters.clone());
+        let state_machine = StateMachine::open(state.clone(), &config.data_dir).await?;
+        let raft = Raft::new(
+            config.node_id,
+            raft_config,
+            UnreachableNetwork,
+            log_storage,
+            state_machine,
+        )
+        .await?;
+        if !raft.is_initialized().await? {
+            tracing::info!(
+                node_id = config.node_id,
+                "initializing a one-node Raft group"
+            );
+            let members = BTreeMap::from([(config.node_id, config.node.clone())]);
+            raft.initialize(members).await?;
+        }
+        wait_ready(&raft, &config).await?;
+
+        let (tx, rx) = mpsc::channel(config.proposal_queue);
+        let (stop, stop_rx) = watch::channel(false);
+        let batcher = Batcher {
+            raft: raft.clone(),
+            rx,
+            max_batch: config.max_batch_commands,
+            inflight: Arc::new(Semaphore::new(config.max_inflight_batches)),
+            commit_timeout: config.commit_timeout,
+            counters: counters.clone(),
+            stop: stop_rx,
+        };
+        let batcher = tokio::spawn(batcher.run());
+        Ok(ClusterNode {
+            node_id: config.node_id,
+            raft,
+            state,
+            proposer: Proposer::new(tx),
+            counters,
+            stop,
+            batcher,
+            stores_released,
+        })
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> u64 {
+        self.node_id
+    }
+
+    /// Everything durable, for `Broker::restore`, with deadlines relative to `now`. Reads the
+    /// whole state store (blocking): call it at startup, before proposing.
+    pub fn restored_state(&self, now: &WallClock) -> Result<RestoredState, ClusterError> {
+        restore_state(&*self.state, now)
+    }
+
+    /// A handle to propose durable changes; clone it freely.
+    pub fn proposer(&self) -> Proposer {
+        self.proposer.clone()
+    }
+
+    /// Term, leader, commit and apply progress, and proposal counters.
+    pub fn metrics(&self) -> ClusterMetrics {
+        let raft = self.raft.metrics().borrow().clone();
+        ClusterMetrics::new(&raft, &self.counters)
+    }
+
+    /// The openraft instance (membership changes and snapshots; the cluster issue's gRPC
+    /// service feeds peer RPCs into it).
+    pub fn raft(&self) -> &MidgeRaft {
+        &self.raft
+    }
+
+    /// Stops proposing (queued and later proposals fail with `ClusterError::Shutdown`;
+    /// entries already handed to Raft complete first), stops Raft, and returns once the
+    /// stores are released by openraft (once the caller drops any handles it kept, a
+    /// `RocksStore` is closed and can be reopened).
+    pub async fn shutdown(self) -> Result<(), ClusterError> {
+        let _ = self.stop.send(true);
+        if let Err(e) = self.batcher.await {
+            tracing::error!(error = %e, "proposal batcher failed");
+        }
+        self.raft
+            .shutdown()
+            .await
+            .map_err(|e| ClusterError::Raft(format!("raft task failed: {e}")))?;
+        drop(self.raft);
+        drop(self.state);
+        // Openraft's state machine task ends just after its core: give it a moment.
+        for _ in 0..500 {
+            if (self.stores_released)() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Err(ClusterError::Raft(
+            "stores still in use 5 s after shutdown".to_string(),
+        ))
+    }
+}
+
+/// Waits until a node that is its group's only voter leads and has applied its log.
+async fn wait_ready(raft: &MidgeRaft, config: &ClusterConfig) -> Result<(), ClusterError> {
+    let timeout = Some(config.election_timeout.1 * 20 + Duration::from_secs(5));
+    let not_ready = |e: openraft::metrics::WaitError| ClusterError::Raft(format!("not ready: {e}"));
+    let id = config.node_id;
+    let metrics = raft
+        .wait(timeout)
+        .metrics(
+            |m| {
+                m.membership_config
+                    .membership()
+                    .voter_ids()
+                    .next()
+                    .is_some()
+            },
+            "membership known",
+        )
+        .await
+        .map_err(not_ready)?;
+    let voters: Vec<u64> = metrics.membership_config.membership().voter_ids().collect();
+    if voters != [id] {
+        // A member of a larger group: readiness (a leader known, log caught up) is the
+        // cluster issue's `/readyz`.
+        return Ok(());
+    }
+    let metrics = raft
+        .wait(timeout)
+        .metrics(
+            |m| m.state == ServerState::Leader && m.current_leader == Some(id),
+            "leader of a one-node group",
+        )
+        .await
+        .map_err(not_ready)?;
+    raft.wait(timeout)
+        .applied_index_at_least(metrics.last_log_index, "log applied")
+        .await
+        .map_err(not_ready)?;
+    Ok(())
+}

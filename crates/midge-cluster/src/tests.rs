@@ -1,0 +1,5 @@
+//! Crate-level tests: openraft's storage suite against every backend, and node behaviour.
+mod fixtures;
+mod node_mem;
+mod node_rocks;
+mod suite;
