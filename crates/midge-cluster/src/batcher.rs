@@ -26,7 +26,7 @@ pub(crate) struct Batcher {
 #[derive(Default)]
 struct Batch {
     commands: Vec<pb::Command>,
-    waiters: Vec<oneshot::Sender<Result<(), ClusterError>>>,
+    waiters: Vec<Waiter>,
 }
 
 impl Batch {
@@ -38,15 +38,18 @@ impl Batch {
         }
         self.waiters.push(proposal.done);
     }
+}
 
-    fn complete(self, result: &Result<(), ClusterError>) {
-        for waiter in self.waiters {
-            // A caller that gave up waiting is no error.
-            let _ = waiter.send(match result {
-                Ok(()) => Ok(()),
-                Err(e) => Err(e.duplicate()),
-            });
-        }
+type Waiter = oneshot::Sender<Result<(), ClusterError>>;
+
+/// Tells every caller of a batch how it ended.
+fn complete(waiters: Vec<Waiter>, result: &Result<(), ClusterError>) {
+    for waiter in waiters {
+        // A caller that gave up waiting is no error.
+        let _ = waiter.send(match result {
+            Ok(()) => Ok(()),
+            Err(e) => Err(e.duplicate()),
+        });
     }
 }
 
@@ -95,13 +98,11 @@ impl Batcher {
             self.submit(batch, permit).await;
         }
         self.rx.close();
-        let shutdown: Result<(), ClusterError> = Err(ClusterError::Shutdown);
-        let mut rest = Batch::default();
-        rest.waiters.extend(carry.map(|p| p.done));
+        let mut rest: Vec<Waiter> = carry.into_iter().map(|p| p.done).collect();
         while let Ok(p) = self.rx.try_recv() {
-            rest.waiters.push(p.done);
+            rest.push(p.done);
         }
-        rest.complete(&shutdown);
+        complete(rest, &Err(ClusterError::Shutdown));
     }
 
     async fn submit(&self, batch: Batch, permit: OwnedSemaphorePermit) {
@@ -112,14 +113,10 @@ impl Batcher {
         c.commands
             .fetch_add(batch.commands.len() as u64, Ordering::Relaxed);
         let Batch { commands, waiters } = batch;
-        let batch = Batch {
-            commands: Vec::new(),
-            waiters,
-        };
         // `client_write_ff` only queues the entry: the next batch can be submitted while this
         // one is being written, replicated and applied.
         match self.raft.client_write_ff(pb::Request { commands }).await {
-            Err(fatal) => batch.complete(&Err(fatal.into())),
+            Err(fatal) => complete(waiters, &Err(fatal.into())),
             Ok(applied) => {
                 let timeout = self.commit_timeout;
                 tokio::spawn(async move {
@@ -129,7 +126,7 @@ impl Batcher {
                         Ok(Ok(Ok(_))) => Ok(()),
                         Ok(Ok(Err(e))) => Err(e.into()),
                     };
-                    batch.complete(&result);
+                    complete(waiters, &result);
                     drop(permit);
                 });
             }

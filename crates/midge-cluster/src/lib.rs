@@ -49,7 +49,7 @@ pub use config::ClusterConfig;
 pub use error::ClusterError;
 pub use log_storage::LogStorage;
 pub use metrics::ClusterMetrics;
-pub use network::{PeerUnreachable, UnreachableNetwork};
+pub use network::{PeerUnreachable, UnreachableNetwork, UnreachablePeer};
 pub use node::ClusterNode;
 pub use node_info::NodeInfo;
 pub use proposer::Proposer;

@@ -24,7 +24,6 @@ pub struct SnapshotBuilder<S: StateStore> {
 impl<S: StateStore> RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder<S> {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<u64>> {
         let stem = self.files.new_stem(self.last_applied.map(|id| id.index));
-        eprintln!("DEBUG build {stem}");
         let meta = SnapshotMeta {
             last_log_id: self.last_applied,
             last_membership: self.membership.clone(),
@@ -53,7 +52,6 @@ impl<S: StateStore> RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder<S> {
         .await
         .map_err(|e| fail(&e))?;
         tracing::info!(snapshot = %meta, "snapshot built");
-        eprintln!("DEBUG built {meta}");
         let current = self.files.open_current().await.map_err(|e| fail(&e))?;
         match current {
             Some(snapshot) if snapshot.meta == meta => Ok(snapshot),

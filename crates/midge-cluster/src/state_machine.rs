@@ -18,6 +18,8 @@ use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 
 const LAST_APPLIED: &str = "last_applied";
+/// What openraft calls the applied state: the last applied log id and the membership.
+type AppliedState = (Option<LogId<u64>>, StoredMembership<u64, NodeInfo>);
 const MEMBERSHIP: &str = "membership";
 
 /// Applies committed entries to a [`StateStore`]: each call to `apply` becomes one atomic
@@ -60,9 +62,7 @@ impl<S: StateStore> StateMachine<S> {
 }
 
 /// Reads `last_applied` and the membership from the store's metadata.
-fn read_applied(
-    store: &dyn StateStore,
-) -> Result<(Option<LogId<u64>>, StoredMembership<u64, NodeInfo>), StoreError> {
+fn read_applied(store: &dyn StateStore) -> Result<AppliedState, StoreError> {
     let corrupt = |key: &str, e: prost::DecodeError| StoreError::Corrupt {
         table: "meta",
         key: key.to_string(),
@@ -109,9 +109,7 @@ fn applied_writes(
 impl<S: StateStore> RaftStateMachine<TypeConfig> for StateMachine<S> {
     type SnapshotBuilder = SnapshotBuilder<S>;
 
-    async fn applied_state(
-        &mut self,
-    ) -> Result<(Option<LogId<u64>>, StoredMembership<u64, NodeInfo>), StorageError<u64>> {
+    async fn applied_state(&mut self) -> Result<AppliedState, StorageError<u64>> {
         Ok((self.last_applied, self.membership.clone()))
     }
 

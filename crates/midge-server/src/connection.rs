@@ -5,7 +5,7 @@ use crate::connect_sniff::looks_like_v5_connect;
 use crate::connection_handle::ConnHandle;
 use crate::shared_broker::{ConnectOutcome, SharedBroker};
 use crate::shutdown::Shutdown;
-use crate::writer::ConnWriter;
+use crate::writer::{ConnWriter, WriterExit};
 use bytes::BytesMut;
 use midge_codec::{
     ConnAck, ConnAckProperties, Connect, DecodeError, Disconnect, Packet, ProtocolVersion,
@@ -68,7 +68,7 @@ enum End {
     Decode(DecodeError),
     ClosedByBroker,
     Shutdown,
-    WriterEnded(Result<io::Result<()>, tokio::task::JoinError>),
+    WriterEnded(Result<io::Result<WriterExit>, tokio::task::JoinError>),
 }
 
 /// What decoding the buffered bytes found besides complete packets.
@@ -238,7 +238,11 @@ impl Session {
         let keep_alive = connect.keep_alive;
 
         let label = display_id(requested_id, self.peer);
-        let (handle, outbox) = ConnHandle::new(self.settings.max_pending_bytes, &label);
+        let (handle, outbox) = ConnHandle::new(
+            self.settings.max_pending_bytes,
+            &label,
+            self.broker.commit_watch(),
+        );
         let own = handle.clone();
         let mut writer_task = tokio::spawn(ConnWriter::new(writer, outbox, version).run());
 
@@ -294,10 +298,16 @@ impl Session {
             End::Shutdown => {
                 tracing::info!("Client {client_id} disconnected: server shutting down.")
             }
-            End::ClosedByBroker | End::WriterEnded(Ok(Ok(()))) if shutting_down => {
+            End::WriterEnded(Ok(Ok(WriterExit::CommitFailed))) => tracing::warn!(
+                "Client {client_id} disconnected: durable storage did not commit its request, \
+                 so the acknowledgement was withheld (the client will retry)."
+            ),
+            End::ClosedByBroker | End::WriterEnded(Ok(Ok(WriterExit::Closed)))
+                if shutting_down =>
+            {
                 tracing::info!("Client {client_id} disconnected: server shutting down.")
             }
-            End::ClosedByBroker | End::WriterEnded(Ok(Ok(()))) => {
+            End::ClosedByBroker | End::WriterEnded(Ok(Ok(WriterExit::Closed))) => {
                 tracing::info!("Client {client_id} disconnected by the broker.")
             }
             End::WriterEnded(Err(err)) => {
@@ -316,7 +326,7 @@ impl Session {
         &mut self,
         version: ProtocolVersion,
         own: &ConnHandle,
-        writer_task: &mut JoinHandle<io::Result<()>>,
+        writer_task: &mut JoinHandle<io::Result<WriterExit>>,
         writer_done: &mut bool,
     ) -> End {
         let mut packets = Vec::new();
@@ -363,7 +373,7 @@ impl Session {
     async fn finish(
         &self,
         own: &ConnHandle,
-        writer_task: &mut JoinHandle<io::Result<()>>,
+        writer_task: &mut JoinHandle<io::Result<WriterExit>>,
         writer_done: bool,
     ) {
         self.broker.closed(self.id);

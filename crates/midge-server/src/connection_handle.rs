@@ -1,5 +1,6 @@
 //! The sending side of one connection, kept in the shared connection table.
 
+use crate::commit_watch::CommitWatch;
 use midge_codec::{Packet, QoS};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -13,6 +14,9 @@ use tokio::sync::{mpsc, Notify};
 pub(crate) enum Outbound {
     /// Encode and send this packet.
     Packet(Packet),
+    /// Write everything before this, then send nothing more until durable batch `seq` is
+    /// committed; if it fails, close the connection without sending what follows.
+    WaitFor(u64),
     /// Flush everything before this, then close the socket.
     Close,
 }
@@ -50,11 +54,18 @@ pub(crate) struct ConnHandle {
 pub(crate) struct Outbox {
     pub(crate) rx: mpsc::UnboundedReceiver<Outbound>,
     pub(crate) pending_qos0: Arc<AtomicUsize>,
+    /// The committer's progress, for `Outbound::WaitFor` (`None` without storage).
+    pub(crate) commits: Option<CommitWatch>,
 }
 
 impl ConnHandle {
     /// A new queue; QoS 0 publishes are dropped once `max_pending_bytes` of them are unsent.
-    pub(crate) fn new(max_pending_bytes: usize, label: &str) -> (ConnHandle, Outbox) {
+    /// `commits` is the committer's progress when storage is enabled.
+    pub(crate) fn new(
+        max_pending_bytes: usize,
+        label: &str,
+        commits: Option<CommitWatch>,
+    ) -> (ConnHandle, Outbox) {
         let (tx, rx) = mpsc::unbounded_channel();
         let pending_qos0 = Arc::new(AtomicUsize::new(0));
         let handle = ConnHandle {
@@ -65,7 +76,12 @@ impl ConnHandle {
             label: label.into(),
             close_requested: Arc::new(Notify::new()),
         };
-        (handle, Outbox { rx, pending_qos0 })
+        let outbox = Outbox {
+            rx,
+            pending_qos0,
+            commits,
+        };
+        (handle, outbox)
     }
 
     /// Queues `packet`, unless it is a QoS 0 publish to a client that is not keeping up. QoS 1
@@ -89,6 +105,12 @@ impl ConnHandle {
                 SendOutcome::WriterGone
             }
         }
+    }
+
+    /// Holds everything queued after this until durable batch `seq` is committed.
+    pub(crate) fn wait_for(&self, seq: u64) {
+        // An error means the writer is gone; the packets that follow are dropped the same way.
+        let _ = self.tx.send(Outbound::WaitFor(seq));
     }
 
     /// How many QoS 0 publishes the slow-reader guard dropped so far.
@@ -144,7 +166,7 @@ mod tests {
 
     #[tokio::test]
     async fn qos0_beyond_the_backlog_limit_is_dropped_and_qos1_is_not() {
-        let (handle, mut outbox) = ConnHandle::new(100, "c1");
+        let (handle, mut outbox) = ConnHandle::new(100, "c1", None);
         assert_eq!(
             handle.send(publish(QoS::AtMostOnce, 50)),
             SendOutcome::Queued
@@ -171,7 +193,7 @@ mod tests {
 
     #[tokio::test]
     async fn close_is_queued_after_packets_and_wakes_a_later_waiter() {
-        let (handle, mut outbox) = ConnHandle::new(100, "c1");
+        let (handle, mut outbox) = ConnHandle::new(100, "c1", None);
         handle.send(Packet::PingResp);
         handle.clone().close();
         handle.close_requested().await;
@@ -184,7 +206,7 @@ mod tests {
 
     #[tokio::test]
     async fn sending_to_a_finished_writer_is_harmless() {
-        let (handle, outbox) = ConnHandle::new(100, "c1");
+        let (handle, outbox) = ConnHandle::new(100, "c1", None);
         drop(outbox);
         assert_eq!(
             handle.send(publish(QoS::AtMostOnce, 1)),

@@ -1,5 +1,7 @@
 //! Errors of starting and running the server.
 
+use midge_cluster::ClusterError;
+use midge_store::StoreError;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,5 +26,37 @@ pub enum ServerError {
         /// The OS error.
         #[source]
         source: io::Error,
+    },
+    /// The durable store could not be opened: damaged files (the message names them), a
+    /// directory locked by another running broker, or permissions.
+    #[error("cannot open durable storage in {}", path.display())]
+    Store {
+        /// The store's directory (`<data_dir>/raft`).
+        path: PathBuf,
+        /// What RocksDB or the file system said.
+        #[source]
+        source: StoreError,
+    },
+    /// The Raft node on the store could not start or read its state back.
+    #[error("cannot start durable storage in {}", path.display())]
+    Cluster {
+        /// The store's directory (`<data_dir>/raft`).
+        path: PathBuf,
+        /// What failed.
+        #[source]
+        source: ClusterError,
+    },
+    /// The data directory belongs to another node of a Raft group.
+    #[error(
+        "the data in {} belongs to Raft node(s) {voters:?}, not to cluster.node_id = {node_id}",
+        path.display()
+    )]
+    WrongNode {
+        /// The store's directory.
+        path: PathBuf,
+        /// The configured node id.
+        node_id: u64,
+        /// The voters the store records.
+        voters: Vec<u64>,
     },
 }

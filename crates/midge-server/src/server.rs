@@ -2,8 +2,10 @@
 
 use crate::connection::ConnectionSettings;
 use crate::listener::Listener;
-use crate::shared_broker::SharedBroker;
+use crate::shared_broker::{now, SharedBroker};
+use crate::storage::{self, Opened, Storage};
 use crate::{Config, ServerError};
+use midge_core::Broker;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,30 +21,60 @@ const TICK_INTERVAL: Duration = Duration::from_millis(100);
 #[derive(Debug)]
 pub struct Server;
 
-/// A server whose listeners are bound but which does not accept connections yet.
-#[derive(Debug)]
+/// A server whose listeners are bound and whose state is restored, but which does not accept
+/// connections yet.
 pub struct BoundServer {
     config: Config,
     listener: TcpListener,
     local_addr: SocketAddr,
+    broker: Arc<SharedBroker>,
+    /// `None` with `storage.enabled = false`.
+    storage: Option<Storage>,
+}
+
+impl std::fmt::Debug for BoundServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoundServer")
+            .field("local_addr", &self.local_addr)
+            .field("storage", &self.storage.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Server {
-    /// Creates the data directory and binds the listener; nothing is served until
-    /// [`BoundServer::run`]. Fails with the address when the port is taken.
+    /// Creates the data directory, binds the listener, and, with storage enabled, opens the
+    /// store and restores the broker from it; nothing is served until [`BoundServer::run`].
+    /// Fails with the address when the port is taken, and with the path when the store
+    /// cannot be opened (damaged, or in use by another broker).
     pub async fn bind(config: Config) -> Result<BoundServer, ServerError> {
         std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
             path: config.data_dir.clone(),
             source,
         })?;
+        // The port first: a second broker started with the same configuration is told the
+        // port is taken rather than that the store is locked.
         let addr = config.listener.socket_addr();
         let bind_err = |source| ServerError::Bind { addr, source };
         let listener = TcpListener::bind(addr).await.map_err(bind_err)?;
         let local_addr = listener.local_addr().map_err(bind_err)?;
+        let (broker, storage) = if config.storage.enabled {
+            let Opened {
+                storage,
+                broker,
+                commits,
+            } = storage::open(&config).await?;
+            (SharedBroker::new(broker, Some(commits)), Some(storage))
+        } else {
+            tracing::info!("Storage is disabled: all state is kept in memory only.");
+            let broker = Broker::new(config.broker_config(), now());
+            (SharedBroker::new(broker, None), None)
+        };
         Ok(BoundServer {
             config,
             listener,
             local_addr,
+            broker: Arc::new(broker),
+            storage,
         })
     }
 }
@@ -55,14 +87,16 @@ impl BoundServer {
 
     /// Serves until `shutdown` resolves, then stops accepting, tells the core (v5 clients get
     /// DISCONNECT 0x8B), and waits up to `limits.shutdown_grace_secs` for every connection to
-    /// flush and close.
+    /// flush and close. With storage, it then waits (again up to the grace period) for every
+    /// durable change to be committed and stops the store, so a clean stop loses nothing.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
         let BoundServer {
             config,
             listener,
             local_addr,
+            broker,
+            storage,
         } = self;
-        let broker = Arc::new(SharedBroker::new(config.broker_config()));
         let (notify_shutdown, _) = broadcast::channel(1);
         let (shutdown_complete_tx, mut shutdown_complete_rx) = mpsc::channel::<()>(1);
         let max_connections = config.limits.max_connections;
@@ -118,6 +152,12 @@ impl BoundServer {
             );
         }
         ticker.abort();
+        // Connections are done, so are their held acknowledgements; what the core changed
+        // until now (sessions going offline) is committed before the store closes.
+        broker.close_commits();
+        if let Some(storage) = storage {
+            storage.shutdown(grace).await;
+        }
         tracing::info!("Shutdown complete.");
         Ok(())
     }

@@ -1,8 +1,11 @@
-//! The broker core behind a lock, plus the table that routes its actions to connections.
+//! The broker core behind a lock, plus the table that routes its actions to connections and
+//! the queue that carries its durable changes to the committer.
 
+use crate::commit_watch::CommitWatch;
+use crate::committer::CommitQueue;
 use crate::connection_handle::{ConnHandle, SendOutcome};
 use midge_codec::{Connect, Packet, ReasonCode};
-use midge_core::{Action, Broker, BrokerConfig, ConnId, Event};
+use midge_core::{Action, Broker, ConnId, Event};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,6 +29,11 @@ pub(crate) enum ConnectOutcome {
 /// core, hand each resulting action to its connection's queue (non-blocking), unlock. Actions
 /// are dispatched while the lock is still held so that two events' packets to the same
 /// connection can never be queued out of order. The lock is never held across an `.await`.
+///
+/// With storage, the `Persist` ops of one critical section form one batch, handed to the
+/// committer when the section ends; a `SendDurable` whose batch (or an earlier one) is not
+/// committed yet is queued behind an `Outbound::WaitFor` marker, so the connection's writer
+/// holds it, and everything after it, until the commit (see `ConnWriter::run`).
 pub(crate) struct SharedBroker {
     state: Mutex<State>,
     next_conn_id: AtomicU64,
@@ -40,25 +48,34 @@ struct State {
     /// Reused for every event so dispatch does not allocate.
     actions: Vec<Action>,
     shutting_down: bool,
+    /// Durable changes on their way to the committer (`None` without storage).
+    commits: Option<CommitQueue>,
 }
 
 /// The core's clock. `tokio::time` so tests that pause time move the broker's timers too.
-fn now() -> Instant {
+pub(crate) fn now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
 
 impl SharedBroker {
-    /// A fresh broker.
-    pub(crate) fn new(config: BrokerConfig) -> SharedBroker {
+    /// Wraps `broker` (fresh, or restored from storage). `commits` is where its durable
+    /// changes go; it must be given exactly when the broker was configured `durable`.
+    pub(crate) fn new(broker: Broker, commits: Option<CommitQueue>) -> SharedBroker {
         SharedBroker {
             state: Mutex::new(State {
-                broker: Broker::new(config, now()),
+                broker,
                 conns: HashMap::new(),
                 actions: Vec::new(),
                 shutting_down: false,
+                commits,
             }),
             next_conn_id: AtomicU64::new(1),
         }
+    }
+
+    /// The committer's progress, for a new connection's writer (`None` without storage).
+    pub(crate) fn commit_watch(&self) -> Option<CommitWatch> {
+        self.state.lock().commits.as_ref().map(CommitQueue::watch)
     }
 
     /// A connection id never used before in this process.
@@ -88,6 +105,10 @@ impl SharedBroker {
             if let Action::Send {
                 conn: to,
                 packet: Packet::ConnAck(ack),
+            }
+            | Action::SendDurable {
+                conn: to,
+                packet: Packet::ConnAck(ack),
             } = action
             {
                 if *to == conn {
@@ -97,6 +118,7 @@ impl SharedBroker {
             }
         }
         state.dispatch();
+        state.flush_commits();
         if state.conns.contains_key(&conn) && !reason.is_error() {
             ConnectOutcome::Accepted { assigned_client_id }
         } else {
@@ -121,6 +143,8 @@ impl SharedBroker {
             }
             state.handle(Event::Packet { conn, packet });
         }
+        // One batch for the whole read: a client pipelining publishes costs one proposal.
+        state.flush_commits();
     }
 
     /// The connection ended on our side (EOF, I/O error, decode error, writer gone). Tells the
@@ -129,12 +153,15 @@ impl SharedBroker {
         let mut guard = self.state.lock();
         if guard.conns.remove(&conn).is_some() {
             guard.handle(Event::Closed { conn });
+            guard.flush_commits();
         }
     }
 
     /// Drives the core's timers.
     pub(crate) fn tick(&self) {
-        self.state.lock().handle(Event::Tick);
+        let mut guard = self.state.lock();
+        guard.handle(Event::Tick);
+        guard.flush_commits();
     }
 
     /// Tells the core the server is going away (v5 clients get DISCONNECT 0x8B and every
@@ -143,6 +170,16 @@ impl SharedBroker {
         let mut guard = self.state.lock();
         guard.shutting_down = true;
         guard.handle(Event::Shutdown);
+        guard.flush_commits();
+    }
+
+    /// Hands the last batch to the committer and closes its queue, so the committer ends once
+    /// everything is committed. Called after the connections are drained at shutdown; changes
+    /// the core makes later (none are expected) are dropped with a warning.
+    pub(crate) fn close_commits(&self) {
+        if let Some(commits) = self.state.lock().commits.as_mut() {
+            commits.close();
+        }
     }
 
     /// True once [`SharedBroker::shutdown`] ran.
@@ -162,24 +199,26 @@ impl State {
     fn dispatch(&mut self) {
         for action in self.actions.drain(..) {
             match action {
-                // No storage yet: nothing to persist, and durable acknowledgements go out at
-                // once (the core only emits these with `BrokerConfig::durable` set).
-                Action::Persist(_) => {}
-                Action::Send { conn, packet } | Action::SendDurable { conn, packet } => {
+                Action::Persist(op) => match self.commits.as_mut() {
+                    Some(commits) => commits.persist(op),
+                    // The core only emits these with `BrokerConfig::durable`, which is set
+                    // exactly when there is a commit queue.
+                    None => tracing::debug!("Ignoring a durable change without storage."),
+                },
+                Action::Send { conn, packet } => {
+                    if let Some(handle) = self.conns.get(&conn) {
+                        send(handle, packet);
+                    }
+                }
+                Action::SendDurable { conn, packet } => {
                     let Some(handle) = self.conns.get(&conn) else {
                         continue;
                     };
-                    if handle.send(packet) == SendOutcome::DroppedSlowReader
-                        && handle.dropped_qos0() == 1
-                    {
-                        // Once per connection: a warning per message would flood the log
-                        // exactly when the broker is under pressure.
-                        tracing::warn!(
-                            "Client {} is not reading fast enough; dropping QoS 0 messages to \
-                             it while its backlog is over limits.max_pending_bytes.",
-                            handle.label()
-                        );
+                    // It covers every op persisted so far, including this section's.
+                    if let Some(seq) = self.commits.as_ref().and_then(CommitQueue::hold_for) {
+                        handle.wait_for(seq);
                     }
+                    send(handle, packet);
                 }
                 Action::Close { conn } => {
                     if let Some(handle) = self.conns.remove(&conn) {
@@ -188,5 +227,25 @@ impl State {
                 }
             }
         }
+    }
+
+    /// Ends the critical section's batch of durable changes.
+    fn flush_commits(&mut self) {
+        if let Some(commits) = self.commits.as_mut() {
+            commits.flush();
+        }
+    }
+}
+
+/// Queues `packet` for a connection, warning once if its slow-reader guard starts dropping.
+fn send(handle: &ConnHandle, packet: Packet) {
+    if handle.send(packet) == SendOutcome::DroppedSlowReader && handle.dropped_qos0() == 1 {
+        // Once per connection: a warning per message would flood the log exactly when the
+        // broker is under pressure.
+        tracing::warn!(
+            "Client {} is not reading fast enough; dropping QoS 0 messages to it while its \
+             backlog is over limits.max_pending_bytes.",
+            handle.label()
+        );
     }
 }

@@ -1,8 +1,10 @@
-//! The writer task of one connection: encodes queued packets and writes them in batches.
+//! The writer task of one connection: encodes queued packets and writes them in batches, and
+//! holds back what follows a durable acknowledgement until its batch is committed.
 
+use crate::commit_watch::{CommitFailed, CommitStatus};
 use crate::connection_handle::{qos0_cost, Outbound, Outbox};
 use bytes::BytesMut;
-use midge_codec::ProtocolVersion;
+use midge_codec::{ConnAck, ConnAckProperties, Disconnect, Packet, ProtocolVersion, ReasonCode};
 use std::io;
 use std::sync::atomic::Ordering;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -14,8 +16,28 @@ const BATCH_BYTES: usize = 64 * 1024;
 /// A write buffer that grew beyond this (one huge packet) is released rather than kept.
 const KEEP_BUFFER_BYTES: usize = 1024 * 1024;
 
+/// How a writer ended, when not by an I/O error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WriterExit {
+    /// After an [`Outbound::Close`], or once every sender was gone.
+    Closed,
+    /// A held acknowledgement's durable batch failed to commit: the connection was closed
+    /// without sending it (see [`ConnWriter::run`]).
+    CommitFailed,
+}
+
+/// What to do after encoding one item.
+enum Step {
+    /// Keep gathering.
+    More,
+    /// Write what is gathered, then close.
+    Close,
+    /// Write what is gathered, then wait for this durable batch.
+    Wait(u64),
+}
+
 /// Owns the socket's write half. Ends after an [`Outbound::Close`], when every sender is gone
-/// (after writing what they queued), or on an I/O error.
+/// (after writing what they queued), on an I/O error, or when a held acknowledgement fails.
 pub(crate) struct ConnWriter<W> {
     socket: W,
     outbox: Outbox,
@@ -35,41 +57,109 @@ impl<W: AsyncWrite + Unpin> ConnWriter<W> {
     }
 
     /// Runs until the connection is closed; the socket is shut down (FIN) on a clean end.
-    pub(crate) async fn run(mut self) -> io::Result<()> {
+    ///
+    /// An [`Outbound::WaitFor`] whose batch is not committed yet ends the current write: what
+    /// was gathered before it goes out, and nothing after it (the held acknowledgement first)
+    /// is written until the batch commits. Later packets queue behind it, so this connection's
+    /// order is kept, while other connections' writers carry on. If the batch fails, the held
+    /// acknowledgement and everything after it are dropped and the connection is closed (see
+    /// [`ConnWriter::give_up`]).
+    pub(crate) async fn run(mut self) -> io::Result<WriterExit> {
         while let Some(first) = self.outbox.rx.recv().await {
             let mut qos0_bytes = 0;
-            let mut closing = self.encode(first, &mut qos0_bytes);
+            let mut step = self.encode(first, &mut qos0_bytes);
             // Take whatever else is already queued, so a burst goes out in one write.
-            while !closing && self.buf.len() < BATCH_BYTES {
+            while matches!(step, Step::More) && self.buf.len() < BATCH_BYTES {
                 match self.outbox.rx.try_recv() {
-                    Ok(next) => closing = self.encode(next, &mut qos0_bytes),
+                    Ok(next) => step = self.encode(next, &mut qos0_bytes),
                     Err(_) => break,
                 }
             }
-            if !self.buf.is_empty() {
-                self.socket.write_all(&self.buf).await?;
-                if self.buf.capacity() > KEEP_BUFFER_BYTES {
-                    self.buf = BytesMut::with_capacity(8 * 1024);
-                } else {
-                    self.buf.clear();
-                }
-            }
+            self.write_buffered().await?;
             // Only now has the backlog left us; counting it down earlier would let a client
             // that does not read accumulate unbounded bytes in the kernel-bound buffer.
             self.outbox
                 .pending_qos0
                 .fetch_sub(qos0_bytes, Ordering::Relaxed);
-            if closing {
-                break;
+            match step {
+                Step::More => {}
+                Step::Close => break,
+                Step::Wait(seq) => {
+                    let waited = match self.outbox.commits.as_mut() {
+                        Some(commits) => commits.wait(seq).await,
+                        None => Ok(()),
+                    };
+                    if let Err(failed) = waited {
+                        return Ok(self.give_up(failed).await);
+                    }
+                }
             }
         }
-        self.socket.shutdown().await
+        self.socket.shutdown().await?;
+        Ok(WriterExit::Closed)
     }
 
-    /// Appends one item to the buffer; returns true for `Close`.
-    fn encode(&mut self, item: Outbound, qos0_bytes: &mut usize) -> bool {
+    /// Closes the connection after a held acknowledgement's batch failed, without sending it:
+    /// the client never learns its request was accepted, so it still owns it and retries on
+    /// reconnect, and nothing acknowledged is lost. If the held packet is a CONNACK, the
+    /// client gets CONNACK 0x88 (Server unavailable; v3 return code 3) instead. Otherwise a
+    /// v5 client gets a DISCONNECT saying why: 0x88 is not allowed in DISCONNECT (MQTT 5,
+    /// 3.14.2.1), so an unavailable quorum or a commit timeout becomes 0x89 (Server busy), a
+    /// full disk 0x97 (Quota exceeded), anything else 0x80. A v3 client just sees the close.
+    async fn give_up(&mut self, failed: CommitFailed) -> WriterExit {
+        self.buf.clear();
+        let held_connack = matches!(
+            self.outbox.rx.try_recv(),
+            Ok(Outbound::Packet(Packet::ConnAck(_)))
+        );
+        let notice = if held_connack {
+            Some(Packet::ConnAck(ConnAck {
+                session_present: false,
+                reason: ReasonCode::ServerUnavailable,
+                properties: ConnAckProperties::default(),
+            }))
+        } else if self.version.is_v5() {
+            let reason = match failed.reason {
+                ReasonCode::ServerUnavailable => ReasonCode::ServerBusy,
+                r @ (ReasonCode::QuotaExceeded | ReasonCode::ServerShuttingDown) => r,
+                _ => ReasonCode::UnspecifiedError,
+            };
+            Some(Packet::Disconnect(Disconnect::new(reason)))
+        } else {
+            None
+        };
+        if let Some(packet) = notice {
+            let mut ignored = 0;
+            self.encode(Outbound::Packet(packet), &mut ignored);
+            // The connection is being dropped either way; a failed write changes nothing.
+            let _ = self.write_buffered().await;
+        }
+        let _ = self.socket.shutdown().await;
+        WriterExit::CommitFailed
+    }
+
+    /// Writes the gathered bytes, if any.
+    async fn write_buffered(&mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            self.socket.write_all(&self.buf).await?;
+            if self.buf.capacity() > KEEP_BUFFER_BYTES {
+                self.buf = BytesMut::with_capacity(8 * 1024);
+            } else {
+                self.buf.clear();
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends one item to the buffer and says what to do next.
+    fn encode(&mut self, item: Outbound, qos0_bytes: &mut usize) -> Step {
         match item {
-            Outbound::Close => true,
+            Outbound::Close => Step::Close,
+            Outbound::WaitFor(seq) => match &self.outbox.commits {
+                // Already committed (the common case under load): no need to break the batch.
+                Some(commits) if commits.status(seq) != CommitStatus::Committed => Step::Wait(seq),
+                _ => Step::More,
+            },
             Outbound::Packet(packet) => {
                 *qos0_bytes += qos0_cost(&packet);
                 let start = self.buf.len();
@@ -83,8 +173,154 @@ impl<W: AsyncWrite + Unpin> ConnWriter<W> {
                         self.version
                     );
                 }
-                false
+                Step::More
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commit_watch::{CommitPublisher, CommitWatch};
+    use crate::connection_handle::ConnHandle;
+    use midge_codec::{Ack, AckKind};
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, DuplexStream};
+    use tokio::task::JoinHandle;
+
+    /// A writer on one end of an in-memory pipe; the test reads the other end.
+    struct Pipe {
+        handle: ConnHandle,
+        client: DuplexStream,
+        buf: BytesMut,
+        version: ProtocolVersion,
+        task: JoinHandle<io::Result<WriterExit>>,
+    }
+
+    impl Pipe {
+        fn new(version: ProtocolVersion, commits: &CommitWatch) -> Pipe {
+            let (handle, outbox) = ConnHandle::new(1 << 20, "c", Some(commits.clone()));
+            let (server, client) = tokio::io::duplex(64 * 1024);
+            let task = tokio::spawn(ConnWriter::new(server, outbox, version).run());
+            Pipe {
+                handle,
+                client,
+                buf: BytesMut::new(),
+                version,
+                task,
+            }
+        }
+
+        /// The next packet, `None` on EOF, `Err` if nothing comes within 200 ms.
+        async fn next(&mut self) -> Result<Option<Packet>, ()> {
+            loop {
+                let decoded = midge_codec::decode(&mut self.buf, self.version, 1 << 20);
+                if let Some(p) = decoded.expect("well formed") {
+                    return Ok(Some(p));
+                }
+                let mut chunk = [0u8; 1024];
+                let read = self.client.read(&mut chunk);
+                match tokio::time::timeout(Duration::from_millis(200), read).await {
+                    Err(_) => return Err(()),
+                    Ok(Ok(0)) | Ok(Err(_)) => return Ok(None),
+                    Ok(Ok(n)) => self.buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+        }
+
+        async fn expect(&mut self, packet: Packet) {
+            assert_eq!(self.next().await, Ok(Some(packet)));
+        }
+
+        async fn exit(self) -> WriterExit {
+            self.task.await.expect("writer task").expect("no I/O error")
+        }
+    }
+
+    fn puback(id: u16) -> Packet {
+        Packet::Ack(Ack::new(AckKind::PubAck, id))
+    }
+
+    fn commit(tx: &CommitPublisher, seq: u64) {
+        tx.send_modify(|p| p.committed = seq);
+    }
+
+    fn fail(tx: &CommitPublisher, seq: u64, reason: ReasonCode) {
+        tx.send_modify(|p| {
+            p.failed_through = seq;
+            p.failure = reason;
+        });
+    }
+
+    #[tokio::test]
+    async fn a_held_ack_waits_for_its_commit_and_nothing_overtakes_it() {
+        let (tx, commits) = CommitWatch::channel();
+        let mut a = Pipe::new(ProtocolVersion::V3_1_1, &commits);
+        let mut b = Pipe::new(ProtocolVersion::V3_1_1, &commits);
+        a.handle.send(Packet::PingResp);
+        a.handle.wait_for(1);
+        a.handle.send(puback(1));
+        // A plain packet queued later must not overtake the held acknowledgement.
+        a.handle.send(Packet::PingResp);
+        b.handle.send(puback(9));
+        // What came before the hold goes out at once; another connection is not blocked.
+        a.expect(Packet::PingResp).await;
+        b.expect(puback(9)).await;
+        assert_eq!(a.next().await, Err(()), "held until committed");
+        commit(&tx, 1);
+        a.expect(puback(1)).await;
+        a.expect(Packet::PingResp).await;
+        // An already committed batch does not hold anything.
+        a.handle.wait_for(1);
+        a.handle.send(puback(2));
+        a.expect(puback(2)).await;
+        a.handle.close();
+        assert_eq!(a.next().await, Ok(None));
+        assert_eq!(a.exit().await, WriterExit::Closed);
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_closes_without_the_ack_and_says_why_to_v5() {
+        let (tx, commits) = CommitWatch::channel();
+        let mut v5 = Pipe::new(ProtocolVersion::V5, &commits);
+        let mut v3 = Pipe::new(ProtocolVersion::V3_1_1, &commits);
+        for pipe in [&v5, &v3] {
+            pipe.handle.wait_for(1);
+            pipe.handle.send(puback(1));
+            pipe.handle.send(Packet::PingResp);
+        }
+        assert_eq!(v5.next().await, Err(()));
+        fail(&tx, 1, ReasonCode::ServerUnavailable);
+        // 0x88 is not a DISCONNECT reason code: Server busy is the closest that is.
+        v5.expect(Packet::Disconnect(Disconnect::new(ReasonCode::ServerBusy)))
+            .await;
+        assert_eq!(v5.next().await, Ok(None));
+        assert_eq!(v3.next().await, Ok(None), "v3: a bare close");
+        assert_eq!(v5.exit().await, WriterExit::CommitFailed);
+        assert_eq!(v3.exit().await, WriterExit::CommitFailed);
+    }
+
+    #[tokio::test]
+    async fn a_failed_connack_becomes_server_unavailable() {
+        let (tx, commits) = CommitWatch::channel();
+        for version in [ProtocolVersion::V5, ProtocolVersion::V3_1_1] {
+            let mut pipe = Pipe::new(version, &commits);
+            pipe.handle.wait_for(1);
+            pipe.handle.send(Packet::ConnAck(ConnAck {
+                session_present: true,
+                reason: ReasonCode::Success,
+                properties: ConnAckProperties::default(),
+            }));
+            fail(&tx, 1, ReasonCode::QuotaExceeded);
+            pipe.expect(Packet::ConnAck(ConnAck {
+                session_present: false,
+                reason: ReasonCode::ServerUnavailable,
+                properties: ConnAckProperties::default(),
+            }))
+            .await;
+            assert_eq!(pipe.next().await, Ok(None), "{version:?}");
+            assert_eq!(pipe.exit().await, WriterExit::CommitFailed);
         }
     }
 }

@@ -1,6 +1,10 @@
 //! In-process server tests over real sockets: a server bound to an ephemeral port, driven with
 //! raw MQTT bytes so every byte the server sends can be checked.
 
+use midge_codec::{
+    Ack, AckKind, Connect, Disconnect, Packet, ProtocolVersion, Publish, QoS, ReasonCode,
+    Subscribe, SubscriptionOptions, TopicSubscription,
+};
 use midge_server::{Config, Server, ServerError};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,6 +34,8 @@ struct TestServer {
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), ServerError>>,
     dir: PathBuf,
+    /// Left in place on drop (a restart reuses it).
+    keep_dir: bool,
 }
 
 impl TestServer {
@@ -40,6 +46,10 @@ impl TestServer {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
+        TestServer::start_in(dir, tweak).await
+    }
+
+    async fn start_in(dir: PathBuf, tweak: impl FnOnce(&mut Config)) -> TestServer {
         let mut config = Config::default();
         config.listener.port = 0;
         config.data_dir = dir.clone();
@@ -56,7 +66,16 @@ impl TestServer {
             stop: Some(stop),
             task,
             dir,
+            keep_dir: false,
         }
+    }
+
+    /// Stops gracefully, then starts a new server on the same data directory.
+    async fn restart(mut self) -> TestServer {
+        let dir = self.dir.clone();
+        self.keep_dir = true;
+        self.stop().await;
+        TestServer::start_in(dir, |_| {}).await
     }
 
     async fn connect(&self) -> TcpStream {
@@ -85,7 +104,9 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.task.abort();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if !self.keep_dir {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -261,4 +282,145 @@ fn configuration_doc_matches_the_embedded_defaults() {
         .find("```\n<!-- default-config:end -->")
         .expect("end marker");
     assert_eq!(&doc[start..start + end], defaults);
+}
+
+/// A client speaking packets through `midge_codec`.
+struct Mqtt {
+    stream: TcpStream,
+    buf: bytes::BytesMut,
+    version: ProtocolVersion,
+}
+
+impl Mqtt {
+    /// Connects as `id` (v3.1.1) and returns the client with its CONNACK's session-present.
+    async fn connect(server: &TestServer, id: &str, clean: bool) -> (Mqtt, bool) {
+        let mut c = Mqtt {
+            stream: server.connect().await,
+            buf: bytes::BytesMut::new(),
+            version: ProtocolVersion::V3_1_1,
+        };
+        c.send(Packet::Connect(Box::new(Connect {
+            protocol: c.version,
+            clean_start: clean,
+            keep_alive: 60,
+            client_id: id.into(),
+            will: None,
+            username: None,
+            password: None,
+            properties: Default::default(),
+        })))
+        .await;
+        match c.recv().await {
+            Packet::ConnAck(ack) if ack.reason == ReasonCode::Success => (c, ack.session_present),
+            other => panic!("expected CONNACK, got {other:?}"),
+        }
+    }
+
+    async fn send(&mut self, packet: Packet) {
+        let mut out = bytes::BytesMut::new();
+        midge_codec::encode(&packet, self.version, &mut out).expect("encode");
+        self.stream.write_all(&out).await.expect("write");
+    }
+
+    async fn recv(&mut self) -> Packet {
+        let read = async {
+            loop {
+                let decoded = midge_codec::decode(&mut self.buf, self.version, 1 << 20);
+                if let Some(p) = decoded.expect("decodable") {
+                    return p;
+                }
+                let n = self.stream.read_buf(&mut self.buf).await.expect("read");
+                assert_ne!(n, 0, "connection closed");
+            }
+        };
+        timeout(WAIT, read).await.expect("packet in time")
+    }
+
+    async fn subscribe(&mut self, filter: &str) {
+        self.send(Packet::Subscribe(Subscribe {
+            packet_id: 1,
+            filters: vec![TopicSubscription {
+                filter: filter.into(),
+                options: SubscriptionOptions {
+                    qos: QoS::AtLeastOnce,
+                    ..Default::default()
+                },
+            }],
+            properties: Default::default(),
+        }))
+        .await;
+        assert!(matches!(self.recv().await, Packet::SubAck(_)));
+    }
+
+    async fn publish(&mut self, topic: &str, retain: bool, payload: &'static [u8]) {
+        self.send(Packet::Publish(Publish {
+            dup: false,
+            qos: QoS::AtLeastOnce,
+            retain,
+            topic: topic.into(),
+            packet_id: Some(7),
+            properties: Default::default(),
+            payload: bytes::Bytes::from_static(payload),
+        }))
+        .await;
+        assert_eq!(
+            self.recv().await,
+            Packet::Ack(Ack::new(AckKind::PubAck, 7)),
+            "PUBACK"
+        );
+    }
+
+    async fn disconnect(mut self) {
+        self.send(Packet::Disconnect(Disconnect::new(ReasonCode::Success)))
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn a_clean_stop_keeps_retained_messages_and_persistent_sessions() {
+    let server = TestServer::start(|_| {}).await;
+    let (mut sub, present) = Mqtt::connect(&server, "keeper", false).await;
+    assert!(!present);
+    sub.subscribe("kept/t").await;
+    sub.disconnect().await;
+    let (mut publ, _) = Mqtt::connect(&server, "pub", true).await;
+    publ.publish("kept/t", false, b"queued").await;
+    publ.publish("kept/r", true, b"retained").await;
+
+    let server = server.restart().await;
+    let (mut sub, present) = Mqtt::connect(&server, "keeper", false).await;
+    assert!(present, "the session survived the restart");
+    match sub.recv().await {
+        Packet::Publish(p) => {
+            assert_eq!((&*p.topic, &p.payload[..]), ("kept/t", &b"queued"[..]));
+            assert_eq!(p.qos, QoS::AtLeastOnce);
+        }
+        other => panic!("expected the queued message, got {other:?}"),
+    }
+    let (mut fresh, _) = Mqtt::connect(&server, "fresh", true).await;
+    fresh.subscribe("kept/r").await;
+    match fresh.recv().await {
+        Packet::Publish(p) => {
+            assert_eq!(&p.payload[..], b"retained");
+            assert!(p.retain);
+        }
+        other => panic!("expected the retained message, got {other:?}"),
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn without_storage_a_restart_forgets_everything() {
+    let server = TestServer::start(|c| c.storage.enabled = false).await;
+    let (sub, _) = Mqtt::connect(&server, "keeper", false).await;
+    sub.disconnect().await;
+    let dir = server.dir.clone();
+    let mut server = server;
+    server.keep_dir = true;
+    server.stop().await;
+    let server = TestServer::start_in(dir, |c| c.storage.enabled = false).await;
+    assert!(!server.dir.join("raft").exists(), "nothing written to disk");
+    let (_sub, present) = Mqtt::connect(&server, "keeper", false).await;
+    assert!(!present);
+    server.stop().await;
 }

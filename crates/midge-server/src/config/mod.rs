@@ -7,7 +7,10 @@ mod sections;
 
 pub use error::ConfigError;
 pub use overrides::ConfigOverrides;
-pub use sections::{BrokerSection, LimitsSection, ListenerSection, LogFormat, LogSection};
+pub use sections::{
+    BrokerSection, ClusterSection, FsyncMode, LimitsSection, ListenerSection, LogFormat,
+    LogSection, StorageSection,
+};
 
 use config::{Environment, File, FileFormat};
 use midge_core::BrokerConfig;
@@ -36,6 +39,10 @@ pub struct Config {
     pub broker: BrokerSection,
     /// `[limits]`.
     pub limits: LimitsSection,
+    /// `[storage]`.
+    pub storage: StorageSection,
+    /// `[cluster]`.
+    pub cluster: ClusterSection,
     /// `[log]`.
     pub log: LogSection,
 }
@@ -86,9 +93,11 @@ impl Config {
         format!("midge {}", env!("CARGO_PKG_VERSION"))
     }
 
-    /// The broker core's settings.
+    /// The broker core's settings (durable when storage is enabled).
     pub fn broker_config(&self) -> BrokerConfig {
-        self.broker.to_core(Config::version())
+        let mut config = self.broker.to_core(Config::version());
+        config.durable = self.storage.enabled;
+        config
     }
 
     /// Range checks that types alone cannot express. Each error names its key.
@@ -134,6 +143,19 @@ impl Config {
         }
         if l.max_pending_bytes == 0 {
             return Err(invalid("limits.max_pending_bytes", "must be at least 1"));
+        }
+        let s = &self.storage;
+        if s.fsync == FsyncMode::Interval && s.fsync_interval_ms == 0 {
+            return Err(invalid(
+                "storage.fsync_interval_ms",
+                "must be at least 1 with fsync = \"interval\"",
+            ));
+        }
+        if s.snapshot_logs == 0 {
+            return Err(invalid("storage.snapshot_logs", "must be at least 1"));
+        }
+        if self.cluster.node_id == 0 {
+            return Err(invalid("cluster.node_id", "must be at least 1"));
         }
         if let Err(err) = EnvFilter::builder().parse(&self.log.level) {
             return Err(invalid("log.level", err.to_string()));
@@ -205,6 +227,33 @@ mod tests {
         assert_eq!(c.log.level, "info");
         assert_eq!(c.log.format, LogFormat::Text);
         assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert!(c.storage.enabled);
+        assert_eq!(c.storage.fsync, FsyncMode::Always);
+        assert_eq!(c.storage.fsync_policy(), midge_store::FsyncPolicy::Always);
+        assert_eq!(c.storage.fsync_interval_ms, 100);
+        assert_eq!(c.storage.snapshot_logs, 10_000);
+        assert_eq!(c.cluster.node_id, 1);
+        assert!(c.broker_config().durable);
+    }
+
+    #[test]
+    fn storage_settings_from_env() {
+        let vars = env(&[
+            ("MIDGE__STORAGE__ENABLED", "false"),
+            ("MIDGE__STORAGE__FSYNC", "interval"),
+            ("MIDGE__STORAGE__FSYNC_INTERVAL_MS", "250"),
+            ("MIDGE__CLUSTER__NODE_ID", "7"),
+        ]);
+        let c = Config::load(None, vars, &ConfigOverrides::default()).expect("ok");
+        assert!(!c.storage.enabled);
+        assert!(!c.broker_config().durable);
+        assert_eq!(
+            c.storage.fsync_policy(),
+            midge_store::FsyncPolicy::IntervalMs(250)
+        );
+        assert_eq!(c.cluster.node_id, 7);
+        let msg = load_err(None, env(&[("MIDGE__STORAGE__FSYNC", "sometimes")]));
+        assert!(msg.contains("storage.fsync"), "{msg}");
     }
 
     #[test]
@@ -366,10 +415,28 @@ mod tests {
                 "0",
             ),
             ("log.level", "MIDGE__LOG__LEVEL", "loud=[[["),
+            (
+                "storage.snapshot_logs",
+                "MIDGE__STORAGE__SNAPSHOT_LOGS",
+                "0",
+            ),
+            ("cluster.node_id", "MIDGE__CLUSTER__NODE_ID", "0"),
         ] {
             let msg = load_err(None, env(&[(var, value)]));
             assert!(msg.contains(key), "{key}: {msg}");
         }
+    }
+
+    #[test]
+    fn zero_fsync_interval_is_refused_only_when_used() {
+        let vars = env(&[
+            ("MIDGE__STORAGE__FSYNC", "interval"),
+            ("MIDGE__STORAGE__FSYNC_INTERVAL_MS", "0"),
+        ]);
+        let msg = load_err(None, vars);
+        assert!(msg.contains("storage.fsync_interval_ms"), "{msg}");
+        let vars = env(&[("MIDGE__STORAGE__FSYNC_INTERVAL_MS", "0")]);
+        Config::load(None, vars, &ConfigOverrides::default()).expect("unused interval");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use midge_codec::QoS;
 use midge_core::BrokerConfig;
+use midge_store::FsyncPolicy;
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -116,6 +117,50 @@ impl LimitsSection {
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
     }
+}
+
+/// `[storage]`: whether and how durable state (retained messages, persistent sessions) is kept
+/// on disk, in RocksDB under `<data_dir>/raft`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSection {
+    /// Keep durable state on disk; `false` keeps everything in memory (lost on restart).
+    pub enabled: bool,
+    /// When acknowledged writes reach the disk.
+    pub fsync: FsyncMode,
+    /// With `fsync = "interval"`: how often the write-ahead log is synced, in milliseconds.
+    pub fsync_interval_ms: u64,
+    /// Take a snapshot of the state (and drop the log behind it) every this many log entries.
+    pub snapshot_logs: u64,
+}
+
+impl StorageSection {
+    /// The store's fsync policy.
+    pub fn fsync_policy(&self) -> FsyncPolicy {
+        match self.fsync {
+            FsyncMode::Always => FsyncPolicy::Always,
+            FsyncMode::Interval => FsyncPolicy::IntervalMs(self.fsync_interval_ms),
+        }
+    }
+}
+
+/// `storage.fsync`: when writes are synced to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FsyncMode {
+    /// Before anything is acknowledged (survives power loss).
+    Always,
+    /// Every `storage.fsync_interval_ms` (survives a process crash; a power loss can lose the
+    /// last interval).
+    Interval,
+}
+
+/// `[cluster]`: this node's place in the Raft group (a single node for now).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSection {
+    /// This node's id; stable across restarts, recorded in the data directory.
+    pub node_id: u64,
 }
 
 /// `[log]`: what is logged and how lines look.

@@ -1,0 +1,154 @@
+//! Durable storage at startup and shutdown: opening RocksDB, starting the one-node Raft group,
+//! restoring the broker from it, and running the committer.
+
+use crate::committer::{commit_channel, CommitQueue, Propose, ProposeError};
+use crate::shared_broker::now;
+use crate::{Config, ServerError};
+use midge_cluster::{ClusterConfig, ClusterNode, Proposer, WallClock};
+use midge_core::{Broker, DurableOp, RestoredState};
+use midge_store::RocksStore;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// The running storage of a server: the Raft node and the committer task feeding it.
+pub(crate) struct Storage {
+    node: ClusterNode,
+    committer: JoinHandle<()>,
+}
+
+/// What startup hands the server when storage is enabled.
+pub(crate) struct Opened {
+    pub(crate) storage: Storage,
+    /// The broker, with the durable state restored.
+    pub(crate) broker: Broker,
+    /// Where the broker's durable changes go.
+    pub(crate) commits: CommitQueue,
+}
+
+/// The core's clock paired with the wall clock: deadlines cross restarts as unix times.
+fn wall_clock() -> WallClock {
+    WallClock {
+        instant: now(),
+        unix_ms: WallClock::now().unix_ms,
+    }
+}
+
+impl Propose for Proposer {
+    fn propose(
+        &self,
+        ops: Vec<DurableOp>,
+    ) -> impl Future<Output = Result<(), ProposeError>> + Send + 'static {
+        let proposed = Proposer::propose(self, ops, wall_clock());
+        async move {
+            proposed.await.map_err(|e| ProposeError {
+                transient: e.is_transient(),
+                reason: e.reason_code(),
+                message: e.to_string(),
+            })
+        }
+    }
+}
+
+/// Opens the store in `<data_dir>/raft`, starts the node (bootstrapping a one-member group on
+/// an empty store, recovering on restart), and builds the broker from what it restores. A
+/// damaged data directory is an error naming the path, never a fresh start.
+pub(crate) async fn open(config: &Config) -> Result<Opened, ServerError> {
+    let mut cluster = ClusterConfig::new(config.cluster.node_id, &config.data_dir);
+    cluster.fsync = config.storage.fsync_policy();
+    cluster.snapshot_logs = config.storage.snapshot_logs;
+    let dir = cluster.store_dir();
+    let started = std::time::Instant::now();
+
+    let store = RocksStore::open(&dir, cluster.fsync).map_err(|source| ServerError::Store {
+        path: dir.clone(),
+        source,
+    })?;
+    let store = Arc::new(store);
+    let node_id = cluster.node_id;
+    let cluster_err = |source| ServerError::Cluster {
+        path: dir.clone(),
+        source,
+    };
+    let node = ClusterNode::start(cluster, store.clone(), store)
+        .await
+        .map_err(cluster_err)?;
+    let voters = node.metrics().voters;
+    if !voters.contains(&node_id) {
+        let _ = node.shutdown().await;
+        return Err(ServerError::WrongNode {
+            path: dir,
+            node_id,
+            voters,
+        });
+    }
+    let clock = wall_clock();
+    let state = match node.restored_state(&clock) {
+        Ok(state) => state,
+        Err(source) => {
+            let _ = node.shutdown().await;
+            return Err(cluster_err(source));
+        }
+    };
+    let summary = Summary::of(&state);
+    let mut broker = Broker::new(config.broker_config(), clock.instant);
+    broker.restore(clock.instant, state);
+    tracing::info!(
+        "Restored {} retained message(s) and {} persistent session(s) with {} queued QoS 1/2 \
+         message(s) from {} in {} ms.",
+        summary.retained,
+        summary.sessions,
+        summary.messages,
+        dir.display(),
+        started.elapsed().as_millis()
+    );
+
+    let (commits, committer) = commit_channel(node.proposer());
+    let committer = tokio::spawn(committer.run());
+    Ok(Opened {
+        storage: Storage { node, committer },
+        broker,
+        commits,
+    })
+}
+
+impl Storage {
+    /// Waits up to `grace` for the committer to commit what is queued (the caller has closed
+    /// the queue), then stops the Raft node, which closes the store. A clean stop so loses
+    /// nothing the core changed before its queue was closed.
+    pub(crate) async fn shutdown(self, grace: Duration) {
+        let Storage {
+            node,
+            mut committer,
+        } = self;
+        if tokio::time::timeout(grace, &mut committer).await.is_err() {
+            tracing::warn!(
+                "Durable changes still uncommitted after the {} s grace period; stopping \
+                 storage anyway (nothing they would have acknowledged was sent).",
+                grace.as_secs()
+            );
+            committer.abort();
+        }
+        if let Err(err) = node.shutdown().await {
+            tracing::error!("Stopping durable storage failed: {err}.");
+        }
+    }
+}
+
+/// What a restore brought back, for the startup log line.
+struct Summary {
+    retained: usize,
+    sessions: usize,
+    messages: usize,
+}
+
+impl Summary {
+    fn of(state: &RestoredState) -> Summary {
+        Summary {
+            retained: state.retained.len(),
+            sessions: state.sessions.len(),
+            messages: state.sessions.iter().map(|s| s.messages.len()).sum(),
+        }
+    }
+}
