@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod connect;
+mod durability;
 mod harness;
 mod mosquitto_clients;
 mod paho;

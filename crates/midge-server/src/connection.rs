@@ -302,9 +302,7 @@ impl Session {
                 "Client {client_id} disconnected: durable storage did not commit its request, \
                  so the acknowledgement was withheld (the client will retry)."
             ),
-            End::ClosedByBroker | End::WriterEnded(Ok(Ok(WriterExit::Closed)))
-                if shutting_down =>
-            {
+            End::ClosedByBroker | End::WriterEnded(Ok(Ok(WriterExit::Closed))) if shutting_down => {
                 tracing::info!("Client {client_id} disconnected: server shutting down.")
             }
             End::ClosedByBroker | End::WriterEnded(Ok(Ok(WriterExit::Closed))) => {

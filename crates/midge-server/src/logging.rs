@@ -4,6 +4,11 @@ use crate::{LogFormat, LogSection};
 use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
+/// The Raft library's log target.
+const RAFT_TARGET: &str = "openraft";
+/// Its level unless the filter names it.
+const RAFT_QUIET: &str = "openraft=warn";
+
 /// Why logging could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum LogInitError {
@@ -28,13 +33,26 @@ pub fn init_logging(log: &LogSection, rust_log: Option<&str>) -> Result<(), LogI
         Some(v) if !v.trim().is_empty() => v,
         _ => log.level.as_str(),
     };
-    let filter =
+    let mut filter =
         EnvFilter::builder()
             .parse(directives)
             .map_err(|e| LogInitError::InvalidFilter {
                 value: directives.to_string(),
                 reason: e.to_string(),
             })?;
+    if !directives.contains(RAFT_TARGET) {
+        // Openraft narrates every election and startup step at INFO; for a broker operator
+        // only its warnings matter. Naming `openraft` in the filter turns this off.
+        filter =
+            filter.add_directive(
+                RAFT_QUIET
+                    .parse()
+                    .map_err(|e| LogInitError::InvalidFilter {
+                        value: RAFT_QUIET.to_string(),
+                        reason: format!("{e}"),
+                    })?,
+            );
+    }
     // The target (module path) is left out of text lines to keep them close to Mosquitto's;
     // colours only when a person is watching, never in files or pipes that tools parse.
     let builder = tracing_subscriber::fmt()

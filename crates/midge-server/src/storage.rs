@@ -6,8 +6,9 @@ use crate::shared_broker::now;
 use crate::{Config, ServerError};
 use midge_cluster::{ClusterConfig, ClusterNode, Proposer, WallClock};
 use midge_core::{Broker, DurableOp, RestoredState};
-use midge_store::RocksStore;
+use midge_store::{LogStore, RocksStore, StoreError};
 use std::future::Future;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -61,10 +62,14 @@ pub(crate) async fn open(config: &Config) -> Result<Opened, ServerError> {
     let dir = cluster.store_dir();
     let started = std::time::Instant::now();
 
+    let manifest = existing_manifest(&dir);
     let store = RocksStore::open(&dir, cluster.fsync).map_err(|source| ServerError::Store {
         path: dir.clone(),
         source,
     })?;
+    if let Some(manifest) = manifest {
+        check_not_emptied(&store, &dir, &manifest)?;
+    }
     let store = Arc::new(store);
     let node_id = cluster.node_id;
     let cluster_err = |source| ServerError::Cluster {
@@ -134,6 +139,36 @@ impl Storage {
             tracing::error!("Stopping durable storage failed: {err}.");
         }
     }
+}
+
+/// The MANIFEST file an existing store's `CURRENT` names; `None` for a new store.
+fn existing_manifest(dir: &Path) -> Option<String> {
+    let current = std::fs::read_to_string(dir.join("CURRENT")).ok()?;
+    Some(current.trim().to_string())
+}
+
+/// Refuses a store that existed before this start but opened without any Raft log. RocksDB
+/// rebuilds a database from a MANIFEST truncated at a record boundary as if the lost records
+/// were never written; when they held the column families, they come back empty and the node
+/// would silently start a new Raft group with nothing in it. An initialized store always has
+/// log entries (openraft keeps the latest ones after a snapshot), so an empty log in a store
+/// that already existed means damage (or a first start killed within its first milliseconds,
+/// when there was nothing to lose: moving the directory away is then the whole fix).
+fn check_not_emptied(store: &RocksStore, dir: &Path, manifest: &str) -> Result<(), ServerError> {
+    let store_err = |source| ServerError::Store {
+        path: dir.to_path_buf(),
+        source,
+    };
+    if LogStore::last(store).map_err(store_err)?.is_some() {
+        return Ok(());
+    }
+    Err(store_err(StoreError::Rocks {
+        path: dir.join(manifest).display().to_string(),
+        message: "the database opened without any Raft log although it existed before: this \
+                  MANIFEST (or CURRENT) is damaged; restore the data directory from a backup \
+                  or move it away"
+            .to_string(),
+    }))
 }
 
 /// What a restore brought back, for the startup log line.
