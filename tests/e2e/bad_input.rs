@@ -314,6 +314,114 @@ async fn subscribe_invalid_filter() {
     w.check().await;
 }
 
+// Resource limits (limits.max_pending_bytes): a subscriber that never reads while ~50 MB of
+// QoS 0 traffic is published to it must not make the broker buffer the traffic: its RSS stays
+// far below the volume sent, the publisher is never blocked, and other clients keep working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_reader_does_not_grow_memory() {
+    let m = Midge::start_with(&[("MIDGE__LIMITS__MAX_PENDING_BYTES", "1048576")]);
+    let mut w = Witness::new(&m).await;
+    let mut slow: Client = connect(&m, V3, "slow").await;
+    slow.subscribe("flood/t", QoS::AtMostOnce).await;
+    // From here on `slow` never reads its socket.
+    let mut publ = connect(&m, V3, "flooder").await;
+
+    let baseline = m.rss_kib();
+    let payload = vec![0x5Au8; 64 * 1024];
+    let one = {
+        let mut body = s(b"flood/t");
+        body.extend_from_slice(&payload);
+        pkt(0x30, &body)
+    };
+    let batch: Vec<u8> = one.iter().copied().cycle().take(one.len() * 16).collect();
+    let sent_mib = batch.len() * 50 / (1024 * 1024);
+
+    let pid = m.pid();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut peak = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some(kib) = crate::harness::rss_kib_of(pid) {
+                    peak = peak.max(kib);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            peak
+        })
+    };
+    let flood = tokio::time::timeout(Duration::from_secs(90), async {
+        for _ in 0..50 {
+            publ.send_bytes(&batch).await;
+        }
+    })
+    .await;
+    // Give the broker a moment to process what it has read.
+    publ.send(&Packet::PingReq).await;
+    let pong = publ.raw.recv_within(Duration::from_secs(30)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let peak = sampler.join().unwrap();
+    assert!(
+        flood.is_ok(),
+        "the publisher was blocked by a slow subscriber"
+    );
+    assert_eq!(pong, Ok(Some(Packet::PingResp)), "publisher still served");
+
+    let growth_mib = peak.saturating_sub(baseline) / 1024;
+    eprintln!("slow reader: baseline {baseline} KiB, peak {peak} KiB, sent {sent_mib} MiB");
+    assert!(
+        growth_mib < 20,
+        "broker RSS grew by {growth_mib} MiB (baseline {baseline} KiB, peak {peak} KiB) while \
+         {sent_mib} MiB were published to a subscriber that does not read"
+    );
+    w.check().await;
+    // The slow reader now reads what reached it: some of the flood (the broker did route it),
+    // but far from all 800 messages (the rest was dropped, not buffered). It may also have
+    // been disconnected.
+    let start = Instant::now();
+    let mut delivered = 0usize;
+    while let Ok(Some(p)) = slow.raw.recv_within(Duration::from_secs(1)).await {
+        if let Packet::Publish(p) = p {
+            assert_eq!(p.payload.len(), payload.len());
+            delivered += 1;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30));
+    }
+    eprintln!("slow reader: {delivered} of 800 messages delivered");
+    assert!(
+        delivered > 0 && delivered < 400,
+        "{delivered} of 800 delivered"
+    );
+    drop(slow);
+    w.check().await;
+}
+
+// MQTT-3.8.3-2 / MQTT-3.10.3-2 (v5): "A SUBSCRIBE [UNSUBSCRIBE] packet with no Payload is a
+// Protocol Error" (0x82); in 3.1.1 (MQTT-3.8.3-3, MQTT-3.10.3-2) a protocol violation: close.
+#[tokio::test]
+async fn subscribe_and_unsubscribe_without_filters() {
+    let (m, mut w) = setup().await;
+    let mut got = Vec::new();
+    let mut want = Vec::new();
+    for v in [V3, V5] {
+        let props: &[u8] = if v.is_v5() { &[0] } else { &[] };
+        let mut body = vec![0, 1];
+        body.extend_from_slice(props);
+        for (first, name) in [(0x82u8, "SUBSCRIBE"), (0xA2, "UNSUBSCRIBE")] {
+            got.push((v, name, reaction(&m, v, &pkt(first, &body)).await));
+            let expected = if v.is_v5() {
+                "DISCONNECT 0x82"
+            } else {
+                "close"
+            };
+            want.push((v, name, expected.to_string()));
+            w.check().await;
+        }
+    }
+    assert_eq!(got, want);
+}
+
 // MQTT-3.8.3-5 (v5): reserved bits 6-7 of the subscription options must be 0 (Malformed);
 // Retain Handling 3 is a Protocol Error (3.8.3.1). MQTT-3.8.3-4 (3.1.1): the upper 6 bits of
 // the requested QoS byte must be 0, and QoS 3 is malformed: the server closes.

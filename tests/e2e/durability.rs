@@ -401,6 +401,12 @@ async fn acknowledged_messages_survive_kills_under_load() {
             if missing == 0 {
                 break;
             }
+            assert!(
+                Instant::now() < deadline,
+                "round {round} (killed after {kill_after:?}): {missing} of {} acknowledged \
+                 message(s) never arrived",
+                want.len()
+            );
             let arrived = match s.raw.recv_within(Duration::from_secs(1)).await {
                 Err(()) => None,
                 Ok(Some(Packet::Publish(p))) => Some(p),
@@ -412,13 +418,6 @@ async fn acknowledged_messages_survive_kills_under_load() {
                     .unwrap()
                     .insert(String::from_utf8_lossy(&p.payload).into_owned());
                 s.ack(&p).await;
-            } else {
-                assert!(
-                    Instant::now() < deadline,
-                    "round {round} (killed after {kill_after:?}): {missing} of {} \
-                     acknowledged message(s) never arrived",
-                    want.len()
-                );
             }
         }
         eprintln!(

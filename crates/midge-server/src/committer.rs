@@ -73,7 +73,7 @@ impl CommitQueue {
     /// The batch an acknowledgement emitted now must wait for (it covers every op persisted
     /// so far), or `None` when that batch is already committed.
     pub(crate) fn hold_for(&self) -> Option<u64> {
-        (self.watch.status(self.last_seq) == CommitStatus::Failed).then_some(self.last_seq)
+        (self.watch.status(self.last_seq) != CommitStatus::Committed).then_some(self.last_seq)
     }
 
     /// Hands the gathered batch to the committer. Called at the end of every critical section
