@@ -319,12 +319,20 @@ async fn publish_until_killed(port: u16, round: u32, acked: Arc<Mutex<Vec<String
             }
         }
     });
-    for n in 0u64.. {
-        let payload = format!("r{round}-{n}");
-        requested.lock().unwrap().push_back(payload.clone());
-        let sent = client.publish("load/t", v4::QoS::AtLeastOnce, false, payload);
-        if sent.await.is_err() || events.is_finished() {
-            break;
+    // A steady 2,000 messages/s (20 every 10 ms): enough to be caught mid-flight by the kill,
+    // few enough that draining them after each restart stays quick in a debug build.
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    let mut n = 0u64;
+    'load: loop {
+        tick.tick().await;
+        for _ in 0..20 {
+            let payload = format!("r{round}-{n}");
+            n += 1;
+            requested.lock().unwrap().push_back(payload.clone());
+            let sent = client.publish("load/t", v4::QoS::AtLeastOnce, false, payload);
+            if sent.await.is_err() || events.is_finished() {
+                break 'load;
+            }
         }
     }
     let _ = events.await;
