@@ -8,7 +8,6 @@ mod durable;
 mod durable_replay;
 mod keepalive;
 mod limits;
-mod perf;
 mod qos;
 mod retained;
 mod routing;
