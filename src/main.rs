@@ -3,7 +3,9 @@
 #![forbid(unsafe_code)]
 
 use anyhow::Context;
-use midge_server::{init_logging, Cli, Config, Server, DEFAULT_CONFIG_TOML};
+use midge_server::{
+    init_logging, run_passwd, Cli, CliCommand, ConfigSource, Server, DEFAULT_CONFIG_TOML,
+};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -21,14 +23,22 @@ fn main() -> ExitCode {
 
 fn run() -> anyhow::Result<()> {
     let cli = Cli::from_args();
+    if let Some(CliCommand::Passwd(args)) = &cli.command {
+        return run_passwd(args).with_context(|| format!("midge passwd {}", args.file.display()));
+    }
     if cli.print_default_config {
         print!("{DEFAULT_CONFIG_TOML}");
         return Ok(());
     }
     // Configuration is complete and valid before any port is bound or thread started.
-    let config = Config::load(cli.config.as_deref(), std::env::vars(), &cli.overrides())
-        .context("invalid configuration")?;
-    init_logging(&config.log, std::env::var("RUST_LOG").ok().as_deref())?;
+    // Kept for SIGHUP, which reads the very same layers again.
+    let source = ConfigSource {
+        file: cli.config.clone(),
+        env: std::env::vars().collect(),
+        overrides: cli.overrides(),
+    };
+    let config = source.load().context("invalid configuration")?;
+    let log = init_logging(&config.log, std::env::var("RUST_LOG").ok().as_deref())?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -39,7 +49,15 @@ fn run() -> anyhow::Result<()> {
         // soon as a supervisor sees that line already takes the graceful path.
         let shutdown = shutdown_signal().context("cannot install signal handlers")?;
         let server = Server::bind(config).await?;
+        // Installed before the listening line too: SIGHUP's default action would end the
+        // process.
+        let reloads = server
+            .reloader(source, Some(log))
+            .on_hangup()
+            .context("cannot install the SIGHUP handler")?;
+        let reloads = tokio::spawn(reloads);
         server.run(shutdown).await?;
+        reloads.abort();
         anyhow::Ok(())
     })?;
     // `run` already drained within the grace period; tasks still alive are abandoned rather

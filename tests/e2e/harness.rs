@@ -20,11 +20,16 @@ pub const WAIT: Duration = Duration::from_secs(10);
 /// How long a test waits to be sure something does NOT arrive.
 pub const QUIET: Duration = Duration::from_millis(500);
 
+/// The `-c` file's name in a test broker's directory.
+const CONFIG_FILE: &str = "midge.toml";
+
 /// A running broker process, killed on drop.
 pub struct Midge {
     child: Child,
     addr: SocketAddr,
     log: Arc<Mutex<String>>,
+    /// Every `listening on SCHEME://ADDR` line seen, in order.
+    listeners: Listeners,
     dir: tempfile::TempDir,
     env: Vec<(String, String)>,
 }
@@ -37,16 +42,33 @@ impl Midge {
 
     /// Starts `midge -p 0` with extra `MIDGE__...` environment settings.
     pub fn start_with(env: &[(&str, &str)]) -> Midge {
+        Midge::start_in(tempfile::tempdir().expect("temp dir"), env)
+    }
+
+    /// Starts `midge -c FILE -p 0` where FILE holds `config` (TOML); the test may rewrite it
+    /// ([`Midge::config_file`]) and send SIGHUP.
+    pub fn start_with_config(config: &str, env: &[(&str, &str)]) -> Midge {
         let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join(CONFIG_FILE), config).expect("write config file");
+        Midge::start_in(dir, env)
+    }
+
+    /// The `-c` file of a broker started with [`Midge::start_with_config`].
+    pub fn config_file(&self) -> std::path::PathBuf {
+        self.dir.path().join(CONFIG_FILE)
+    }
+
+    fn start_in(dir: tempfile::TempDir, env: &[(&str, &str)]) -> Midge {
         let env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let (child, addr, log) = spawn(dir.path(), &env, 0).expect("start midge");
+        let (child, addr, log, listeners) = spawn(dir.path(), &env, 0).expect("start midge");
         Midge {
             child,
             addr,
             log,
+            listeners,
             dir,
             env,
         }
@@ -55,11 +77,12 @@ impl Midge {
     /// Stops the broker with SIGKILL and starts it again on the same port and data dir.
     pub fn restart(&mut self) {
         self.kill();
-        let (child, addr, log) =
+        let (child, addr, log, listeners) =
             spawn(self.dir.path(), &self.env, self.addr.port()).expect("restart midge");
         self.child = child;
         self.addr = addr;
         self.log = log;
+        self.listeners = listeners;
     }
 
     /// The broker's MQTT address.
@@ -70,6 +93,64 @@ impl Midge {
     /// The broker's MQTT port.
     pub fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// The address of the `n`-th listener (0-based, in the order the broker logs them) whose
+    /// scheme is `scheme` (`tcp`, `tls`, `ws` or `wss`). `[listener]` is the first `tcp` one;
+    /// `[listeners.NAME]` follow in name order.
+    pub fn listener(&self, scheme: &str, n: usize) -> SocketAddr {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let found = self.listeners.lock().ok().and_then(|l| {
+                l.iter()
+                    .filter(|(s, _)| s == scheme)
+                    .nth(n)
+                    .map(|(_, a)| *a)
+            });
+            if let Some(addr) = found {
+                return addr;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {scheme}:// listener #{n}; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The directory the broker's data lives under (tests may put files next to it).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// The admin HTTP listener's address (`/metrics`, `/healthz`, `/readyz`), from the
+    /// broker's `admin listening on http://ADDR` line of its current run.
+    pub fn admin_addr(&self) -> SocketAddr {
+        const LINE: &str = "admin listening on http://";
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let log = self.log();
+            let found = log.lines().rev().find_map(|l| {
+                let rest = &l[l.find(LINE)? + LINE.len()..];
+                rest.split_whitespace().next()?.parse().ok()
+            });
+            if let Some(addr) = found {
+                return addr;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no admin listening line; log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGHUP (reload) to the broker.
+    pub fn sighup(&self) {
+        let _ = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status();
     }
 
     /// Everything the broker logged so far.
@@ -103,15 +184,34 @@ impl Drop for Midge {
     }
 }
 
+/// Listener addresses by scheme, filled in as the broker logs them.
+type Listeners = Arc<Mutex<Vec<(String, SocketAddr)>>>;
+
+/// The scheme and address of a `listening on SCHEME://ADDR` log line.
+fn listening_on(line: &str) -> Option<(String, SocketAddr)> {
+    let pos = line.find("listening on ")?;
+    let rest = &line[pos + "listening on ".len()..];
+    let (scheme, rest) = rest.split_once("://")?;
+    let addr = rest.split_whitespace().next()?;
+    let addr = addr.trim_end_matches(|c: char| !c.is_ascii_digit());
+    Some((scheme.to_string(), addr.parse().ok()?))
+}
+
 fn spawn(
     dir: &std::path::Path,
     env: &[(String, String)],
     port: u16,
-) -> Result<(Child, SocketAddr, Arc<Mutex<String>>)> {
+) -> Result<(Child, SocketAddr, Arc<Mutex<String>>, Listeners)> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_midge"));
+    let config = dir.join(CONFIG_FILE);
+    if config.exists() {
+        cmd.arg("-c").arg(config);
+    }
     cmd.args(["-p", &port.to_string(), "--bind", "127.0.0.1", "--data-dir"])
         .arg(dir.join("data"))
         .env_remove("RUST_LOG")
+        // Tests run in parallel: every broker's admin HTTP listener gets a free port too.
+        .env("MIDGE__ADMIN__PORT", "0")
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -121,9 +221,16 @@ fn spawn(
     let log = Arc::new(Mutex::new(String::new()));
     let (tx, rx) = std::sync::mpsc::channel();
     let sink = log.clone();
+    let listeners: Listeners = Arc::default();
+    let found = listeners.clone();
     std::thread::spawn(move || {
         let mut tx = Some(tx);
         for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
+            if let Some(listener) = listening_on(&line) {
+                if let Ok(mut l) = found.lock() {
+                    l.push(listener);
+                }
+            }
             if let Some(pos) = line.find("listening on tcp://") {
                 let rest = &line[pos + "listening on tcp://".len()..];
                 let addr = rest.split_whitespace().next().unwrap_or("").to_string();
@@ -150,7 +257,7 @@ fn spawn(
         .trim_end_matches(|c: char| !c.is_ascii_digit())
         .parse()
         .with_context(|| format!("parse listening address {addr:?}"))?;
-    Ok((child, addr, log))
+    Ok((child, addr, log, listeners))
 }
 
 /// A hand-driven MQTT connection speaking raw packets, for malformed input and exact

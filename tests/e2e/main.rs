@@ -4,13 +4,19 @@
 mod bad_input;
 mod connect;
 mod durability;
+mod guards;
 mod harness;
+mod metrics;
 mod mosquitto_clients;
+mod ops;
 mod paho;
 mod qos;
 mod retained;
+
+mod security;
 mod session;
 mod shared;
 mod sys;
 mod v5_properties;
+mod websocket;
 mod will;

@@ -107,6 +107,10 @@ pub struct CommonArgs {
     /// Runtime worker threads (1 = single-threaded runtime).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// Persistent sessions: clean session 0 (v3) / clean start 0 with a one-hour Session
+    /// Expiry Interval (v5), so QoS 1/2 messages for subscribers are queued durably.
+    #[arg(long)]
+    pub persistent: bool,
     /// PID of the broker, to report its CPU time next to the tool's.
     #[arg(long = "broker-pid")]
     pub broker_pid: Option<u32>,

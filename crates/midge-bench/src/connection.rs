@@ -360,6 +360,10 @@ fn connect_packet(client_id: &str, opts: &ClientOptions) -> Connect {
         will: None,
         username: opts.username.clone(),
         password: opts.password.clone().map(Bytes::from),
-        properties: ConnectProperties::default(),
+        properties: ConnectProperties {
+            // A persistent v5 session needs an expiry; an hour outlasts any run.
+            session_expiry_interval: (!opts.clean_start && opts.version.is_v5()).then_some(3600),
+            ..ConnectProperties::default()
+        },
     }
 }

@@ -210,7 +210,7 @@ fn client_options(common: &CommonArgs) -> Result<ClientOptions, PlanError> {
         keepalive: common.keepalive,
         username: common.username.clone(),
         password: common.password.clone(),
-        clean_start: true,
+        clean_start: !common.persistent,
         connect_timeout: seconds("--connect-timeout", common.connect_timeout)?,
     })
 }

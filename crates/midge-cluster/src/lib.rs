@@ -48,7 +48,7 @@ pub use clock::WallClock;
 pub use config::ClusterConfig;
 pub use error::ClusterError;
 pub use log_storage::LogStorage;
-pub use metrics::ClusterMetrics;
+pub use metrics::{ClusterMetrics, ClusterMetricsSource};
 pub use network::{PeerUnreachable, UnreachableNetwork, UnreachablePeer};
 pub use node::ClusterNode;
 pub use node_info::NodeInfo;

@@ -62,11 +62,18 @@ impl<L: LogStore> LogStorage<L> {
         key: &'static str,
         value: Vec<u8>,
         subject: ErrorSubject<u64>,
+        synced: bool,
     ) -> Result<(), StorageError<u64>> {
         let store = self.store.clone();
-        blocking(move || store.put_meta(key, &value))
-            .await
-            .map_err(|e| storage_error(subject, ErrorVerb::Write, &e))
+        blocking(move || {
+            if synced {
+                store.put_meta(key, &value)
+            } else {
+                store.put_meta_relaxed(key, &value)
+            }
+        })
+        .await
+        .map_err(|e| storage_error(subject, ErrorVerb::Write, &e))
     }
 }
 
@@ -153,7 +160,7 @@ impl<L: LogStore> RaftLogStorage<TypeConfig> for LogStorage<L> {
 
     async fn save_vote(&mut self, vote: &Vote<u64>) -> Result<(), StorageError<u64>> {
         let bytes = pb::Vote::from(vote).encode_to_vec();
-        self.write_meta(VOTE, bytes, ErrorSubject::Vote).await
+        self.write_meta(VOTE, bytes, ErrorSubject::Vote, true).await
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<u64>>, StorageError<u64>> {
@@ -168,12 +175,15 @@ impl<L: LogStore> RaftLogStorage<TypeConfig> for LogStorage<L> {
         committed: Option<LogId<u64>>,
     ) -> Result<(), StorageError<u64>> {
         self.counters.set_committed(committed.map(|id| id.index));
-        // Saving it lets a restart re-apply committed entries before an election.
+        // Saving it lets a restart re-apply committed entries before an election. Not synced:
+        // it rides on the next synced append (one fsync per commit, not two), and a restart
+        // that lost it re-commits those entries once elected, as Raft allows.
         let bytes = pb::OptionalLogId {
             log_id: committed.as_ref().map(pb::LogId::from),
         }
         .encode_to_vec();
-        self.write_meta(COMMITTED, bytes, ErrorSubject::Store).await
+        self.write_meta(COMMITTED, bytes, ErrorSubject::Store, false)
+            .await
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId<u64>>, StorageError<u64>> {
@@ -238,7 +248,7 @@ impl<L: LogStore> RaftLogStorage<TypeConfig> for LogStorage<L> {
         // Record the purge point first: a crash between the two steps leaves entries that are
         // merely unreachable, never a log whose start is unknown.
         let bytes = pb::LogId::from(&log_id).encode_to_vec();
-        self.write_meta(LAST_PURGED, bytes, ErrorSubject::Store)
+        self.write_meta(LAST_PURGED, bytes, ErrorSubject::Store, true)
             .await?;
         let store = self.store.clone();
         let index = log_id.index;

@@ -65,6 +65,30 @@ impl ClusterMetrics {
     }
 }
 
+/// Reads a node's [`ClusterMetrics`] without borrowing the node: a metrics exporter keeps one
+/// while the node itself is owned by the server's storage. It holds no store handles, so it
+/// never delays [`crate::ClusterNode::shutdown`]; after shutdown it reports the last values.
+#[derive(Clone)]
+pub struct ClusterMetricsSource {
+    pub(crate) raft: tokio::sync::watch::Receiver<RaftMetrics<u64, NodeInfo>>,
+    pub(crate) counters: std::sync::Arc<SharedCounters>,
+}
+
+impl std::fmt::Debug for ClusterMetricsSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterMetricsSource")
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClusterMetricsSource {
+    /// The node's metrics now.
+    pub fn metrics(&self) -> ClusterMetrics {
+        let raft = self.raft.borrow().clone();
+        ClusterMetrics::new(&raft, &self.counters)
+    }
+}
+
 /// Counters shared by the log storage and the proposer.
 #[derive(Debug)]
 pub(crate) struct SharedCounters {

@@ -4,8 +4,8 @@ use crate::batcher::Batcher;
 use crate::metrics::SharedCounters;
 use crate::proposer::Proposer;
 use crate::{
-    restore_state, ClusterConfig, ClusterError, ClusterMetrics, LogStorage, MidgeRaft,
-    StateMachine, UnreachableNetwork, WallClock,
+    restore_state, ClusterConfig, ClusterError, ClusterMetrics, ClusterMetricsSource, LogStorage,
+    MidgeRaft, StateMachine, UnreachableNetwork, WallClock,
 };
 use midge_core::RestoredState;
 use midge_store::{LogStore, StateStore};
@@ -123,6 +123,14 @@ impl ClusterNode {
     pub fn metrics(&self) -> ClusterMetrics {
         let raft = self.raft.metrics().borrow().clone();
         ClusterMetrics::new(&raft, &self.counters)
+    }
+
+    /// A cloneable reader of [`ClusterNode::metrics`], for exporters.
+    pub fn metrics_source(&self) -> ClusterMetricsSource {
+        ClusterMetricsSource {
+            raft: self.raft.metrics(),
+            counters: self.counters.clone(),
+        }
     }
 
     /// The openraft instance (membership changes and snapshots; the cluster issue's gRPC

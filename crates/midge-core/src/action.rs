@@ -29,6 +29,13 @@ pub enum Action {
         /// The packet.
         packet: Packet,
     },
+    /// Report `Event::Drained` for this connection once everything sent to it before this
+    /// action is written to the socket (the core paces retained messages for new
+    /// subscriptions with it). Nothing to report if the connection closes first.
+    NotifyDrained {
+        /// The connection.
+        conn: ConnId,
+    },
     /// Flush what was sent before, then close the connection. The core has already forgotten
     /// the connection; a later `Event::Closed` for it is ignored.
     Close {

@@ -1,18 +1,21 @@
 //! The broker state machine: owns every piece of state and dispatches events.
 
+use crate::access::AccessCounters;
 use crate::connection::Connection;
 use crate::delivery::{Counters, Outbox};
+use crate::dropped::DropCounts;
 use crate::event::ConnId;
+use crate::guards::GuardCounters;
 use crate::hash::IntMap;
 use crate::message::Message;
-use crate::retained::RetainedStore;
+use crate::retained::{RetainedLimit, RetainedStore};
 use crate::router::{RouteScratch, SubTree};
 use crate::session_store::{SessionIdx, SessionStore};
 use crate::shared::SharedGroups;
 use crate::sys::SysTopics;
 use crate::timers::Deadlines;
-use crate::{Action, BrokerConfig, Event};
-use midge_codec::{Disconnect, Packet, ReasonCode};
+use crate::{Action, Authorizer, BrokerConfig, Event};
+use midge_codec::{Disconnect, Packet, Publish, ReasonCode};
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::sync::Arc;
@@ -29,12 +32,48 @@ pub struct BrokerStats {
     pub subscriptions: u64,
     /// Retained messages stored.
     pub retained_messages: u64,
+    /// Payload bytes of the retained messages stored.
+    pub retained_bytes: u64,
+    /// Retained publishes refused because `max_retained_messages` were stored.
+    pub retained_refused_count: u64,
+    /// Retained publishes refused because their payload was over `max_retained_payload`.
+    pub retained_refused_payload: u64,
     /// PUBLISH packets received from clients.
     pub messages_received: u64,
     /// PUBLISH packets sent to clients.
     pub messages_sent: u64,
     /// Messages dropped (queue full, expired, too large for the client).
     pub messages_dropped: u64,
+    /// The same, by reason.
+    pub dropped_by: DropCounts,
+    /// PUBLISH packets received, by QoS (index 0, 1, 2).
+    pub messages_received_qos: [u64; 3],
+    /// Payload bytes of the PUBLISH packets received.
+    pub bytes_received: u64,
+    /// PUBLISH packets sent, by QoS (index 0, 1, 2).
+    pub messages_sent_qos: [u64; 3],
+    /// Payload bytes of the PUBLISH packets sent.
+    pub bytes_sent: u64,
+    /// Sessions that end with their connection (clean start / session expiry 0).
+    pub sessions_clean: u64,
+    /// Sessions that outlive their connection (connected or offline).
+    pub sessions_persistent: u64,
+    /// PUBLISH packets refused by the access policy.
+    pub publish_denied: u64,
+    /// Subscriptions refused by the access policy.
+    pub subscribe_denied: u64,
+    /// Deliveries (live, queued or retained) withheld by the access policy.
+    pub delivery_denied: u64,
+    /// CONNECTs refused because the access policy forbids their will topic.
+    pub will_denied: u64,
+    /// Publishes and subscriptions refused for having more than `max_topic_levels` levels.
+    pub topic_too_deep: u64,
+    /// Subscriptions refused by `max_subscriptions_per_client`.
+    pub subscription_quota_refused: u64,
+    /// Wildcard subscriptions refused by `min_wildcard_depth`.
+    pub shallow_wildcard_refused: u64,
+    /// Wildcard subscriptions granted without retained messages by `min_wildcard_depth`.
+    pub shallow_wildcard_replay_skipped: u64,
 }
 
 /// The whole broker: every session, subscription and retained message of this node.
@@ -62,6 +101,10 @@ pub struct Broker {
     /// Restored sessions whose connection was lost in a crash: their `SessionPut`
     /// (connected = false) is emitted on the first Tick.
     pub(crate) restored_offline: Vec<(SessionIdx, u64)>,
+    /// The access policy (`None`: everything is allowed).
+    pub(crate) authorizer: Option<Arc<dyn Authorizer>>,
+    pub(crate) access_counters: AccessCounters,
+    pub(crate) guard_counters: GuardCounters,
 }
 
 impl Broker {
@@ -88,6 +131,9 @@ impl Broker {
             scratch: RouteScratch::default(),
             persist_mark: 0,
             restored_offline: Vec::new(),
+            authorizer: None,
+            access_counters: AccessCounters::default(),
+            guard_counters: GuardCounters::default(),
         }
     }
 
@@ -96,13 +142,36 @@ impl Broker {
         self.persist_mark = self.counters.persisted;
         match event {
             Event::Connect { conn, connect } => self.on_connect(now, conn, *connect, out),
+            Event::Refuse {
+                conn,
+                connect,
+                reason,
+            } => self.on_refuse(conn, &connect, reason, out),
             Event::Packet { conn, packet } => self.on_packet(now, conn, packet, out),
             Event::Closed { conn } => {
                 self.end_connection(now, conn, None, false, true, out);
             }
+            Event::Drained { conn } => self.on_drained(now, conn, out),
             Event::Tick => self.on_tick(now, out),
             Event::Shutdown => self.on_shutdown(now, out),
         }
+    }
+
+    /// Whether storing a retained `publish` would break a retained-store limit; counts the
+    /// refusal if so.
+    pub(crate) fn refuse_retained(&mut self, publish: &Publish) -> bool {
+        let limit = self.retained.over_limit(
+            &publish.topic,
+            publish.payload.len(),
+            self.config.max_retained_messages,
+            self.config.max_retained_payload,
+        );
+        match limit {
+            None => return false,
+            Some(RetainedLimit::Count) => self.counters.retained_refused_count += 1,
+            Some(RetainedLimit::Payload) => self.counters.retained_refused_payload += 1,
+        }
+        true
     }
 
     /// The client identifier of a connected connection (assigned ones included).
@@ -112,14 +181,40 @@ impl Broker {
 
     /// Current counters.
     pub fn stats(&self) -> BrokerStats {
+        // Only connected sessions can be clean ones (they end with their connection), so this
+        // walks the connections, not every stored session.
+        let sessions_clean = self
+            .conns
+            .values()
+            .filter_map(|c| self.sessions.get(c.session))
+            .filter(|s| s.expiry_interval == 0)
+            .count() as u64;
         BrokerStats {
             clients_connected: self.conns.len() as u64,
             sessions: self.sessions.len() as u64,
             subscriptions: self.subscription_count,
             retained_messages: self.retained.len() as u64,
+            retained_bytes: self.retained.payload_bytes(),
+            retained_refused_count: self.counters.retained_refused_count,
+            retained_refused_payload: self.counters.retained_refused_payload,
             messages_received: self.counters.received,
             messages_sent: self.counters.sent,
             messages_dropped: self.counters.dropped,
+            dropped_by: self.counters.dropped_by,
+            messages_received_qos: self.counters.received_qos,
+            bytes_received: self.counters.received_bytes,
+            messages_sent_qos: self.counters.sent_qos,
+            bytes_sent: self.counters.sent_bytes,
+            sessions_clean,
+            sessions_persistent: (self.sessions.len() as u64).saturating_sub(sessions_clean),
+            publish_denied: self.access_counters.publish_denied,
+            subscribe_denied: self.access_counters.subscribe_denied,
+            delivery_denied: self.access_counters.delivery_denied.get(),
+            will_denied: self.access_counters.connect_denied,
+            topic_too_deep: self.guard_counters.topic_too_deep,
+            subscription_quota_refused: self.guard_counters.subscription_quota,
+            shallow_wildcard_refused: self.guard_counters.shallow_wildcard_refused,
+            shallow_wildcard_replay_skipped: self.guard_counters.shallow_wildcard_replay_skipped,
         }
     }
 
@@ -198,6 +293,9 @@ impl Broker {
         message: Message,
         out: &mut Vec<Action>,
     ) {
+        if !self.may_receive(idx, &message.publish.topic) {
+            return;
+        }
         let Some(session) = self.sessions.get_mut(idx) else {
             return;
         };

@@ -45,6 +45,24 @@ pub struct BrokerConfig {
     pub assigned_client_id_prefix: String,
     /// How often `$SYS` topics are published; zero disables them.
     pub sys_interval: Duration,
+    /// Most retained messages stored (0: no limit). A retained publish to a new topic beyond
+    /// it is refused (v5 QoS 1/2: reason 0x97 Quota exceeded).
+    pub max_retained_messages: usize,
+    /// Largest payload stored as a retained message, in bytes (0: no limit beyond the packet
+    /// size). A bigger retained publish is refused the same way.
+    pub max_retained_payload: usize,
+    /// Most subscriptions one session may hold (0: no limit); a SUBSCRIBE for a new filter
+    /// beyond it gets 0x97 Quota exceeded for that filter (v3: 0x80).
+    pub max_subscriptions_per_client: usize,
+    /// Most levels a topic name or filter may have (0: no limit): deeper publishes get
+    /// 0x90 Topic Name invalid (v3: dropped), deeper filters 0x8F Topic Filter invalid.
+    pub max_topic_levels: usize,
+    /// Least number of levels before the first wildcard of a filter (0: any), so `#` or
+    /// `+/#` cannot subscribe to everything (`$share/` prefix not counted).
+    pub min_wildcard_depth: usize,
+    /// With `min_wildcard_depth`: grant a shallower wildcard subscription but send it no
+    /// retained messages (true), or refuse it with 0x87 Not authorized (false).
+    pub shallow_wildcard_without_retained: bool,
     /// Emit `Action::Persist` for durable state and `Action::SendDurable` for acknowledgements
     /// that promise durability. Off: no `Persist`, and those acknowledgements are plain `Send`.
     pub durable: bool,
@@ -71,6 +89,12 @@ impl Default for BrokerConfig {
             allow_zero_length_client_id: true,
             assigned_client_id_prefix: "auto-".to_string(),
             sys_interval: Duration::from_secs(10),
+            max_retained_messages: 0,
+            max_retained_payload: 0,
+            max_subscriptions_per_client: 0,
+            max_topic_levels: 0,
+            min_wildcard_depth: 0,
+            shallow_wildcard_without_retained: false,
             durable: false,
         }
     }

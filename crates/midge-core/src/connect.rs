@@ -28,6 +28,29 @@ fn refuse(conn: ConnId, reason: ReasonCode, out: &mut Vec<Action>) {
 }
 
 impl Broker {
+    /// The server refused `connect` (authentication): CONNACK with `reason` in the client's
+    /// protocol version, then close. A success `reason` would be a server bug; it becomes
+    /// 0x87 Not authorized rather than letting the client in without a session.
+    pub(crate) fn on_refuse(
+        &mut self,
+        conn: ConnId,
+        _connect: &Connect,
+        reason: ReasonCode,
+        out: &mut Vec<Action>,
+    ) {
+        if self.conns.contains_key(&conn) {
+            return;
+        }
+        let reason = if reason.is_error() {
+            reason
+        } else {
+            ReasonCode::NotAuthorized
+        };
+        // The CONNACK is encoded in the connection's protocol version: v3 return code 4 for
+        // 0x86, 5 for 0x87, and 3 (server unavailable) for refusals v3 has no code for (0x9F).
+        refuse(conn, reason, out);
+    }
+
     /// A CONNECT: refuse it, or take over / resume / create the session and send CONNACK
     /// followed by any re-sent and queued messages.
     pub(crate) fn on_connect(
@@ -59,6 +82,12 @@ impl Broker {
             Ok(id) => id,
             Err(reason) => return refuse(conn_id, reason, out),
         };
+        if let Some(will) = &connect.will {
+            // Mosquitto refuses a will the client could not publish itself.
+            if !self.may_leave_will(&client_id, connect.username.as_deref(), &will.topic) {
+                return refuse(conn_id, ReasonCode::NotAuthorized, out);
+            }
+        }
 
         let requested_expiry = match (v5, connect.clean_start) {
             (true, _) => connect.properties.session_expiry_interval.unwrap_or(0),
@@ -182,6 +211,8 @@ impl Broker {
             return;
         };
         session.conn = Some(conn_id);
+        session.username = connect.username.as_deref().map(Arc::from);
+        session.identity_known = true;
         let was_persistent = session.is_persistent();
         session.expiry_interval = expiry;
         if session_present && was_persistent && expiry == 0 {
@@ -203,6 +234,9 @@ impl Broker {
         });
         out.push(self.ack_action(conn_id, connack, expiry > 0));
 
+        if session_present {
+            self.drop_forbidden_queued(now, idx, out);
+        }
         let Some(session) = self.sessions.get_mut(idx) else {
             return;
         };
@@ -211,6 +245,7 @@ impl Broker {
                 let mut ob = Self::outbox(now, out, &mut self.counters, &self.config);
                 session.resume(conn, &mut ob);
             }
+            self.pump_replay(now, idx, out);
         }
     }
 

@@ -2,6 +2,7 @@
 
 use crate::action::Action;
 use crate::connection::Connection;
+use crate::dropped::{DropCounts, DropReason};
 use crate::durable::{DurableOp, MessageState};
 use crate::inflight::InflightState;
 use crate::message::Message;
@@ -20,8 +21,44 @@ pub struct Counters {
     pub sent: u64,
     /// Messages dropped (queue full, expired, too large for the client).
     pub dropped: u64,
+    /// The same, by reason.
+    pub dropped_by: DropCounts,
+    /// PUBLISH packets received, by QoS.
+    pub received_qos: [u64; 3],
+    /// Payload bytes of the PUBLISH packets received.
+    pub received_bytes: u64,
+    /// PUBLISH packets sent, by QoS.
+    pub sent_qos: [u64; 3],
+    /// Payload bytes of the PUBLISH packets sent.
+    pub sent_bytes: u64,
     /// `Action::Persist` emitted.
     pub persisted: u64,
+    /// Retained publishes refused because `max_retained_messages` were stored.
+    pub retained_refused_count: u64,
+    /// Retained publishes refused because their payload was over `max_retained_payload`.
+    pub retained_refused_payload: u64,
+}
+
+impl Counters {
+    /// Counts a message dropped for `reason`.
+    pub fn drop_message(&mut self, reason: DropReason) {
+        self.dropped += 1;
+        self.dropped_by.add(reason);
+    }
+
+    /// Counts a PUBLISH received from a client.
+    pub fn count_received(&mut self, publish: &Publish) {
+        self.received += 1;
+        self.received_qos[publish.qos as usize] += 1;
+        self.received_bytes += publish.payload.len() as u64;
+    }
+
+    /// Counts a PUBLISH sent to a client.
+    pub fn count_sent(&mut self, publish: &Publish) {
+        self.sent += 1;
+        self.sent_qos[publish.qos as usize] += 1;
+        self.sent_bytes += publish.payload.len() as u64;
+    }
 }
 
 /// Where delivery writes: the actions, the counters, and the queue settings.
@@ -77,17 +114,19 @@ pub fn transmit(
             if let (AliasUse::New(_), Packet::Publish(p)) = (alias, &packet) {
                 conn.aliases_out.forget(&p.topic);
             }
-            ob.counters.dropped += 1;
+            ob.counters.drop_message(DropReason::TooLarge);
             return false;
         }
-        ob.counters.sent += 1;
+        if let Packet::Publish(p) = &packet {
+            ob.counters.count_sent(p);
+        }
         if let Some(op) = persist {
             ob.persist(op);
         }
         ob.send(conn, packet);
         return true;
     }
-    ob.counters.sent += 1;
+    ob.counters.count_sent(&publish);
     if let Some(op) = persist {
         ob.persist(op);
     }
@@ -206,7 +245,7 @@ impl Session {
         ob: &mut Outbox,
     ) {
         if message.is_expired(ob.now) {
-            ob.counters.dropped += 1;
+            ob.counters.drop_message(DropReason::Expired);
             if queued {
                 self.forget_message(seq, ob);
             }
@@ -236,9 +275,9 @@ impl Session {
         let persist = !queued && self.persists(ob);
         match self.queue.push(seq, message, ob.max_queued) {
             Enqueued::Stored => {}
-            Enqueued::StoredDroppingQoS0 => ob.counters.dropped += 1,
+            Enqueued::StoredDroppingQoS0 => ob.counters.drop_message(DropReason::QueueFull),
             Enqueued::Dropped => {
-                ob.counters.dropped += 1;
+                ob.counters.drop_message(DropReason::QueueFull);
                 if queued {
                     self.forget_message(seq, ob);
                 }
@@ -255,7 +294,7 @@ impl Session {
 
 fn send_qos0(conn: &mut Connection, message: Message, ob: &mut Outbox) {
     if message.is_expired(ob.now) {
-        ob.counters.dropped += 1;
+        ob.counters.drop_message(DropReason::Expired);
         return;
     }
     transmit(conn, message.into_send(ob.now), ob, None);

@@ -1,6 +1,6 @@
 //! Inputs to the broker core.
 
-use midge_codec::{Connect, Packet};
+use midge_codec::{Connect, Packet, ReasonCode};
 
 /// Identifies one network connection; allocated by the server, never reused in a process.
 pub type ConnId = u64;
@@ -17,6 +17,18 @@ pub enum Event {
         /// The CONNECT packet.
         connect: Box<Connect>,
     },
+    /// The server refuses a connection's CONNECT (authentication failed, anonymous not
+    /// allowed, too many failed logins) with the v5 `reason`; the core answers with the
+    /// CONNACK of the client's protocol version (v3 return codes: 0x86 -> 4, 0x87 -> 5,
+    /// others -> 3) and closes the connection. No session is touched.
+    Refuse {
+        /// The connection.
+        conn: ConnId,
+        /// The CONNECT packet.
+        connect: Box<Connect>,
+        /// Why, as a v5 CONNACK reason code (an error code).
+        reason: ReasonCode,
+    },
     /// A connection delivered a packet after CONNECT (a second CONNECT included: the core
     /// treats it as a protocol error).
     Packet {
@@ -29,6 +41,12 @@ pub enum Event {
     /// server closed it after a decode error. The will is published (subject to delay).
     /// Unknown or already-closed connections are ignored.
     Closed {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// Everything sent to the connection before an `Action::NotifyDrained` for it has been
+    /// written to the socket.
+    Drained {
         /// The connection.
         conn: ConnId,
     },

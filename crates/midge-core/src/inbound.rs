@@ -38,7 +38,7 @@ impl Broker {
         mut publish: Publish,
         out: &mut Vec<Action>,
     ) {
-        self.counters.received += 1;
+        self.counters.count_received(&publish);
         let Some(conn) = self.conns.get_mut(&conn_id) else {
             return;
         };
@@ -80,10 +80,21 @@ impl Broker {
                 ReasonCode::Success
             }
         };
-        let refused = if v5 {
-            ReasonCode::NotAuthorized
+        // A publish the broker will not take: acknowledged with the reason (v5) or plainly
+        // (v3, which has no way to say no), and dropped.
+        // The guards and the access policy are asked first: a refused publish is not counted
+        // against the retained limits.
+        let refusal = if reserved || !self.may_publish(conn_id, &publish.topic) {
+            Some(ReasonCode::NotAuthorized)
+        } else if let Some(reason) = self.guard_publish(&publish.topic) {
+            Some(reason)
         } else {
-            ReasonCode::Success
+            self.publish_refusal(&publish)
+        };
+        let reserved = refusal.is_some();
+        let refused = match refusal {
+            Some(reason) if v5 => reason,
+            _ => ReasonCode::Success,
         };
         let packet_id = match (publish.qos, publish.packet_id) {
             (QoS::AtMostOnce, _) => {
@@ -138,6 +149,15 @@ impl Broker {
         }
         let packet = ack_packet(AckKind::PubRec, packet_id, no_match(copies));
         out.push(self.ack_action(conn_id, packet, false));
+    }
+
+    /// Why a client's PUBLISH is refused, if it is: a retained publish over the retained
+    /// store's limits gets 0x97 Quota exceeded.
+    fn publish_refusal(&mut self, publish: &Publish) -> Option<ReasonCode> {
+        if publish.retain && self.config.retain_available && self.refuse_retained(publish) {
+            return Some(ReasonCode::QuotaExceeded);
+        }
+        None
     }
 
     /// PUBACK, PUBREC, PUBREL or PUBCOMP from a client.
@@ -211,6 +231,10 @@ impl Broker {
         if let Some(seq) = completed {
             session.forget_message(seq, &mut ob);
             session.fill_window(conn, &mut ob);
+            if !session.replay.is_empty() {
+                let idx = conn.session;
+                self.pump_replay(now, idx, out);
+            }
         }
     }
 }

@@ -13,15 +13,18 @@
 //! (`Broker::restore`, with `DurableState` to fold the ops); storing them is not its job.
 #![forbid(unsafe_code)]
 
+mod access;
 mod action;
 mod broker;
 mod config;
 mod connect;
 mod connection;
 mod delivery;
+mod dropped;
 mod durable;
 mod durable_state;
 mod event;
+mod guards;
 mod hash;
 mod inbound;
 mod inflight;
@@ -30,6 +33,7 @@ mod message;
 mod offline_queue;
 mod packet_ids;
 mod persist;
+mod replay;
 mod restore;
 mod retained;
 pub mod retained_tree;
@@ -47,9 +51,11 @@ mod will;
 #[cfg(test)]
 mod tests;
 
+pub use access::{Authorizer, ClientIdentity};
 pub use action::Action;
 pub use broker::{Broker, BrokerStats};
 pub use config::BrokerConfig;
+pub use dropped::{DropCounts, DropReason};
 pub use durable::{DurableOp, MessageState, RestoredSession, RestoredState};
 pub use durable_state::DurableState;
 pub use event::{ConnId, Event};

@@ -38,6 +38,8 @@ impl Broker {
             return;
         };
         session.conn = None;
+        // A pending NotifyDrained died with the connection; the next one starts afresh.
+        session.replay.connection_ended();
         if session.expiry_interval == 0 {
             // The session ends with the connection: the will goes out now (MQTT-3.1.2-8).
             self.remove_session(idx);

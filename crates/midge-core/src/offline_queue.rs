@@ -74,6 +74,24 @@ impl MessageQueue {
         Some((seq, m))
     }
 
+    /// Iterates the queue with sequence numbers, oldest first.
+    pub fn iter_with_seq(&self) -> impl Iterator<Item = (u64, &Message)> {
+        self.items.iter().map(|(seq, m)| (*seq, m))
+    }
+
+    /// Removes the message with sequence number `seq`; returns whether it was queued.
+    pub fn remove_seq(&mut self, seq: u64) -> bool {
+        let Some(pos) = self.items.iter().position(|(s, _)| *s == seq) else {
+            return false;
+        };
+        if let Some((_, m)) = self.items.remove(pos) {
+            if m.publish.qos == QoS::AtMostOnce {
+                self.qos0 -= 1;
+            }
+        }
+        true
+    }
+
     /// Iterates the queue, oldest first.
     #[cfg(test)]
     pub fn iter(&self) -> impl Iterator<Item = &Message> {

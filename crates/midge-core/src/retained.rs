@@ -3,6 +3,8 @@
 use crate::message::Message;
 use crate::retained_tree::RetainedTree;
 use crate::timers::Deadlines;
+use midge_codec::topic::is_sys_topic;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,6 +14,19 @@ use std::time::Instant;
 pub struct RetainedStore {
     tree: RetainedTree<Message>,
     expiry: Deadlines<Arc<str>>,
+    /// Sum of the stored payloads' lengths.
+    payload_bytes: u64,
+    /// Stored `$SYS` topics: the broker's own, not counted against the limits.
+    sys: usize,
+}
+
+/// The retained-store limit a publish would break.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetainedLimit {
+    /// `max_retained_messages` are stored and the topic is new.
+    Count,
+    /// The payload is over `max_retained_payload`.
+    Payload,
 }
 
 impl RetainedStore {
@@ -21,34 +36,53 @@ impl RetainedStore {
     pub fn set(&mut self, message: Message) -> bool {
         let topic = message.publish.topic.clone();
         if message.publish.payload.is_empty() {
-            return self.tree.remove(&topic).is_some();
+            return match self.tree.remove(&topic) {
+                Some(old) => {
+                    self.payload_bytes -= old.publish.payload.len() as u64;
+                    self.sys -= usize::from(is_sys_topic(&topic));
+                    true
+                }
+                None => false,
+            };
         }
         if let Some(at) = message.expires_at {
             self.expiry.push(at, topic.clone());
         }
-        self.tree.insert(&topic, message);
+        self.payload_bytes += message.publish.payload.len() as u64;
+        match self.tree.insert(&topic, message) {
+            Some(old) => self.payload_bytes -= old.publish.payload.len() as u64,
+            None => self.sys += usize::from(is_sys_topic(&topic)),
+        }
         true
     }
 
-    /// Calls `f` with every unexpired retained message whose topic matches `filter`.
-    pub fn for_each_match<'a>(
+    /// Calls `f(topic, message)` for every unexpired retained message whose topic matches
+    /// `filter` and comes after topic `after`, in topic order, stopping when `f` breaks
+    /// (returning `Break`).
+    pub fn for_each_match_after<'a>(
         &'a self,
         filter: &str,
+        after: Option<&str>,
         now: Instant,
-        mut f: impl FnMut(&'a Message),
-    ) {
-        self.tree.for_each_match(filter, |_, m| {
-            if !m.is_expired(now) {
-                f(m);
+        mut f: impl FnMut(&str, &'a Message) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        self.tree.for_each_match_after(filter, after, |topic, m| {
+            if m.is_expired(now) {
+                ControlFlow::Continue(())
+            } else {
+                f(topic, m)
             }
-        });
+        })
     }
 
     /// Removes messages whose expiry has passed, calling `removed` with each one's topic.
     pub fn expire(&mut self, now: Instant, mut removed: impl FnMut(Arc<str>)) {
         while let Some(topic) = self.expiry.pop_due(now) {
             if self.tree.get(&topic).is_some_and(|m| m.is_expired(now)) {
-                self.tree.remove(&topic);
+                if let Some(old) = self.tree.remove(&topic) {
+                    self.payload_bytes -= old.publish.payload.len() as u64;
+                    self.sys -= usize::from(is_sys_topic(&topic));
+                }
                 removed(topic);
             }
         }
@@ -57,5 +91,32 @@ impl RetainedStore {
     /// Number of retained messages.
     pub fn len(&self) -> usize {
         self.tree.len()
+    }
+
+    /// Payload bytes of all retained messages.
+    pub fn payload_bytes(&self) -> u64 {
+        self.payload_bytes
+    }
+
+    /// Why storing a `payload`-byte message at `topic` would break a limit, if it would: a
+    /// payload over `max_payload`, or a new topic when `max_count` are stored (0: no
+    /// limit). Deleting and replacing never break the count.
+    pub fn over_limit(
+        &self,
+        topic: &str,
+        payload: usize,
+        max_count: usize,
+        max_payload: usize,
+    ) -> Option<RetainedLimit> {
+        if payload == 0 || is_sys_topic(topic) {
+            return None;
+        }
+        if max_payload > 0 && payload > max_payload {
+            return Some(RetainedLimit::Payload);
+        }
+        if max_count > 0 && self.tree.len() >= max_count && self.tree.get(topic).is_none() {
+            return Some(RetainedLimit::Count);
+        }
+        None
     }
 }

@@ -181,6 +181,11 @@ impl Broker {
                 publish: publish.clone(),
                 expires_at,
             };
+            // A client's publish over the limits was refused before it got here; a will over
+            // them is still published, just not stored.
+            if self.refuse_retained(&publish) {
+                return self.route(now, publisher, &publish, expires_at, out);
+            }
             let persist = (self.config.durable
                 && !midge_codec::topic::is_sys_topic(&publish.topic))
             .then(|| {

@@ -4,6 +4,7 @@ use crate::event::ConnId;
 use crate::hash::IntSet;
 use crate::inflight::Inflight;
 use crate::offline_queue::MessageQueue;
+use crate::replay::RetainedReplay;
 use midge_codec::{LastWill, PacketId, SubscriptionOptions};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -55,6 +56,14 @@ pub struct Session {
     pub pending_will: Option<PendingWill>,
     /// Sequence number of the next message delivered to the session (queued or in flight).
     pub next_seq: u64,
+    /// Retained messages owed for new subscriptions, sent as the client's window allows.
+    /// In memory only: after a broker restart a client resubscribes to get them.
+    pub replay: RetainedReplay,
+    /// The user name its client connected with (for access checks).
+    pub username: Option<Arc<str>>,
+    /// False for a session restored from storage until its client connects again: its
+    /// identity is unknown, so access checks on its messages wait until then.
+    pub identity_known: bool,
 }
 
 impl Session {
@@ -72,6 +81,9 @@ impl Session {
             queue: MessageQueue::default(),
             pending_will: None,
             next_seq: 0,
+            replay: RetainedReplay::default(),
+            username: None,
+            identity_known: false,
         }
     }
 

@@ -1,7 +1,7 @@
 //! SUBSCRIBE and UNSUBSCRIBE (MQTT 3.8 - 3.11), with retained messages for new subscriptions.
 
 use crate::event::ConnId;
-use crate::message::Message;
+use crate::guards::FilterVerdict;
 use crate::router::{SubEntry, SubKey};
 use crate::session::Subscription;
 use crate::session_store::SessionIdx;
@@ -75,6 +75,17 @@ impl Broker {
                 reasons.push(ReasonCode::WildcardSubscriptionsNotSupported);
                 continue;
             }
+            // 0x87 Not authorized; the codec sends 0x80 to v3 clients.
+            if !self.may_subscribe(conn_id, inner) {
+                reasons.push(ReasonCode::NotAuthorized);
+                continue;
+            }
+            let (held, existing) = self.held_subscriptions(conn_id, &f.filter);
+            let verdict = self.guard_subscribe(inner, held, !existing);
+            if let FilterVerdict::Refuse(reason) = verdict {
+                reasons.push(reason);
+                continue;
+            }
             let granted = f.options.qos.min(self.config.maximum_qos);
             let mut options = f.options;
             options.qos = granted;
@@ -102,7 +113,8 @@ impl Broker {
                     RetainHandling::SendIfNew => !existed,
                     RetainHandling::DoNotSend => false,
                 };
-                if send && self.config.retain_available {
+                let replay = verdict != FilterVerdict::GrantWithoutRetained;
+                if send && replay && self.config.retain_available {
                     retained_for.push((f.filter, granted));
                 }
             }
@@ -115,23 +127,13 @@ impl Broker {
         });
         out.push(self.ack_action(conn_id, suback, persistent));
 
-        let mut batch = Vec::new();
-        for (filter, granted) in retained_for {
-            self.retained.for_each_match(&filter, now, |m| {
-                // Sent because of a new subscription: RETAIN=1 (v5 3.3.1.3; MQTT-3.3.1-8 in
-                // 3.1.1), QoS min(stored, granted).
-                let mut publish = m.publish.clone();
-                publish.qos = publish.qos.min(granted);
-                publish.retain = true;
-                publish.properties.subscription_identifiers = identifier.into_iter().collect();
-                batch.push(Message {
-                    publish,
-                    expires_at: m.expires_at,
-                });
-            });
-            for message in batch.drain(..) {
-                self.deliver_to(now, idx, message, out);
+        if !retained_for.is_empty() {
+            if let Some(session) = self.sessions.get_mut(idx) {
+                for (filter, granted) in retained_for {
+                    session.replay.push(&filter, granted, identifier);
+                }
             }
+            self.pump_replay(now, idx, out);
         }
     }
 

@@ -57,6 +57,14 @@ impl Broker {
                 stats.messages_dropped.to_string(),
             ),
             (
+                "$SYS/broker/publish/bytes/received",
+                stats.bytes_received.to_string(),
+            ),
+            (
+                "$SYS/broker/publish/bytes/sent",
+                stats.bytes_sent.to_string(),
+            ),
+            (
                 "$SYS/broker/subscriptions/count",
                 stats.subscriptions.to_string(),
             ),

@@ -1,7 +1,8 @@
 //! The `midge` command line, in Mosquitto's spirit: `midge [-c FILE] [-p PORT] [-v]`.
 
+use crate::passwd::PasswdArgs;
 use crate::ConfigOverrides;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -31,6 +32,18 @@ pub struct Cli {
     /// Print the default configuration, with a comment per key, and exit.
     #[arg(long = "print-default-config")]
     pub print_default_config: bool,
+    /// A tool to run instead of the broker.
+    #[command(subcommand)]
+    pub command: Option<CliCommand>,
+}
+
+/// Tools `midge` runs instead of the broker.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum CliCommand {
+    /// Create or edit a Mosquitto password file, like mosquitto_passwd:
+    /// `midge passwd [-c] FILE USER`, `midge passwd -b FILE USER PASSWORD`,
+    /// `midge passwd -D FILE USER`.
+    Passwd(PasswdArgs),
 }
 
 impl Cli {
@@ -86,6 +99,18 @@ mod tests {
         assert_eq!(o.bind, Some("0.0.0.0".parse().expect("ip")));
         assert_eq!(o.data_dir, Some(PathBuf::from("/var/lib/midge")));
         assert_eq!(o.log_level.as_deref(), Some("debug"));
+    }
+
+    #[test]
+    fn passwd_subcommand_like_mosquitto_passwd() {
+        let cli = parse(&["passwd", "-c", "-b", "pw", "alice", "secret"]);
+        let Some(CliCommand::Passwd(args)) = cli.command else {
+            panic!("expected passwd");
+        };
+        assert!(args.create && args.batch && !args.delete);
+        assert_eq!(args.file, PathBuf::from("pw"));
+        assert_eq!(args.password.as_deref(), Some("secret"));
+        assert!(Cli::try_parse_from(["midge", "passwd", "-c", "-D", "pw", "u"]).is_err());
     }
 
     #[test]

@@ -1,8 +1,14 @@
-//! One client connection: waits for CONNECT, then reads and decodes packets and feeds them to
-//! the core, while a separate writer task sends what the core queues for it.
+//! One client connection: waits for CONNECT, authenticates it, then reads and decodes packets
+//! and feeds them to the core, while a separate writer task sends what the core queues for it.
+//!
+//! Every transport (TCP, TLS, WebSocket, secure WebSocket) ends up here as a reading and a
+//! writing half of a byte stream, so they all share this one path.
 
+use crate::authenticator::LoginGuard;
 use crate::connect_sniff::looks_like_v5_connect;
 use crate::connection_handle::ConnHandle;
+use crate::endpoint::Endpoint;
+use crate::publish_latency::PublishLatency;
 use crate::shared_broker::{ConnectOutcome, SharedBroker};
 use crate::shutdown::Shutdown;
 use crate::writer::{ConnWriter, WriterExit};
@@ -16,9 +22,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
@@ -38,16 +42,20 @@ pub(crate) struct ConnectionSettings {
     pub(crate) max_packet_size: u32,
     /// Slow-reader guard for outgoing QoS 0 publishes.
     pub(crate) max_pending_bytes: usize,
+    /// `midge_publish_latency_seconds`; each connection observes it through a local copy.
+    pub(crate) publish_latency: prometheus::Histogram,
 }
 
-/// An accepted TCP connection that has not been served yet.
+/// An accepted connection, its transport handshake done, that has not been served yet.
 pub(crate) struct Connection {
     pub(crate) id: ConnId,
-    pub(crate) socket: TcpStream,
     pub(crate) peer: SocketAddr,
     pub(crate) broker: Arc<SharedBroker>,
     pub(crate) settings: Arc<ConnectionSettings>,
     pub(crate) shutdown: Shutdown,
+    /// The listener it came in on (authentication policy).
+    pub(crate) endpoint: Arc<Endpoint>,
+    pub(crate) login: Arc<LoginGuard>,
 }
 
 /// Why no session was started.
@@ -82,17 +90,22 @@ enum Decoded {
 }
 
 impl Connection {
-    /// Serves the connection until it closes. Never panics on client input.
-    pub(crate) async fn run(self) {
+    /// Serves the connection until it closes. Never panics on client input. `identity` is
+    /// the Common Name of the client's verified TLS certificate, if it sent one.
+    pub(crate) async fn run<R, W>(self, mut reader: R, mut writer: W, identity: Option<String>)
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Send + Unpin + 'static,
+    {
         let Connection {
             id,
-            socket,
             peer,
             broker,
             settings,
             mut shutdown,
+            endpoint,
+            login,
         } = self;
-        let (mut reader, mut writer) = socket.into_split();
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         let first = tokio::select! {
             res = timeout(
@@ -102,7 +115,17 @@ impl Connection {
             _ = shutdown.recv() => Err(NoSession::Shutdown),
         };
         match first {
-            Ok(connect) => {
+            Ok(mut connect) => {
+                let verdict = endpoint
+                    .auth
+                    .check(&login, peer.ip(), &mut connect, identity)
+                    .await;
+                if let Err(reason) = &verdict {
+                    tracing::info!(
+                        "Client {peer} on {} failed authentication ({reason:?}).",
+                        endpoint.name
+                    );
+                }
                 let session = Session {
                     id,
                     peer,
@@ -112,7 +135,7 @@ impl Connection {
                     reader,
                     buf,
                 };
-                session.run(connect, writer).await;
+                session.run(connect, writer, verdict.err()).await;
             }
             Err(why) => refuse(&mut writer, peer, &settings, why).await,
         }
@@ -120,8 +143,8 @@ impl Connection {
 }
 
 /// Reads until the first packet is complete; it must be a CONNECT.
-async fn read_connect(
-    reader: &mut OwnedReadHalf,
+async fn read_connect<R: AsyncRead + Unpin>(
+    reader: &mut R,
     buf: &mut BytesMut,
     max_packet_size: u32,
 ) -> Result<Box<Connect>, NoSession> {
@@ -151,8 +174,8 @@ async fn read_connect(
 }
 
 /// Answers a connection that never got a session, then closes it.
-async fn refuse(
-    writer: &mut OwnedWriteHalf,
+async fn refuse<W: AsyncWrite + Unpin>(
+    writer: &mut W,
     peer: SocketAddr,
     settings: &ConnectionSettings,
     why: NoSession,
@@ -212,19 +235,26 @@ async fn refuse(
 }
 
 /// A connection whose CONNECT was read: the reading half, supervising the writer task.
-struct Session {
+struct Session<R> {
     id: ConnId,
     peer: SocketAddr,
     broker: Arc<SharedBroker>,
     settings: Arc<ConnectionSettings>,
     shutdown: Shutdown,
-    reader: OwnedReadHalf,
+    reader: R,
     /// Holds bytes received after the CONNECT too: clients may pipeline packets behind it.
     buf: BytesMut,
 }
 
-impl Session {
-    async fn run(mut self, connect: Box<Connect>, writer: OwnedWriteHalf) {
+impl<R: AsyncRead + Unpin> Session<R> {
+    /// Hands the CONNECT to the core (as a refusal with `refused`'s reason when
+    /// authentication failed), then serves the session.
+    async fn run<W: AsyncWrite + Send + Unpin + 'static>(
+        mut self,
+        connect: Box<Connect>,
+        writer: W,
+        refused: Option<ReasonCode>,
+    ) {
         let version = connect.protocol;
         let requested_id = connect.client_id.clone();
         // Mosquitto's numbering in "(pN, ...)": 1 = 3.1, 2 = 3.1.1, 5 = 5.0, so log tooling
@@ -246,7 +276,7 @@ impl Session {
         let own = handle.clone();
         let mut writer_task = tokio::spawn(ConnWriter::new(writer, outbox, version).run());
 
-        let client_id = match self.broker.connect(self.id, handle, connect) {
+        let client_id = match self.broker.connect(self.id, handle, connect, refused) {
             ConnectOutcome::Accepted { assigned_client_id } => {
                 let client_id = assigned_client_id.unwrap_or(label);
                 tracing::info!(
@@ -328,6 +358,7 @@ impl Session {
         writer_done: &mut bool,
     ) -> End {
         let mut packets = Vec::new();
+        let mut latency = PublishLatency::new(&self.settings.publish_latency);
         loop {
             // Everything already buffered goes to the core under one lock acquisition, so a
             // burst of small packets costs one lock, not one per packet.
@@ -338,7 +369,13 @@ impl Session {
                 &mut packets,
             );
             if !packets.is_empty() {
+                let publishes = packets
+                    .iter()
+                    .filter(|p| matches!(p, Packet::Publish(_)))
+                    .count();
+                let started = std::time::Instant::now();
                 self.broker.packets(self.id, &mut packets);
+                latency.record(publishes, started.elapsed());
             }
             match decoded {
                 Decoded::NeedMore => {}

@@ -17,8 +17,31 @@ pub(crate) enum Outbound {
     /// Write everything before this, then send nothing more until durable batch `seq` is
     /// committed; if it fails, close the connection without sending what follows.
     WaitFor(u64),
+    /// Write everything before this, then call the notice (the core's `NotifyDrained`).
+    Drained(DrainNotice),
     /// Flush everything before this, then close the socket.
     Close,
+}
+
+/// What a writer calls once everything queued before it is written to the socket.
+pub(crate) struct DrainNotice(Box<dyn FnOnce() + Send>);
+
+impl DrainNotice {
+    /// Wraps `f`.
+    pub(crate) fn new(f: impl FnOnce() + Send + 'static) -> DrainNotice {
+        DrainNotice(Box::new(f))
+    }
+
+    /// Calls it.
+    pub(crate) fn notify(self) {
+        (self.0)();
+    }
+}
+
+impl std::fmt::Debug for DrainNotice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DrainNotice")
+    }
 }
 
 /// What happened to a packet handed to [`ConnHandle::send`].
@@ -111,6 +134,13 @@ impl ConnHandle {
     pub(crate) fn wait_for(&self, seq: u64) {
         // An error means the writer is gone; the packets that follow are dropped the same way.
         let _ = self.tx.send(Outbound::WaitFor(seq));
+    }
+
+    /// Calls `notice` once the writer has written everything queued before it (never if the
+    /// connection closes first).
+    pub(crate) fn notify_drained(&self, notice: DrainNotice) {
+        // An error means the writer is gone; the notice is moot.
+        let _ = self.tx.send(Outbound::Drained(notice));
     }
 
     /// How many QoS 0 publishes the slow-reader guard dropped so far.

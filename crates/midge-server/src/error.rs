@@ -18,6 +18,34 @@ pub enum ServerError {
         #[source]
         source: io::Error,
     },
+    /// The admin HTTP listener (`[admin]`) could not bind.
+    #[error("cannot listen on http://{addr} (admin)")]
+    AdminBind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// The metrics registry refused a metric (a programming error in the metric names).
+    #[error("cannot register metrics")]
+    Metrics(#[source] prometheus::Error),
+    /// A listener's certificate, key or password file is unusable.
+    #[error("cannot set up [{name}]")]
+    Listener {
+        /// `listener` or `listeners.NAME`.
+        name: String,
+        /// What is wrong with which file.
+        #[source]
+        source: crate::endpoint::EndpointError,
+    },
+    /// The ACL file (`auth.acl_file`) is unusable.
+    #[error("cannot load auth.acl_file")]
+    Acl {
+        /// What is wrong with it (the message names the line).
+        #[source]
+        source: midge_auth::AuthError,
+    },
     /// The data directory could not be created.
     #[error("cannot create data directory {}", path.display())]
     DataDir {

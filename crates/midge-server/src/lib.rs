@@ -18,6 +18,9 @@
 //! [`Config::load`], then [`Server::bind`], then [`BoundServer::run`] with a shutdown future.
 #![forbid(unsafe_code)]
 
+mod acl_authorizer;
+mod admin;
+mod authenticator;
 mod cli;
 mod commit_watch;
 mod committer;
@@ -25,20 +28,39 @@ mod config;
 mod connect_sniff;
 mod connection;
 mod connection_handle;
+mod connection_slots;
+mod endpoint;
 mod error;
+mod guard_counters;
+mod ip_guard;
 mod listener;
+mod live_limits;
 mod logging;
+mod passwd;
+mod peer_identity;
+mod publish_latency;
+mod reload;
+mod security_reload;
 mod server;
 mod shared_broker;
 mod shutdown;
 mod storage;
+mod tls;
 mod writer;
+mod ws_stream;
 
-pub use cli::Cli;
+pub use cli::{Cli, CliCommand};
 pub use config::{
-    BrokerSection, ClusterSection, Config, ConfigError, ConfigOverrides, FsyncMode, LimitsSection,
-    ListenerSection, LogFormat, LogSection, StorageSection, DEFAULT_CONFIG_TOML,
+    AdminSection, AuthSection, BrokerSection, ClusterSection, Config, ConfigError, ConfigOverrides,
+    ConfigSource, FsyncMode, LimitsSection, ListenerProtocol, ListenerSection, LogFormat,
+    LogSection, StorageSection, DEFAULT_CONFIG_TOML,
 };
+pub use endpoint::EndpointError;
 pub use error::ServerError;
-pub use logging::{init_logging, LogInitError};
+pub use guard_counters::{GuardCounters, GuardSnapshot};
+pub use logging::{init_logging, LogHandle, LogInitError};
+pub use passwd::{run_passwd, PasswdArgs, PasswdError};
+pub use reload::{ReloadError, Reloaded, Reloader};
+pub use security_reload::SecurityReloadError;
 pub use server::{BoundServer, Server};
+pub use tls::TlsError;

@@ -1,33 +1,53 @@
-//! The accept loop of the TCP listener.
+//! The accept loop of one listener, and the transport handshakes (TLS, WebSocket) that turn
+//! an accepted socket into a byte stream for the connection code.
 
-use crate::connection::{Connection, ConnectionSettings};
+use crate::authenticator::LoginGuard;
+use crate::config::ListenerProtocol;
+use crate::connection::Connection;
+use crate::endpoint::Endpoint;
+use crate::guard_counters::{Guard, GuardCounters};
+use crate::live_limits::LiveLimits;
+use crate::peer_identity::common_name;
 use crate::shared_broker::SharedBroker;
 use crate::shutdown::Shutdown;
+use crate::ws_stream;
+use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{broadcast, mpsc, Semaphore};
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::timeout;
 
 /// First pause after a failed accept; doubled on each further failure.
 const ACCEPT_BACKOFF_START: Duration = Duration::from_millis(10);
 /// Longest pause between accept attempts.
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
-/// Accepts connections and spawns a task for each.
-pub(crate) struct Listener {
-    pub(crate) listener: TcpListener,
-    pub(crate) local_addr: SocketAddr,
-    /// One permit per open connection: caps `limits.max_connections`.
-    pub(crate) limit: Arc<Semaphore>,
-    pub(crate) max_connections: usize,
+/// What every listener's connections share.
+#[derive(Clone)]
+pub(crate) struct ListenerShared {
     pub(crate) broker: Arc<SharedBroker>,
-    pub(crate) settings: Arc<ConnectionSettings>,
+    /// `[limits]`, as reloaded: the connection cap and the per-connection settings.
+    pub(crate) limits: Arc<LiveLimits>,
+    /// The failed-login limiter.
+    pub(crate) login: Arc<LoginGuard>,
+    /// What the guards refused.
+    pub(crate) counters: Arc<GuardCounters>,
     /// Each connection subscribes; the server sends once on shutdown.
     pub(crate) notify_shutdown: broadcast::Sender<()>,
     /// Cloned into each connection task and dropped when it ends, so the server knows all
     /// connections are done when the receiver sees every sender gone.
     pub(crate) shutdown_complete: mpsc::Sender<()>,
+}
+
+/// Accepts connections on one socket and spawns a task for each.
+pub(crate) struct Listener {
+    pub(crate) listener: TcpListener,
+    pub(crate) local_addr: SocketAddr,
+    pub(crate) endpoint: Arc<Endpoint>,
+    pub(crate) shared: ListenerShared,
 }
 
 impl Listener {
@@ -37,13 +57,28 @@ impl Listener {
             let (socket, peer) = self.accept().await;
             // Over the cap the connection is still accepted, so the client sees a prompt close
             // instead of hanging in the kernel backlog until its connect times out.
-            let Ok(permit) = self.limit.clone().try_acquire_owned() else {
+            let slots = self.shared.limits.slots();
+            let Some(slot) = slots.try_take() else {
                 tracing::warn!(
                     "Connection from {peer} refused: max_connections ({}) reached.",
-                    self.max_connections
+                    slots.max()
                 );
                 drop(socket);
                 continue;
+            };
+            let ip_slot = match self
+                .shared
+                .limits
+                .ip_guard()
+                .admit(peer.ip(), Instant::now())
+            {
+                Ok(ip_slot) => ip_slot,
+                Err(guard) => {
+                    self.shared.counters.count(guard);
+                    tracing::info!("Connection from {peer} refused: {}.", refusal(guard));
+                    drop(socket);
+                    continue;
+                }
             };
             tracing::info!(
                 "New connection from {peer} on port {}.",
@@ -53,18 +88,17 @@ impl Listener {
             if let Err(err) = socket.set_nodelay(true) {
                 tracing::debug!("Cannot set TCP_NODELAY for {peer}: {err}.");
             }
-            let connection = Connection {
-                id: self.broker.next_conn_id(),
+            let task = Accepted {
                 socket,
                 peer,
-                broker: self.broker.clone(),
-                settings: self.settings.clone(),
-                shutdown: Shutdown::new(self.notify_shutdown.subscribe()),
+                endpoint: self.endpoint.clone(),
+                shared: self.shared.clone(),
             };
-            let done = self.shutdown_complete.clone();
+            let done = self.shared.shutdown_complete.clone();
             tokio::spawn(async move {
-                connection.run().await;
-                drop(permit);
+                task.serve().await;
+                drop(ip_slot);
+                drop(slot);
                 drop(done);
             });
         }
@@ -89,4 +123,132 @@ impl Listener {
             }
         }
     }
+}
+
+/// A socket just accepted: its transport handshake is still to do.
+struct Accepted {
+    socket: TcpStream,
+    peer: SocketAddr,
+    endpoint: Arc<Endpoint>,
+    shared: ListenerShared,
+}
+
+impl Accepted {
+    /// Completes the transport handshake (bounded by `limits.connect_timeout_secs`, and cut
+    /// short by shutdown), then serves MQTT on the resulting stream.
+    async fn serve(self) {
+        let Accepted {
+            socket,
+            peer,
+            endpoint,
+            shared,
+        } = self;
+        let settings = shared.limits.connection_settings();
+        let mut shutdown = Shutdown::new(shared.notify_shutdown.subscribe());
+        let connection = |shutdown| Connection {
+            id: shared.broker.next_conn_id(),
+            peer,
+            broker: shared.broker.clone(),
+            settings: settings.clone(),
+            shutdown,
+            endpoint: endpoint.clone(),
+            login: shared.login.clone(),
+        };
+        let max_message = settings.max_packet_size as usize + 5;
+        let tls = endpoint.tls.as_ref().map(|t| t.acceptor());
+        match (endpoint.protocol, tls) {
+            (ListenerProtocol::Mqtt, _) => {
+                let (reader, writer) = socket.into_split();
+                connection(shutdown).run(reader, writer, None).await;
+            }
+            (ListenerProtocol::Ws, _) => {
+                let handshake = ws_stream::accept(socket, max_message);
+                let Some(ws) = handshake_within(&settings, &mut shutdown, handshake).await else {
+                    return;
+                };
+                match ws {
+                    Ok(ws) => {
+                        let (reader, writer) = tokio::io::split(ws);
+                        connection(shutdown).run(reader, writer, None).await;
+                    }
+                    Err(err) => ws_failed(&shared.counters, peer, &err),
+                }
+            }
+            (ListenerProtocol::Tls | ListenerProtocol::Wss, Some(acceptor)) => {
+                let Some(tls) =
+                    handshake_within(&settings, &mut shutdown, acceptor.accept(socket)).await
+                else {
+                    return;
+                };
+                let tls = match tls {
+                    Ok(tls) => tls,
+                    Err(err) => {
+                        shared.counters.count(Guard::TlsHandshakeFailed);
+                        tracing::info!("TLS handshake with {peer} failed: {err}.");
+                        return;
+                    }
+                };
+                let identity = tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|chain| chain.first())
+                    .and_then(|cert| common_name(cert));
+                if endpoint.protocol == ListenerProtocol::Tls {
+                    let (reader, writer) = tokio::io::split(tls);
+                    connection(shutdown).run(reader, writer, identity).await;
+                    return;
+                }
+                let handshake = ws_stream::accept(tls, max_message);
+                let Some(ws) = handshake_within(&settings, &mut shutdown, handshake).await else {
+                    return;
+                };
+                match ws {
+                    Ok(ws) => {
+                        let (reader, writer) = tokio::io::split(ws);
+                        connection(shutdown).run(reader, writer, identity).await;
+                    }
+                    Err(err) => ws_failed(&shared.counters, peer, &err),
+                }
+            }
+            (ListenerProtocol::Tls | ListenerProtocol::Wss, None) => {
+                // `Endpoint::load` builds TLS for every tls/wss listener; nothing to serve.
+                tracing::error!("Listener {} has no TLS configuration.", endpoint.name);
+            }
+        }
+    }
+}
+
+/// Runs a transport handshake with the CONNECT timeout; `None` when it timed out or the
+/// server is shutting down (the socket is then just closed).
+async fn handshake_within<T>(
+    settings: &crate::connection::ConnectionSettings,
+    shutdown: &mut Shutdown,
+    handshake: impl Future<Output = io::Result<T>>,
+) -> Option<io::Result<T>> {
+    tokio::select! {
+        res = timeout(settings.connect_timeout, handshake) => match res {
+            Ok(res) => Some(res),
+            Err(_) => {
+                tracing::debug!("A client did not finish its handshake in time, closing.");
+                None
+            }
+        },
+        _ = shutdown.recv() => None,
+    }
+}
+
+/// Which per-address limit a refused connection hit, for the log.
+fn refusal(guard: Guard) -> &'static str {
+    match guard {
+        Guard::ConnectionRate => {
+            "too many new connections from its address (max_connection_rate_per_ip)"
+        }
+        _ => "too many connections open from its address (max_connections_per_ip)",
+    }
+}
+
+fn ws_failed(counters: &GuardCounters, peer: SocketAddr, err: &io::Error) {
+    counters.count(Guard::WsHandshakeFailed);
+    tracing::info!("WebSocket handshake with {peer} failed: {err}.");
 }

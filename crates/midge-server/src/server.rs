@@ -1,17 +1,25 @@
 //! Binding the listeners, serving, and draining on shutdown.
 
+use crate::acl_authorizer::AclAuthorizer;
+use crate::admin::{AdminServer, AdminState, Metrics, NodeCollector, NodeSources, Readiness};
+use crate::authenticator::LoginGuard;
 use crate::connection::ConnectionSettings;
-use crate::listener::Listener;
+use crate::endpoint::Endpoint;
+use crate::guard_counters::GuardCounters;
+use crate::listener::{Listener, ListenerShared};
+use crate::live_limits::LiveLimits;
+use crate::reload::{ReloadContext, Reloader};
+use crate::security_reload::SecurityReload;
 use crate::shared_broker::{now, SharedBroker};
 use crate::storage::{self, Opened, Storage};
-use crate::{Config, ServerError};
+use crate::{Config, ConfigSource, LogHandle, ServerError};
 use midge_core::Broker;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, mpsc, Semaphore};
+use tokio::sync::{broadcast, mpsc};
 use tokio::time::{interval, timeout, MissedTickBehavior};
 
 /// The core wants a tick at least this often (keepalive, delayed wills, `$SYS`).
@@ -25,11 +33,22 @@ pub struct Server;
 /// connections yet.
 pub struct BoundServer {
     config: Config,
-    listener: TcpListener,
+    /// Every listener, `[listener]` first, each with its socket and what it serves.
+    listeners: Vec<BoundListener>,
     local_addr: SocketAddr,
     broker: Arc<SharedBroker>,
+    /// `[limits]`, replaceable by a reload.
+    limits: Arc<LiveLimits>,
+    /// What the listener-side guards refused.
+    counters: Arc<GuardCounters>,
     /// `None` with `storage.enabled = false`.
     storage: Option<Storage>,
+    /// `[admin]`: bound, serving from `run`.
+    admin: AdminServer,
+    /// The node's metrics registry.
+    metrics: Metrics,
+    /// What `/readyz` reports.
+    ready: Arc<Readiness>,
 }
 
 impl std::fmt::Debug for BoundServer {
@@ -51,12 +70,45 @@ impl Server {
             path: config.data_dir.clone(),
             source,
         })?;
-        // The port first: a second broker started with the same configuration is told the
+        // Certificates, keys, password and ACL files are read before anything is bound, so
+        // a typo in a path fails the start with the file's name.
+        let mut endpoints = Vec::with_capacity(1 + config.listeners.len());
+        let named = std::iter::once(("listener".to_string(), &config.listener)).chain(
+            config
+                .listeners
+                .iter()
+                .map(|(name, section)| (format!("listeners.{name}"), section)),
+        );
+        for (name, section) in named {
+            let endpoint = Endpoint::load(name.clone(), section)
+                .map_err(|source| ServerError::Listener { name, source })?;
+            endpoints.push((section.socket_addr(), Arc::new(endpoint)));
+        }
+        let acl = match &config.auth.acl_file {
+            Some(path) => Some(Arc::new(
+                AclAuthorizer::load(path).map_err(|source| ServerError::Acl { source })?,
+            )),
+            None => None,
+        };
+        // The ports next: a second broker started with the same configuration is told the
         // port is taken rather than that the store is locked.
-        let addr = config.listener.socket_addr();
-        let bind_err = |source| ServerError::Bind { addr, source };
-        let listener = TcpListener::bind(addr).await.map_err(bind_err)?;
-        let local_addr = listener.local_addr().map_err(bind_err)?;
+        let mut listeners = Vec::with_capacity(endpoints.len());
+        for (addr, endpoint) in endpoints {
+            let bind_err = |source| ServerError::Bind { addr, source };
+            let socket = TcpListener::bind(addr).await.map_err(bind_err)?;
+            let local_addr = socket.local_addr().map_err(bind_err)?;
+            listeners.push(BoundListener {
+                socket,
+                local_addr,
+                endpoint,
+            });
+        }
+        let admin = AdminServer::bind(&config.admin).await?;
+        let metrics = Metrics::new(&Config::version()).map_err(ServerError::Metrics)?;
+        let local_addr = listeners
+            .first()
+            .map(|l| l.local_addr)
+            .unwrap_or_else(|| config.listener.socket_addr());
         let (broker, storage) = if config.storage.enabled {
             let Opened {
                 storage,
@@ -69,20 +121,90 @@ impl Server {
             let broker = Broker::new(config.broker_config(), now());
             (SharedBroker::new(broker, None), None)
         };
+        if let Some(acl) = acl {
+            broker.set_authorizer(Some(acl));
+        }
+        let limits = LiveLimits::new(
+            &config.limits,
+            ConnectionSettings {
+                connect_timeout: config.limits.connect_timeout(),
+                max_packet_size: config.broker.max_packet_size,
+                max_pending_bytes: config.limits.max_pending_bytes,
+                publish_latency: metrics.publish_latency().clone(),
+            },
+        );
+        let counters = Arc::new(GuardCounters::default());
+        let cluster = storage.as_ref().map(Storage::metrics_source);
+        let collector = NodeCollector::new(NodeSources {
+            broker: broker.clone(),
+            limits: limits.clone(),
+            guards: counters.clone(),
+            cluster: cluster.clone(),
+        })
+        .map_err(ServerError::Metrics)?;
+        metrics
+            .register(Box::new(collector))
+            .map_err(ServerError::Metrics)?;
+        let ready = Arc::new(Readiness::new(cluster, config.cluster.node_id));
         Ok(BoundServer {
             config,
-            listener,
+            listeners,
             local_addr,
-            broker: Arc::new(broker),
+            broker,
+            limits,
+            counters,
             storage,
+            admin,
+            metrics,
+            ready,
         })
     }
 }
 
 impl BoundServer {
-    /// The address actually bound (the real port when the config asked for port 0).
+    /// The address actually bound by `[listener]` (the real port when the config asked for
+    /// port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Every listener's scheme (`tcp`, `tls`, `ws`, `wss`) and bound address, `[listener]`
+    /// first, then `[listeners.NAME]` in name order.
+    pub fn listener_addrs(&self) -> Vec<(&'static str, SocketAddr)> {
+        self.listeners
+            .iter()
+            .map(|l| (l.endpoint.protocol.scheme(), l.local_addr))
+            .collect()
+    }
+
+    /// The SIGHUP step for certificates, password and ACL files (for `ReloadContext`).
+    pub(crate) fn security_reload(&self) -> SecurityReload {
+        SecurityReload {
+            endpoints: self.listeners.iter().map(|l| l.endpoint.clone()).collect(),
+            broker: self.broker.clone(),
+        }
+    }
+
+    /// The address the admin HTTP listener (`/metrics`, `/healthz`, `/readyz`) bound.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin.local_addr()
+    }
+
+    /// A handle that reloads the configuration from `source` (what SIGHUP does). `log` is
+    /// the handle `init_logging` returned, when this process set up logging with it.
+    pub fn reloader(&self, source: ConfigSource, log: Option<LogHandle>) -> Reloader {
+        Reloader::new(ReloadContext {
+            source,
+            current: parking_lot::Mutex::new(self.config.clone()),
+            log,
+            limits: self.limits.clone(),
+            security: Some(self.security_reload()),
+        })
+    }
+
+    /// Counts of what the listener-side guards refused (for metrics).
+    pub fn guard_counters(&self) -> Arc<GuardCounters> {
+        self.counters.clone()
     }
 
     /// Serves until `shutdown` resolves, then stops accepting, tells the core (v5 clients get
@@ -92,60 +214,82 @@ impl BoundServer {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
         let BoundServer {
             config,
-            listener,
-            local_addr,
+            listeners,
             broker,
+            limits,
+            counters,
             storage,
+            admin,
+            metrics,
+            ready,
+            ..
         } = self;
+        let admin_task = tokio::spawn(admin.serve(
+            AdminState {
+                metrics,
+                ready: ready.clone(),
+            },
+            std::future::pending(),
+        ));
         let (notify_shutdown, _) = broadcast::channel(1);
         let (shutdown_complete_tx, mut shutdown_complete_rx) = mpsc::channel::<()>(1);
-        let max_connections = config.limits.max_connections;
-        let limit = Arc::new(Semaphore::new(max_connections));
-        let mut listener = Listener {
-            listener,
-            local_addr,
-            limit: limit.clone(),
-            max_connections,
+        let shared = ListenerShared {
             broker: broker.clone(),
-            settings: Arc::new(ConnectionSettings {
-                connect_timeout: config.limits.connect_timeout(),
-                max_packet_size: config.broker.max_packet_size,
-                max_pending_bytes: config.limits.max_pending_bytes,
-            }),
-            notify_shutdown,
+            limits: limits.clone(),
+            login: Arc::new(LoginGuard::new(
+                config.auth.login_limiter(),
+                counters.clone(),
+            )),
+            counters,
+            notify_shutdown: notify_shutdown.clone(),
             shutdown_complete: shutdown_complete_tx,
         };
+        let mut listeners: Vec<Listener> = listeners
+            .into_iter()
+            .map(|l| Listener {
+                listener: l.socket,
+                local_addr: l.local_addr,
+                endpoint: l.endpoint,
+                shared: shared.clone(),
+            })
+            .collect();
+        drop(shared);
         let ticker = tokio::spawn(tick(broker.clone()));
 
-        // This line's format is stable: scripts and the end-to-end tests find the bound port
-        // by matching `listening on tcp://(\S+)` on stderr, where the capture is the
-        // `SocketAddr` display form (`127.0.0.1:1883`, `[::1]:1883`). It is logged exactly
-        // once, at INFO, after the socket is bound and right before accepting starts.
-        tracing::info!("{} listening on tcp://{local_addr}", Config::version());
-
-        tokio::select! {
-            _ = listener.run() => {}
-            _ = shutdown => {}
+        // These lines' format is stable: scripts and the end-to-end tests find the bound
+        // ports by matching `listening on (tcp|tls|ws|wss)://(\S+)` on stderr, where the
+        // capture is the `SocketAddr` display form (`127.0.0.1:1883`, `[::1]:1883`). Each is
+        // logged exactly once, at INFO, after the sockets are bound and right before accepting
+        // starts; `[listener]`'s `tcp://` line comes first.
+        for l in &listeners {
+            tracing::info!(
+                "{} listening on {}://{}",
+                Config::version(),
+                l.endpoint.protocol.scheme(),
+                l.local_addr
+            );
         }
 
+        let accepting = futures_util::future::join_all(listeners.iter_mut().map(Listener::run));
+        ready.set_accepting(true);
+        tokio::select! {
+            _ = accepting => {}
+            _ = shutdown => {}
+        }
+        ready.set_accepting(false);
+
         tracing::info!("Shutting down: no longer accepting connections.");
-        let Listener {
-            listener: tcp,
-            notify_shutdown,
-            shutdown_complete,
-            ..
-        } = listener;
-        drop(tcp);
+        // Closes the sockets, and drops the listeners' shutdown senders.
+        drop(listeners);
         // The core queues DISCONNECT 0x8B for v5 clients and closes every session first; the
         // broadcast then reaches connections the core does not know yet (no CONNECT so far).
         broker.shutdown();
         let _ = notify_shutdown.send(());
         drop(notify_shutdown);
-        drop(shutdown_complete);
 
-        let grace = config.limits.shutdown_grace();
+        let grace = limits.shutdown_grace();
         if timeout(grace, shutdown_complete_rx.recv()).await.is_err() {
-            let open = max_connections.saturating_sub(limit.available_permits());
+            let open = limits.slots().open();
             tracing::warn!(
                 "{open} connection(s) still open after the {} s grace period; exiting anyway.",
                 grace.as_secs()
@@ -158,9 +302,18 @@ impl BoundServer {
         if let Some(storage) = storage {
             storage.shutdown(grace).await;
         }
+        // Scrapes and probes are answered until here (`/readyz` says not ready while draining).
+        admin_task.abort();
         tracing::info!("Shutdown complete.");
         Ok(())
     }
+}
+
+/// One bound listener socket, not accepting yet.
+struct BoundListener {
+    socket: TcpListener,
+    local_addr: SocketAddr,
+    endpoint: Arc<Endpoint>,
 }
 
 /// Feeds the core its periodic tick.

@@ -3,12 +3,13 @@
 
 use crate::commit_watch::CommitWatch;
 use crate::committer::CommitQueue;
-use crate::connection_handle::{ConnHandle, SendOutcome};
+use crate::connection_handle::{ConnHandle, DrainNotice, SendOutcome};
 use midge_codec::{Connect, Packet, ReasonCode};
-use midge_core::{Action, Broker, ConnId, Event};
+use midge_core::{Action, Broker, BrokerStats, ConnId, Event};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 /// How the core answered a CONNECT.
@@ -50,6 +51,19 @@ struct State {
     shutting_down: bool,
     /// Durable changes on their way to the committer (`None` without storage).
     commits: Option<CommitQueue>,
+    /// The `SharedBroker` this state lives in, for writers reporting `Event::Drained`.
+    me: Weak<SharedBroker>,
+    /// QoS 0 publishes dropped by the slow-reader guard (`limits.max_pending_bytes`).
+    slow_reader_dropped: u64,
+}
+
+/// The counters of one metrics scrape or `$SYS` round, read under one lock acquisition.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct StatsSnapshot {
+    /// The core's counters.
+    pub(crate) broker: BrokerStats,
+    /// QoS 0 publishes dropped because their client read too slowly.
+    pub(crate) slow_reader_dropped: u64,
 }
 
 /// The core's clock. `tokio::time` so tests that pause time move the broker's timers too.
@@ -60,17 +74,19 @@ pub(crate) fn now() -> Instant {
 impl SharedBroker {
     /// Wraps `broker` (fresh, or restored from storage). `commits` is where its durable
     /// changes go; it must be given exactly when the broker was configured `durable`.
-    pub(crate) fn new(broker: Broker, commits: Option<CommitQueue>) -> SharedBroker {
-        SharedBroker {
+    pub(crate) fn new(broker: Broker, commits: Option<CommitQueue>) -> Arc<SharedBroker> {
+        Arc::new_cyclic(|me| SharedBroker {
             state: Mutex::new(State {
                 broker,
                 conns: HashMap::new(),
                 actions: Vec::new(),
                 shutting_down: false,
                 commits,
+                me: me.clone(),
+                slow_reader_dropped: 0,
             }),
             next_conn_id: AtomicU64::new(1),
-        }
+        })
     }
 
     /// The committer's progress, for a new connection's writer (`None` without storage).
@@ -83,12 +99,14 @@ impl SharedBroker {
         self.next_conn_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Registers `handle` as `conn` and hands the core its CONNECT.
+    /// Registers `handle` as `conn` and hands the core its CONNECT, or, with `refused`, the
+    /// server's refusal of it (the core answers with the CONNACK of the client's version).
     pub(crate) fn connect(
         &self,
         conn: ConnId,
         handle: ConnHandle,
         connect: Box<Connect>,
+        refused: Option<ReasonCode>,
     ) -> ConnectOutcome {
         let mut guard = self.state.lock();
         let state = &mut *guard;
@@ -96,9 +114,15 @@ impl SharedBroker {
             return ConnectOutcome::ShuttingDown;
         }
         state.conns.insert(conn, handle);
-        state
-            .broker
-            .handle(now(), Event::Connect { conn, connect }, &mut state.actions);
+        let event = match refused {
+            Some(reason) => Event::Refuse {
+                conn,
+                connect,
+                reason,
+            },
+            None => Event::Connect { conn, connect },
+        };
+        state.broker.handle(now(), event, &mut state.actions);
         let mut reason = ReasonCode::Success;
         let mut assigned_client_id = None;
         for action in &state.actions {
@@ -157,6 +181,15 @@ impl SharedBroker {
         }
     }
 
+    /// `conn`'s writer wrote everything sent before the core's `NotifyDrained`.
+    pub(crate) fn drained(&self, conn: ConnId) {
+        let mut guard = self.state.lock();
+        if guard.conns.contains_key(&conn) {
+            guard.handle(Event::Drained { conn });
+            guard.flush_commits();
+        }
+    }
+
     /// Drives the core's timers.
     pub(crate) fn tick(&self) {
         let mut guard = self.state.lock();
@@ -179,6 +212,20 @@ impl SharedBroker {
     pub(crate) fn close_commits(&self) {
         if let Some(commits) = self.state.lock().commits.as_mut() {
             commits.close();
+        }
+    }
+
+    /// Installs the access policy (`None`: everything allowed) for every check from now on.
+    pub(crate) fn set_authorizer(&self, authorizer: Option<Arc<dyn midge_core::Authorizer>>) {
+        self.state.lock().broker.set_authorizer(authorizer);
+    }
+
+    /// The counters now (one lock acquisition; for metrics scrapes, not per message).
+    pub(crate) fn stats(&self) -> StatsSnapshot {
+        let guard = self.state.lock();
+        StatsSnapshot {
+            broker: guard.broker.stats(),
+            slow_reader_dropped: guard.slow_reader_dropped,
         }
     }
 
@@ -207,7 +254,7 @@ impl State {
                 },
                 Action::Send { conn, packet } => {
                     if let Some(handle) = self.conns.get(&conn) {
-                        send(handle, packet);
+                        self.slow_reader_dropped += send(handle, packet);
                     }
                 }
                 Action::SendDurable { conn, packet } => {
@@ -218,7 +265,17 @@ impl State {
                     if let Some(seq) = self.commits.as_ref().and_then(CommitQueue::hold_for) {
                         handle.wait_for(seq);
                     }
-                    send(handle, packet);
+                    self.slow_reader_dropped += send(handle, packet);
+                }
+                Action::NotifyDrained { conn } => {
+                    if let Some(handle) = self.conns.get(&conn) {
+                        let me = self.me.clone();
+                        handle.notify_drained(DrainNotice::new(move || {
+                            if let Some(broker) = me.upgrade() {
+                                broker.drained(conn);
+                            }
+                        }));
+                    }
                 }
                 Action::Close { conn } => {
                     if let Some(handle) = self.conns.remove(&conn) {
@@ -238,8 +295,12 @@ impl State {
 }
 
 /// Queues `packet` for a connection, warning once if its slow-reader guard starts dropping.
-fn send(handle: &ConnHandle, packet: Packet) {
-    if handle.send(packet) == SendOutcome::DroppedSlowReader && handle.dropped_qos0() == 1 {
+/// Returns 1 when the guard dropped it, else 0 (for the counter).
+fn send(handle: &ConnHandle, packet: Packet) -> u64 {
+    if handle.send(packet) != SendOutcome::DroppedSlowReader {
+        return 0;
+    }
+    if handle.dropped_qos0() == 1 {
         // Once per connection: a warning per message would flood the log exactly when the
         // broker is under pressure.
         tracing::warn!(
@@ -248,4 +309,5 @@ fn send(handle: &ConnHandle, packet: Packet) {
             handle.label()
         );
     }
+    1
 }

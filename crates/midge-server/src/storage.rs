@@ -119,6 +119,11 @@ pub(crate) async fn open(config: &Config) -> Result<Opened, ServerError> {
 }
 
 impl Storage {
+    /// A reader of the Raft node's metrics, for `/metrics` and `/readyz`.
+    pub(crate) fn metrics_source(&self) -> midge_cluster::ClusterMetricsSource {
+        self.node.metrics_source()
+    }
+
     /// Waits up to `grace` for the committer to commit what is queued (the caller has closed
     /// the queue), then stops the Raft node, which closes the store. A clean stop so loses
     /// nothing the core changed before its queue was closed.

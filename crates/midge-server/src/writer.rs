@@ -2,7 +2,7 @@
 //! holds back what follows a durable acknowledgement until its batch is committed.
 
 use crate::commit_watch::{CommitFailed, CommitStatus};
-use crate::connection_handle::{qos0_cost, Outbound, Outbox};
+use crate::connection_handle::{qos0_cost, DrainNotice, Outbound, Outbox};
 use bytes::BytesMut;
 use midge_codec::{ConnAck, ConnAckProperties, Disconnect, Packet, ProtocolVersion, ReasonCode};
 use std::io;
@@ -34,6 +34,8 @@ enum Step {
     Close,
     /// Write what is gathered, then wait for this durable batch.
     Wait(u64),
+    /// Write what is gathered, then call this.
+    Drained(DrainNotice),
 }
 
 /// Owns the socket's write half. Ends after an [`Outbound::Close`], when every sender is gone
@@ -84,6 +86,7 @@ impl<W: AsyncWrite + Unpin> ConnWriter<W> {
             match step {
                 Step::More => {}
                 Step::Close => break,
+                Step::Drained(notice) => notice.notify(),
                 Step::Wait(seq) => {
                     let waited = match self.outbox.commits.as_mut() {
                         Some(commits) => commits.wait(seq).await,
@@ -142,6 +145,8 @@ impl<W: AsyncWrite + Unpin> ConnWriter<W> {
     async fn write_buffered(&mut self) -> io::Result<()> {
         if !self.buf.is_empty() {
             self.socket.write_all(&self.buf).await?;
+            // TLS and WebSocket streams may hold written bytes until flushed (a no-op on TCP).
+            self.socket.flush().await?;
             if self.buf.capacity() > KEEP_BUFFER_BYTES {
                 self.buf = BytesMut::with_capacity(8 * 1024);
             } else {
@@ -155,6 +160,7 @@ impl<W: AsyncWrite + Unpin> ConnWriter<W> {
     fn encode(&mut self, item: Outbound, qos0_bytes: &mut usize) -> Step {
         match item {
             Outbound::Close => Step::Close,
+            Outbound::Drained(notice) => Step::Drained(notice),
             Outbound::WaitFor(seq) => match &self.outbox.commits {
                 // Already committed (the common case under load): no need to break the batch.
                 Some(commits) if commits.status(seq) != CommitStatus::Committed => Step::Wait(seq),

@@ -52,6 +52,7 @@ impl TestServer {
     async fn start_in(dir: PathBuf, tweak: impl FnOnce(&mut Config)) -> TestServer {
         let mut config = Config::default();
         config.listener.port = 0;
+        config.admin.port = 0;
         config.data_dir = dir.clone();
         tweak(&mut config);
         let bound = Server::bind(config).await.expect("bind");
@@ -259,6 +260,7 @@ async fn binding_a_port_in_use_names_the_address() {
     let server = TestServer::start(|_| {}).await;
     let mut config = Config::default();
     config.listener.port = server.addr.port();
+    config.admin.port = 0;
     config.data_dir = server.dir.clone();
     match Server::bind(config).await {
         Err(err @ ServerError::Bind { .. }) => {

@@ -28,6 +28,12 @@ pub trait LogStore: Send + Sync + 'static {
     fn purge(&self, upto: u64) -> Result<(), StoreError>;
     /// Stores a small named value (vote, committed log id, last purged log id), synced.
     fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    /// Like [`LogStore::put_meta`] but not synced itself: it becomes durable with the next
+    /// synced write (a crash may lose it, never reorder it after later writes). For values a
+    /// restart can do without, such as the committed log id.
+    fn put_meta_relaxed(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.put_meta(key, value)
+    }
     /// Reads a named value.
     fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
 }

@@ -73,7 +73,9 @@ impl RocksStore {
 
         let mut opts = Options::default();
         opts.create_if_missing(fresh);
-        opts.create_missing_column_families(true);
+        // Only a new database gets its column families made: an existing one lacking any
+        // (a damaged MANIFEST) must fail to open, not come up with empty tables.
+        opts.create_missing_column_families(fresh);
         opts.set_paranoid_checks(true);
         // A torn write at the WAL tail after a power loss is dropped rather than refusing to
         // open: with `Always` those writes were never acknowledged.
@@ -271,6 +273,12 @@ impl LogStore for RocksStore {
         // Votes must survive a power loss whatever the append policy: voting twice in a term
         // breaks Raft's safety.
         self.write(batch, true)
+    }
+
+    fn put_meta_relaxed(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(RAFT_META)?, key.as_bytes(), value);
+        self.write(batch, false)
     }
 
     fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {

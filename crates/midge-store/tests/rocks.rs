@@ -194,6 +194,21 @@ fn missing_current_is_an_error() {
     assert!(message.contains("CURRENT"), "{message}");
 }
 
+#[test]
+fn existing_database_missing_a_table_is_an_error() {
+    // What a MANIFEST cut short after the default column family looks like to RocksDB: a
+    // database without our tables. Creating them empty would silently lose every retained
+    // message and session.
+    let message = assert_open_fails(|dir| {
+        std::fs::remove_dir_all(dir).unwrap();
+        let mut opts = rocksdb::Options::default();
+        opts.create_if_missing(true);
+        let db = rocksdb::DB::open(&opts, dir).unwrap();
+        db.put(b"k", b"v").unwrap();
+    });
+    assert!(message.contains("olumn famil"), "{message}");
+}
+
 /// Writes `key` straight into column family `cf` of a closed store.
 fn put_raw(dir: &Path, cf: &str, key: &[u8]) {
     let names = rocksdb::DB::list_cf(&rocksdb::Options::default(), dir).unwrap();

@@ -5,6 +5,7 @@ use super::*;
 use crate::subscription_tree::tests::{filter_strategy, naive_matches, topic_strategy, SPEC_CASES};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
 
 fn matches<V: Clone + Ord>(tree: &RetainedTree<V>, filter: &str) -> BTreeSet<(String, V)> {
     let mut out = BTreeSet::new();
@@ -205,5 +206,126 @@ proptest! {
         prop_assert_eq!(&all, &model);
         tree.retain(|_, _| false);
         prop_assert_eq!(tree.node_count(), 1);
+    }
+}
+
+/// Every match of `filter`, in walk order, resumed `window` topics at a time.
+fn windows<V: Clone>(tree: &RetainedTree<V>, filter: &str, window: usize) -> Vec<String> {
+    let mut all: Vec<String> = Vec::new();
+    loop {
+        let after = all.last().cloned();
+        let mut taken = 0;
+        let flow = tree.for_each_match_after(filter, after.as_deref(), |topic, _| {
+            all.push(topic.to_owned());
+            taken += 1;
+            if taken == window {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        if flow.is_continue() {
+            return all;
+        }
+    }
+}
+
+#[test]
+fn walks_in_topic_order_and_resume_after_any_topic() {
+    let mut tree = RetainedTree::new();
+    let topics = [
+        "a", "a/b", "a-", "a/b/c", "a//x", "b", "/", "/a", "a/c", "$SYS/x", "a/b/",
+    ];
+    for t in topics {
+        tree.insert(t, ());
+    }
+    let mut sorted: Vec<&str> = topics
+        .iter()
+        .copied()
+        .filter(|t| !t.starts_with('$'))
+        .collect();
+    sorted.sort_by(|a, b| topic_order(a, b));
+    assert_eq!(
+        sorted,
+        ["/", "/a", "a", "a//x", "a/b", "a/b/", "a/b/c", "a/c", "a-", "b"]
+    );
+    assert_eq!(windows(&tree, "#", usize::MAX), sorted);
+    for window in 1..4 {
+        assert_eq!(windows(&tree, "#", window), sorted, "window {window}");
+    }
+    // Resuming after a topic that is not stored (removed meanwhile) continues after it.
+    let mut rest = Vec::new();
+    let _ = tree.for_each_match_after("a/#", Some("a/b/b"), |t, _| {
+        rest.push(t.to_owned());
+        ControlFlow::Continue(())
+    });
+    assert_eq!(rest, ["a/b/c", "a/c"]);
+    // A literal filter has one match: resuming after anything yields nothing.
+    let mut hits = 0;
+    let _ = tree.for_each_match_after("a/b", Some("0"), |_, _| {
+        hits += 1;
+        ControlFlow::Continue(())
+    });
+    assert_eq!(hits, 0);
+}
+
+#[test]
+fn many_children_resume_in_order() {
+    let mut tree = RetainedTree::new();
+    for i in 0..20_000u32 {
+        tree.insert(&format!("dev/{i:06}/t"), i);
+    }
+    let got = windows(&tree, "dev/+/t", 1000);
+    assert_eq!(got.len(), 20_000);
+    assert!(got.windows(2).all(|w| topic_order(&w[0], &w[1]).is_lt()));
+}
+
+proptest! {
+    #[test]
+    fn resumed_walks_match_the_sorted_reference(
+        inserts in prop::collection::vec(topic_strategy(), 0..60),
+        filter in filter_strategy(),
+        window in 1..5usize,
+        removed_each_window in prop::collection::vec(topic_strategy(), 0..10),
+    ) {
+        let mut tree = RetainedTree::new();
+        for topic in &inserts {
+            tree.insert(topic, ());
+        }
+        let mut want: Vec<String> = inserts
+            .iter()
+            .filter(|t| naive_matches(&filter, t))
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        want.sort_by(|a, b| topic_order(a, b));
+        prop_assert_eq!(windows(&tree, &filter, window), want.clone());
+
+        // Removing topics between windows (the cursor's own included) never repeats or skips
+        // a topic that stays stored.
+        let mut seen: Vec<String> = Vec::new();
+        let mut removals = removed_each_window.iter();
+        loop {
+            let after = seen.last().cloned();
+            let mut taken = 0;
+            let flow = tree.for_each_match_after(&filter, after.as_deref(), |topic, _| {
+                seen.push(topic.to_owned());
+                taken += 1;
+                if taken == window { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+            });
+            if flow.is_continue() {
+                break;
+            }
+            if let Some(gone) = removals.next() {
+                tree.remove(gone);
+            }
+        }
+        prop_assert!(seen.windows(2).all(|w| topic_order(&w[0], &w[1]).is_lt()));
+        for topic in &want {
+            if tree.get(topic).is_some() {
+                prop_assert!(seen.contains(topic), "{} skipped", topic);
+            }
+        }
     }
 }

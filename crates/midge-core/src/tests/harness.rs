@@ -379,6 +379,7 @@ fn action_line(action: &Action) -> String {
         Action::Persist(op) => op_line(op),
         Action::Send { conn, packet } => format!("{conn}: {}", packet_line(packet)),
         Action::SendDurable { conn, packet } => format!("{conn}! {}", packet_line(packet)),
+        Action::NotifyDrained { conn } => format!("drained? {conn}"),
         Action::Close { conn } => format!("close {conn}"),
     }
 }

@@ -3,13 +3,16 @@
 
 mod harness;
 
+mod access;
 mod connect;
 mod durable;
 mod durable_replay;
+mod guards;
 mod keepalive;
 mod limits;
 mod qos;
 mod retained;
+mod retained_replay;
 mod routing;
 mod session;
 mod shared;

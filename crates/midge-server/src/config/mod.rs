@@ -1,20 +1,28 @@
 //! The typed server configuration: loaded once at startup from layered sources, validated, then
 //! passed down. Nothing reads configuration from globals or the environment later on.
 
+mod admin;
+mod auth;
 mod error;
+mod listeners;
 mod overrides;
 mod sections;
+mod source;
 
+pub use admin::AdminSection;
+pub use auth::AuthSection;
 pub use error::ConfigError;
+pub use listeners::{ListenerProtocol, ListenerSection};
 pub use overrides::ConfigOverrides;
 pub use sections::{
-    BrokerSection, ClusterSection, FsyncMode, LimitsSection, ListenerSection, LogFormat,
-    LogSection, StorageSection,
+    BrokerSection, ClusterSection, FsyncMode, LimitsSection, LogFormat, LogSection, StorageSection,
 };
+pub use source::ConfigSource;
 
 use config::{Environment, File, FileFormat};
 use midge_core::BrokerConfig;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tracing_subscriber::EnvFilter;
 
@@ -33,8 +41,14 @@ const ENV_SEPARATOR: &str = "__";
 pub struct Config {
     /// Directory for durable state, created at startup.
     pub data_dir: PathBuf,
-    /// `[listener]`.
+    /// `[listener]`: the default plain-TCP listener.
     pub listener: ListenerSection,
+    /// `[listeners.NAME]`: more listeners (TLS, WebSocket, other ports or auth modes).
+    #[serde(default)]
+    pub listeners: BTreeMap<String, ListenerSection>,
+    /// `[auth]`.
+    #[serde(default)]
+    pub auth: AuthSection,
     /// `[broker]`.
     pub broker: BrokerSection,
     /// `[limits]`.
@@ -45,6 +59,8 @@ pub struct Config {
     pub cluster: ClusterSection,
     /// `[log]`.
     pub log: LogSection,
+    /// `[admin]`: metrics and health checks over HTTP.
+    pub admin: AdminSection,
 }
 
 impl Default for Config {
@@ -163,6 +179,17 @@ impl Config {
         if self.data_dir.as_os_str().is_empty() {
             return Err(invalid("data_dir", "must not be empty"));
         }
+        if let Some(problem) = self.listener.problem() {
+            return Err(invalid("listener", problem));
+        }
+        for (name, listener) in &self.listeners {
+            if let Some(problem) = listener.problem() {
+                return Err(invalid(
+                    "listeners",
+                    format!("[listeners.{name}]: {problem}"),
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -270,6 +297,8 @@ mod tests {
         assert_eq!(ours.max_session_expiry, core.max_session_expiry);
         assert_eq!(ours.topic_alias_maximum, core.topic_alias_maximum);
         assert_eq!(ours.outgoing_topic_aliases, core.outgoing_topic_aliases);
+        assert_eq!(ours.max_retained_messages, core.max_retained_messages);
+        assert_eq!(ours.max_retained_payload, core.max_retained_payload);
         assert_eq!(ours.maximum_qos, core.maximum_qos);
         assert_eq!(ours.retain_available, core.retain_available);
         assert_eq!(

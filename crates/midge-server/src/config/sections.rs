@@ -4,25 +4,7 @@ use midge_codec::QoS;
 use midge_core::BrokerConfig;
 use midge_store::FsyncPolicy;
 use serde::{Deserialize, Serialize};
-use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
-
-/// `[listener]`: where the plain MQTT (TCP) listener binds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListenerSection {
-    /// Address to bind.
-    pub bind: IpAddr,
-    /// TCP port; 0 asks the OS for a free one.
-    pub port: u16,
-}
-
-impl ListenerSection {
-    /// The socket address to bind.
-    pub fn socket_addr(&self) -> SocketAddr {
-        SocketAddr::new(self.bind, self.port)
-    }
-}
 
 /// `[broker]`: every setting of [`midge_core::BrokerConfig`] except the version string, with
 /// durations in seconds.
@@ -63,6 +45,18 @@ pub struct BrokerSection {
     pub assigned_client_id_prefix: String,
     /// `$SYS` publication interval in seconds; 0 disables it.
     pub sys_interval_secs: u64,
+    /// Most retained messages stored; 0 for no limit.
+    pub max_retained_messages: usize,
+    /// Largest retained payload stored, in bytes; 0 for no limit.
+    pub max_retained_payload: usize,
+    /// Most subscriptions per session; 0 for no limit.
+    pub max_subscriptions_per_client: usize,
+    /// Most levels of a topic name or filter; 0 for no limit.
+    pub max_topic_levels: usize,
+    /// Least levels before the first wildcard of a filter; 0 for any.
+    pub min_wildcard_depth: usize,
+    /// Grant shallower wildcard subscriptions without retained messages instead of refusing.
+    pub shallow_wildcard_without_retained: bool,
 }
 
 impl BrokerSection {
@@ -88,6 +82,12 @@ impl BrokerSection {
             allow_zero_length_client_id: self.allow_zero_length_client_id,
             assigned_client_id_prefix: self.assigned_client_id_prefix.clone(),
             sys_interval: Duration::from_secs(self.sys_interval_secs),
+            max_retained_messages: self.max_retained_messages,
+            max_retained_payload: self.max_retained_payload,
+            max_subscriptions_per_client: self.max_subscriptions_per_client,
+            max_topic_levels: self.max_topic_levels,
+            min_wildcard_depth: self.min_wildcard_depth,
+            shallow_wildcard_without_retained: self.shallow_wildcard_without_retained,
             durable: false,
         }
     }
@@ -105,6 +105,10 @@ pub struct LimitsSection {
     pub max_pending_bytes: usize,
     /// Seconds a shutdown waits for connections to flush.
     pub shutdown_grace_secs: u64,
+    /// Most connections open at once from one IP address; 0 for no limit.
+    pub max_connections_per_ip: usize,
+    /// Most new connections per second from one IP address; 0 for no limit.
+    pub max_connection_rate_per_ip: u32,
 }
 
 impl LimitsSection {

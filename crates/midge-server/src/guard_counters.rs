@@ -1,0 +1,95 @@
+//! How often the listeners' security guards refused something, for metrics and logs.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counts of refusals by the listener-side guards (authentication, handshakes, per-IP
+/// limits). Shared by every listener; the metrics exporter reads [`GuardCounters::snapshot`].
+#[derive(Debug, Default)]
+pub struct GuardCounters {
+    auth_failed: AtomicU64,
+    auth_rate_limited: AtomicU64,
+    anonymous_refused: AtomicU64,
+    tls_handshake_failed: AtomicU64,
+    ws_handshake_failed: AtomicU64,
+    per_ip_connections_refused: AtomicU64,
+    connection_rate_refused: AtomicU64,
+}
+
+/// A copy of [`GuardCounters`] at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GuardSnapshot {
+    /// CONNECTs refused for a wrong username or password (0x86 / return code 4).
+    pub auth_failed: u64,
+    /// CONNECTs refused unchecked because their address failed too often (0x9F / rc 3).
+    pub auth_rate_limited: u64,
+    /// Anonymous CONNECTs refused on listeners with `allow_anonymous = false` (0x87 / rc 5).
+    pub anonymous_refused: u64,
+    /// TLS handshakes that failed (bad or missing client certificate, wrong protocol, ...).
+    pub tls_handshake_failed: u64,
+    /// WebSocket upgrades that failed (wrong path, not a WebSocket request, ...).
+    pub ws_handshake_failed: u64,
+    /// Connections closed because their address had `limits.max_connections_per_ip` open.
+    pub per_ip_connections_refused: u64,
+    /// Connections closed because their address opened more than
+    /// `limits.max_connection_rate_per_ip` in the last second.
+    pub connection_rate_refused: u64,
+}
+
+/// Which guard fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Guard {
+    AuthFailed,
+    AuthRateLimited,
+    AnonymousRefused,
+    TlsHandshakeFailed,
+    WsHandshakeFailed,
+    PerIpConnections,
+    ConnectionRate,
+}
+
+impl GuardCounters {
+    /// Counts one refusal by `guard`.
+    pub(crate) fn count(&self, guard: Guard) {
+        let counter = match guard {
+            Guard::AuthFailed => &self.auth_failed,
+            Guard::AuthRateLimited => &self.auth_rate_limited,
+            Guard::AnonymousRefused => &self.anonymous_refused,
+            Guard::TlsHandshakeFailed => &self.tls_handshake_failed,
+            Guard::WsHandshakeFailed => &self.ws_handshake_failed,
+            Guard::PerIpConnections => &self.per_ip_connections_refused,
+            Guard::ConnectionRate => &self.connection_rate_refused,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The current counts.
+    pub fn snapshot(&self) -> GuardSnapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        GuardSnapshot {
+            auth_failed: get(&self.auth_failed),
+            auth_rate_limited: get(&self.auth_rate_limited),
+            anonymous_refused: get(&self.anonymous_refused),
+            tls_handshake_failed: get(&self.tls_handshake_failed),
+            ws_handshake_failed: get(&self.ws_handshake_failed),
+            per_ip_connections_refused: get(&self.per_ip_connections_refused),
+            connection_rate_refused: get(&self.connection_rate_refused),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_guard_has_its_own_counter() {
+        let c = GuardCounters::default();
+        c.count(Guard::AuthFailed);
+        c.count(Guard::AuthFailed);
+        c.count(Guard::ConnectionRate);
+        let s = c.snapshot();
+        assert_eq!(s.auth_failed, 2);
+        assert_eq!(s.connection_rate_refused, 1);
+        assert_eq!(s.anonymous_refused, 0);
+    }
+}
