@@ -4,7 +4,7 @@
 
 use anyhow::Context;
 use midge_server::{
-    init_logging, run_passwd, Cli, CliCommand, ConfigSource, Server, DEFAULT_CONFIG_TOML,
+    init_logging, run_ctl, run_passwd, Cli, CliCommand, ConfigSource, Server, DEFAULT_CONFIG_TOML,
 };
 use std::process::ExitCode;
 use std::time::Duration;
@@ -25,6 +25,10 @@ fn run() -> anyhow::Result<()> {
     let cli = Cli::from_args();
     if let Some(CliCommand::Passwd(args)) = &cli.command {
         return run_passwd(args).with_context(|| format!("midge passwd {}", args.file.display()));
+    }
+    if let Some(CliCommand::Ctl(args)) = &cli.command {
+        println!("{}", run_ctl(args).context("midge ctl")?);
+        return Ok(());
     }
     if cli.print_default_config {
         print!("{DEFAULT_CONFIG_TOML}");

@@ -442,16 +442,22 @@ async fn acknowledged_messages_survive_kills_under_load() {
     );
 }
 
-/// Starts `midge` on `data` and kills it (SIGKILL) once it listens.
-fn start_and_kill(data: &Path) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_midge"))
-        .args(["-p", "0", "--bind", "127.0.0.1", "--data-dir"])
+/// `midge` on `data` with every port picked by the system, so tests run side by side.
+fn midge_on(data: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_midge"));
+    cmd.args(["-p", "0", "--bind", "127.0.0.1", "--data-dir"])
         .arg(data)
+        .env("MIDGE__ADMIN__PORT", "0")
+        .env("MIDGE__CLUSTER__BIND", "127.0.0.1:0")
         .env_remove("RUST_LOG")
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn midge");
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Starts `midge` on `data` and kills it (SIGKILL) once it listens.
+fn start_and_kill(data: &Path) {
+    let mut child = midge_on(data).spawn().expect("spawn midge");
     let stderr = child.stderr.take().expect("stderr");
     let listening = BufReader::new(stderr)
         .lines()
@@ -464,14 +470,7 @@ fn start_and_kill(data: &Path) {
 
 /// Runs `midge` on `data`, which must exit on its own; returns its status and stderr.
 fn run_to_exit(data: &Path) -> (ExitStatus, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_midge"))
-        .args(["-p", "0", "--bind", "127.0.0.1", "--data-dir"])
-        .arg(data)
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn midge");
+    let mut child = midge_on(data).spawn().expect("spawn midge");
     let started = Instant::now();
     loop {
         if let Some(status) = child.try_wait().expect("wait") {

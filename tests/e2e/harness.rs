@@ -119,11 +119,6 @@ impl Midge {
         }
     }
 
-    /// The directory the broker's data lives under (tests may put files next to it).
-    pub fn dir(&self) -> &std::path::Path {
-        self.dir.path()
-    }
-
     /// The admin HTTP listener's address (`/metrics`, `/healthz`, `/readyz`), from the
     /// broker's `admin listening on http://ADDR` line of its current run.
     pub fn admin_addr(&self) -> SocketAddr {
@@ -146,6 +141,12 @@ impl Midge {
         }
     }
 
+    /// The cluster gRPC listener's address, from the broker's `cluster listening on
+    /// grpc://ADDR` line.
+    pub fn cluster_addr(&self) -> SocketAddr {
+        self.listener("grpc", 0)
+    }
+
     /// Sends SIGHUP (reload) to the broker.
     pub fn sighup(&self) {
         let _ = Command::new("kill")
@@ -156,6 +157,22 @@ impl Midge {
     /// Everything the broker logged so far.
     pub fn log(&self) -> String {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Waits until the broker's log contains every one of `needles`; returns the log.
+    pub fn wait_for_log(&self, needles: &[&str]) -> String {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let log = self.log();
+            if needles.iter().all(|n| log.contains(n)) {
+                return log;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "log never showed {needles:?}; log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Sends SIGTERM and waits for the process to exit; returns its exit status code.
@@ -212,6 +229,8 @@ fn spawn(
         .env_remove("RUST_LOG")
         // Tests run in parallel: every broker's admin HTTP listener gets a free port too.
         .env("MIDGE__ADMIN__PORT", "0")
+        // And its cluster gRPC listener.
+        .env("MIDGE__CLUSTER__BIND", "127.0.0.1:0")
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -573,4 +592,144 @@ pub fn rss_kib_of(pid: u32) -> Option<u64> {
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// `GET /api/v1/cluster` of one node.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct ClusterView {
+    /// The node answering.
+    pub node_id: u64,
+    /// The leader it knows of.
+    pub leader: Option<u64>,
+    /// Its Raft term.
+    pub term: u64,
+    /// The highest Raft log index it applied.
+    pub applied_index: Option<u64>,
+    /// Every member.
+    pub members: Vec<ClusterMember>,
+}
+
+/// One member in a [`ClusterView`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct ClusterMember {
+    /// Its node id.
+    pub node_id: u64,
+    /// `voter` or `learner`.
+    pub role: String,
+    /// Its cluster (gRPC) address.
+    pub cluster_addr: String,
+    /// Its MQTT address.
+    pub mqtt_addr: String,
+}
+
+impl ClusterView {
+    /// The voters' ids, in order.
+    pub fn voters(&self) -> Vec<u64> {
+        self.members
+            .iter()
+            .filter(|m| m.role == "voter")
+            .map(|m| m.node_id)
+            .collect()
+    }
+}
+
+/// Several `midge` processes forming one cluster on 127.0.0.1, every port ephemeral: node 1
+/// starts alone (no seeds), the others join through node 1's cluster address. Node `i` (from
+/// 1) is `nodes[i - 1]`. Each process is killed on drop.
+pub struct MidgeCluster {
+    /// The nodes, by id - 1; `None` once killed with [`MidgeCluster::kill`].
+    pub nodes: Vec<Option<Midge>>,
+}
+
+impl MidgeCluster {
+    /// Starts `n` nodes and waits until node 1 sees all of them as members.
+    pub fn start(n: u64) -> MidgeCluster {
+        let first = Midge::start_with(&[("MIDGE__CLUSTER__NODE_ID", "1")]);
+        let seed = first.cluster_addr().to_string();
+        let mut nodes = vec![Some(first)];
+        for id in 2..=n {
+            let id = id.to_string();
+            nodes.push(Some(Midge::start_with(&[
+                ("MIDGE__CLUSTER__NODE_ID", id.as_str()),
+                ("MIDGE__CLUSTER__SEEDS", seed.as_str()),
+            ])));
+        }
+        let cluster = MidgeCluster { nodes };
+        cluster.wait_for(1, "every node a member", |v| v.members.len() as u64 == n);
+        cluster
+    }
+
+    /// Node `id`; panics if it was killed.
+    pub fn node(&self, id: u64) -> &Midge {
+        self.nodes[(id - 1) as usize]
+            .as_ref()
+            .expect("node was killed")
+    }
+
+    /// Kills node `id` with SIGKILL.
+    pub fn kill(&mut self, id: u64) {
+        if let Some(mut node) = self.nodes[(id - 1) as usize].take() {
+            node.kill();
+        }
+    }
+
+    /// The ids of the nodes still running.
+    pub fn alive(&self) -> Vec<u64> {
+        (1..=self.nodes.len() as u64)
+            .filter(|id| self.nodes[(id - 1) as usize].is_some())
+            .collect()
+    }
+
+    /// `GET /api/v1/cluster` of node `id`; `None` while it does not answer.
+    pub fn view(&self, id: u64) -> Option<ClusterView> {
+        let url = format!("http://{}/api/v1/cluster", self.node(id).admin_addr());
+        let mut response = ureq::get(&url).call().ok()?;
+        let body = response.body_mut().read_to_string().ok()?;
+        serde_json::from_str(&body).ok()
+    }
+
+    /// Waits until node `id`'s view satisfies `pred`; returns that view.
+    pub fn wait_for(
+        &self,
+        id: u64,
+        what: &str,
+        pred: impl Fn(&ClusterView) -> bool,
+    ) -> ClusterView {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let view = self.view(id);
+            if let Some(view) = view.as_ref().filter(|v| pred(v)) {
+                return view.clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "node {id} never saw {what}; last view {view:?}; log:\n{}",
+                self.node(id).log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until every running node knows the same leader, one of the running nodes;
+    /// returns it.
+    pub fn agreed_leader(&self) -> u64 {
+        let alive = self.alive();
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let leaders: Vec<Option<u64>> = alive
+                .iter()
+                .map(|id| self.view(*id).and_then(|v| v.leader))
+                .collect();
+            if let Some(Some(leader)) = leaders.first() {
+                if alive.contains(leader) && leaders.iter().all(|l| *l == Some(*leader)) {
+                    return *leader;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nodes {alive:?} never agreed on a leader: {leaders:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }

@@ -2,17 +2,21 @@
 //! (rumqttc, paho-mqtt, mosquitto_pub/mosquitto_sub) and a raw-packet client for bad input.
 
 mod bad_input;
+mod cluster;
+mod compose;
 mod connect;
 mod durability;
+mod enhanced_auth;
 mod guards;
 mod harness;
+mod helm;
 mod metrics;
 mod mosquitto_clients;
 mod ops;
 mod paho;
 mod qos;
 mod retained;
-
+mod retained_bulk;
 mod security;
 mod session;
 mod shared;

@@ -37,14 +37,14 @@ async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
 }
 
 /// Scrapes `/metrics` and parses it as the Prometheus text format.
-async fn scrape(m: &Midge) -> Scrape {
+pub(crate) async fn scrape(m: &Midge) -> Scrape {
     let (status, body) = get(m.admin_addr(), "/metrics").await;
     assert_eq!(status, 200, "{body}");
     Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).expect("Prometheus text format")
 }
 
 /// The value of the sample `name{labels}`; a histogram's value is its sample count.
-fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
     let matches =
         |s: &&Sample| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v));
     let sample = scrape.samples.iter().find(matches).unwrap_or_else(|| {
@@ -63,7 +63,11 @@ fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
 
 /// Scrapes until `done` accepts the scrape (counters are read at scrape time, but clients'
 /// packets may still be on their way); fails with the last scrape after [`WAIT`].
-async fn scrape_until(m: &Midge, what: &str, mut done: impl FnMut(&Scrape) -> bool) -> Scrape {
+pub(crate) async fn scrape_until(
+    m: &Midge,
+    what: &str,
+    mut done: impl FnMut(&Scrape) -> bool,
+) -> Scrape {
     let deadline = Instant::now() + WAIT;
     loop {
         let s = scrape(m).await;

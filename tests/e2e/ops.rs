@@ -2,27 +2,11 @@
 //! reloads on SIGHUP.
 
 use crate::connect::{connect, connect_ok, persistent, publish, Client, V3, V5};
-use crate::harness::{Midge, WAIT};
+use crate::harness::Midge;
 use midge_codec::{Packet, QoS, ReasonCode};
 use std::io::Read;
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
-
-/// Waits until the broker's log contains every one of `needles`; returns the log.
-fn wait_for_log(m: &Midge, needles: &[&str]) -> String {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let log = m.log();
-        if needles.iter().all(|n| log.contains(n)) {
-            return log;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "log never showed {needles:?}; log:\n{log}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use std::time::Duration;
 
 /// Opens a TCP connection and reports whether the broker closed it at once (nothing sent).
 fn closed_at_once(m: &Midge) -> bool {
@@ -122,25 +106,22 @@ async fn sighup_reloads_limits_and_log_level_without_dropping_clients() {
     )
     .expect("rewrite config");
     m.sighup();
-    wait_for_log(&m, &["Configuration reloaded: log level, limits"]);
+    m.wait_for_log(&["Configuration reloaded: log level, limits"]);
     let mut c = connect(&m, V5, "reload-c").await;
     still_connected(&mut a).await;
     still_connected(&mut b).await;
     still_connected(&mut c).await;
     // Debug lines now show: a connection that closes before CONNECT is logged at debug.
     drop(TcpStream::connect(m.addr()).expect("tcp connect"));
-    wait_for_log(&m, &["closed its connection before CONNECT"]);
+    m.wait_for_log(&["closed its connection before CONNECT"]);
 
     // Invalid: nothing changes, and the error names the key.
     std::fs::write(m.config_file(), "[limits]\nmax_connections = 0\n").expect("rewrite");
     m.sighup();
-    wait_for_log(
-        &m,
-        &[
-            "Configuration reload failed, keeping the running configuration",
-            "limits.max_connections",
-        ],
-    );
+    m.wait_for_log(&[
+        "Configuration reload failed, keeping the running configuration",
+        "limits.max_connections",
+    ]);
     let mut d = connect(&m, V3, "reload-d").await;
     assert!(closed_at_once(&m), "the limit of 4 still holds");
     still_connected(&mut a).await;
@@ -152,10 +133,7 @@ async fn sighup_reloads_limits_and_log_level_without_dropping_clients() {
     )
     .expect("rewrite");
     m.sighup();
-    wait_for_log(
-        &m,
-        &["broker.max_keep_alive changed but only take(s) effect after a restart"],
-    );
+    m.wait_for_log(&["broker.max_keep_alive changed but only take(s) effect after a restart"]);
     still_connected(&mut a).await;
     still_connected(&mut b).await;
     still_connected(&mut c).await;

@@ -1,4 +1,3 @@
-// NOT YET IN tests/e2e/main.rs: both tests fail (see the session-2 closing note); wire in once fixed.
 //! Many retained messages through a real process: 100,000 retained messages survive `kill -9`
 //! (restored from a Raft snapshot plus the log after it), and a `#` subscriber gets them paced
 //! through its Receive Maximum (MQTT-4.9.0-2) rather than queued or dropped, at QoS 1 and QoS 0.
@@ -77,11 +76,13 @@ async fn replay(m: &Midge, qos: QoS, window: u16) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_thousand_retained_survive_kill_9_and_replay_paced() {
-    // Group commit packs many publishes into one log entry: snapshot often enough that the
-    // restart goes through a snapshot plus the log after it.
-    let mut m = Midge::start_with(&[("MIDGE__STORAGE__SNAPSHOT_LOGS", "20")]);
+    // Group commit packs many publishes into one log entry (each pipelined chunk of 10,000
+    // becomes a handful): snapshot often enough that the restart goes through a snapshot
+    // plus the log after it.
+    let mut m = Midge::start_with(&[("MIDGE__STORAGE__SNAPSHOT_LOGS", "4")]);
     fill(&m).await;
-    assert!(m.log().contains("snapshot built"), "{}", m.log());
+    // Openraft builds snapshots in the background: wait for one.
+    m.wait_for_log(&["snapshot built"]);
     m.restart();
     assert!(
         m.log()
@@ -118,7 +119,16 @@ async fn retained_limits_refuse_with_quota_exceeded() {
         p.retain = true;
         c.send(&Packet::Publish(p)).await;
         let ack = c.expect_ack(AckKind::PubAck, 5).await;
-        assert_eq!(ack.reason, want, "{topic} {payload:?}");
+        if want == ReasonCode::Success {
+            // Stored: 0x00, or 0x10 No matching subscribers (also a success).
+            assert!(
+                !ack.reason.is_error(),
+                "{topic} {payload:?}: {:?}",
+                ack.reason
+            );
+        } else {
+            assert_eq!(ack.reason, want, "{topic} {payload:?}");
+        }
     }
     let mut s = connect(&m, V5, "lim-sub").await;
     s.subscribe("l/#", QoS::AtMostOnce).await;

@@ -314,45 +314,31 @@ async fn mosquitto_passwd_files_work_and_bad_credentials_get_0x86_or_rc_4() {
     }
     // mosquitto_pub, as a real v3 client, reports the v3 return code's text.
     let port = m.port().to_string();
-    let out = run(
-        &m,
-        "mosquitto_pub",
-        &[
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-u",
-            "bob",
-            "-P",
-            "nope",
-            "-t",
-            "t",
-            "-m",
-            "x",
-        ],
-    );
+    let pub_as_bob = |password: &str| {
+        run(
+            &m,
+            "mosquitto_pub",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-u",
+                "bob",
+                "-P",
+                password,
+                "-t",
+                "t",
+                "-m",
+                "x",
+            ],
+        )
+    };
+    let out = pub_as_bob("nope");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
     assert!(err.contains("bad user name or password"), "{err}");
-    let out = run(
-        &m,
-        "mosquitto_pub",
-        &[
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-u",
-            "bob",
-            "-P",
-            "hunter2",
-            "-t",
-            "t",
-            "-m",
-            "x",
-        ],
-    );
+    let out = pub_as_bob("hunter2");
     assert!(out.status.success(), "{}", describe(&out, false, &m));
 }
 

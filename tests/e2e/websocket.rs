@@ -62,7 +62,6 @@ fn paho_over_ws_and_wss_for_v311_and_v5() {
 }
 
 #[tokio::test]
-#[ignore = "fails: the refusal comes back empty; to fix in the next session"]
 async fn wrong_path_and_plain_http_are_refused_and_the_broker_carries_on() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let m = Midge::start_with(&[

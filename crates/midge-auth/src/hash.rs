@@ -1,4 +1,5 @@
-//! Mosquitto password hashes: `$6$` (salted SHA-512) and `$7$` (PBKDF2-HMAC-SHA512).
+//! Mosquitto password hashes: `$6$` (salted SHA-512) and `$7$` (PBKDF2-HMAC-SHA512), plus
+//! Midge's own `SCRAM-SHA-256$` form, which also serves MQTT v5 SCRAM-SHA-256 authentication.
 //!
 //! Both forms store the salt and digest base64-encoded (standard alphabet, padded). `$6$` is
 //! `SHA512(password || salt)`, Mosquitto 1.x's form; `$7$<iterations>$` is PBKDF2-HMAC-SHA512
@@ -14,7 +15,8 @@ use rand::RngCore;
 use sha2::{Digest, Sha512};
 use subtle::ConstantTimeEq;
 
-use crate::error::HashError;
+use crate::error::{AuthError, HashError};
+use crate::scram_credentials::ScramCredentials;
 
 /// Iteration count Mosquitto 2.0's `mosquitto_passwd` uses for `$7$` hashes.
 pub const DEFAULT_PBKDF2_ITERATIONS: u32 = 101;
@@ -42,11 +44,36 @@ pub enum PasswordHash {
         salt: Vec<u8>,
         hash: Vec<u8>,
     },
+    /// `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>` (RFC 5803): checks plain
+    /// passwords and SCRAM-SHA-256 exchanges alike. Mosquitto does not read this form.
+    Scram(ScramCredentials),
 }
+
+/// Prefix of the [`PasswordHash::Scram`] form.
+const SCRAM_PREFIX: &str = "SCRAM-SHA-256$";
 
 impl PasswordHash {
     /// Parses the part of a password-file line after the first `:`.
     pub fn parse(text: &str) -> Result<Self, HashError> {
+        if text.starts_with(SCRAM_PREFIX) {
+            return match text.parse::<ScramCredentials>() {
+                Ok(credentials) if credentials.iterations() <= MAX_PBKDF2_ITERATIONS => {
+                    Ok(Self::Scram(credentials))
+                }
+                Ok(_) => Err(HashError::Malformed {
+                    form: "SCRAM-SHA-256",
+                    reason: "iteration count out of range 1..=10000000",
+                }),
+                Err(AuthError::ScramCredentials(reason)) => Err(HashError::Malformed {
+                    form: "SCRAM-SHA-256",
+                    reason,
+                }),
+                Err(_) => Err(HashError::Malformed {
+                    form: "SCRAM-SHA-256",
+                    reason: "unreadable",
+                }),
+            };
+        }
         if let Some(rest) = text.strip_prefix("$6$") {
             const FORM: &str = "$6$ (sha512)";
             let (salt, hash) = rest.split_once('$').ok_or(HashError::Malformed {
@@ -142,8 +169,26 @@ impl PasswordHash {
                 pbkdf2::pbkdf2_hmac::<Sha512>(password.as_bytes(), salt, *iterations, &mut out);
                 (out, hash)
             }
+            Self::Scram(stored) => {
+                let candidate =
+                    ScramCredentials::derive(password, stored.salt().to_vec(), stored.iterations());
+                return candidate.stored_key().ct_eq(stored.stored_key()).into();
+            }
         };
         candidate.ct_eq(stored).into()
+    }
+
+    /// SCRAM-SHA-256 credentials for `password` with a fresh salt.
+    pub fn new_scram(password: &str) -> Self {
+        Self::Scram(ScramCredentials::new(password))
+    }
+
+    /// The SCRAM credentials this hash holds, if it is of that form.
+    pub fn scram(&self) -> Option<&ScramCredentials> {
+        match self {
+            Self::Scram(credentials) => Some(credentials),
+            _ => None,
+        }
     }
 }
 
@@ -191,6 +236,7 @@ impl fmt::Display for PasswordHash {
                 STANDARD.encode(salt),
                 STANDARD.encode(hash)
             ),
+            Self::Scram(credentials) => credentials.fmt(f),
         }
     }
 }
@@ -206,6 +252,7 @@ impl fmt::Debug for PasswordHash {
                     "PasswordHash::Pbkdf2Sha512(iterations: {iterations}, ..)"
                 )
             }
+            Self::Scram(credentials) => write!(f, "PasswordHash::Scram({credentials:?})"),
         }
     }
 }
@@ -219,6 +266,20 @@ mod tests {
         g2Xbr1W+UjUEfYnlgUK9OOQlKk54EfRuKYc+krufOQ==";
     const PBKDF2_SECRET: &str = "$7$101$Fg2NbUDfa5NwK26Z$oKv8I4+jgxm0NGGK9sVmd9CKP214Ns2CUTaBsGkn\
         Us3SpAZ7ZFwJ1T81662DKW6XpAd9fKRWi1iqHhjwWfhalA==";
+
+    #[test]
+    fn scram_form_checks_plain_passwords_and_round_trips() {
+        let hash = PasswordHash::new_scram("pencil");
+        let text = hash.to_string();
+        assert!(text.starts_with("SCRAM-SHA-256$4096:"), "{text}");
+        let parsed = PasswordHash::parse(&text).expect("parses");
+        assert_eq!(parsed, hash);
+        assert!(parsed.verify("pencil"));
+        assert!(!parsed.verify("pencils"));
+        assert!(parsed.scram().is_some());
+        let err = PasswordHash::parse("SCRAM-SHA-256$0:c2FsdA==$AA==:AA==").unwrap_err();
+        assert!(err.to_string().contains("SCRAM-SHA-256"), "{err}");
+    }
 
     #[test]
     fn verifies_mosquitto_sha512() {

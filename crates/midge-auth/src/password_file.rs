@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 
 use crate::error::AuthError;
 use crate::hash::PasswordHash;
+use crate::scram_credentials::{ScramCredentialStore, ScramCredentials};
 
 /// A parsed password file that can be checked against and edited without losing its layout.
 ///
@@ -126,6 +127,12 @@ impl PasswordFile {
         self.set_hash(username, PasswordHash::new_pbkdf2(password))
     }
 
+    /// Adds `username`, or replaces its password in place, with SCRAM-SHA-256 credentials
+    /// (usable for plain logins and for v5 SCRAM-SHA-256 authentication).
+    pub fn set_scram(&mut self, username: &str, password: &str) -> Result<(), AuthError> {
+        self.set_hash(username, PasswordHash::new_scram(password))
+    }
+
     /// Adds `username`, or replaces its hash in place, with a given hash.
     pub fn set_hash(&mut self, username: &str, hash: PasswordHash) -> Result<(), AuthError> {
         validate_username(username).map_err(|reason| AuthError::InvalidUsername {
@@ -167,6 +174,14 @@ impl Line {
 }
 
 /// Writes the file back with `\n` line endings, one line per entry or comment.
+/// Users whose entry is in the `SCRAM-SHA-256$` form can authenticate with SCRAM-SHA-256;
+/// the others are unknown to it (their hashes cannot answer a SCRAM exchange).
+impl ScramCredentialStore for PasswordFile {
+    fn credentials(&self, username: &str) -> Option<ScramCredentials> {
+        self.hash(username)?.scram().cloned()
+    }
+}
+
 impl fmt::Display for PasswordFile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for line in &self.lines {

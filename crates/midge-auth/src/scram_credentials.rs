@@ -164,6 +164,12 @@ impl ScramCredentialStore for HashMap<String, ScramCredentials> {
     }
 }
 
+impl<T: ScramCredentialStore + ?Sized> ScramCredentialStore for std::sync::Arc<T> {
+    fn credentials(&self, username: &str) -> Option<ScramCredentials> {
+        (**self).credentials(username)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

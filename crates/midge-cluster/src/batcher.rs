@@ -1,5 +1,6 @@
 //! The group-commit task behind every [`crate::Proposer`].
 
+use crate::control::ClusterControl;
 use crate::metrics::SharedCounters;
 use crate::proposer::Proposal;
 use crate::{pb, ClusterError, MidgeRaft};
@@ -20,6 +21,10 @@ pub(crate) struct Batcher {
     pub(crate) commit_timeout: Duration,
     pub(crate) counters: Arc<SharedCounters>,
     pub(crate) stop: watch::Receiver<bool>,
+    /// Forwards batches to the leader while this node does not lead.
+    pub(crate) control: ClusterControl,
+    /// Stamped on every entry (see `pb::Request::origin_id`).
+    pub(crate) origin_id: u64,
 }
 
 /// Proposals merged into one entry.
@@ -113,9 +118,22 @@ impl Batcher {
         c.commands
             .fetch_add(batch.commands.len() as u64, Ordering::Relaxed);
         let Batch { commands, waiters } = batch;
+        let request = pb::Request {
+            commands,
+            origin_id: self.origin_id,
+        };
+        let leader = self.raft.metrics().borrow().current_leader;
+        if leader != Some(self.control.node_id) {
+            // The leader commits it. Waited for here, one batch at a time, so this node's
+            // batches reach the log in the order they were proposed.
+            let result = self.control.propose_routed(request, false).await;
+            complete(waiters, &result);
+            drop(permit);
+            return;
+        }
         // `client_write_ff` only queues the entry: the next batch can be submitted while this
         // one is being written, replicated and applied.
-        match self.raft.client_write_ff(pb::Request { commands }).await {
+        match self.raft.client_write_ff(request).await {
             Err(fatal) => complete(waiters, &Err(fatal.into())),
             Ok(applied) => {
                 let timeout = self.commit_timeout;

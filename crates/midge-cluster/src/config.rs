@@ -38,6 +38,11 @@ pub struct ClusterConfig {
     pub heartbeat_interval: Duration,
     /// Election timeout range: a follower that hears nothing for a random time in it stands.
     pub election_timeout: (Duration, Duration),
+    /// Peers' cluster addresses (`host:port`; a name may resolve to several). A fresh node
+    /// joins through them unless it [bootstraps](ClusterConfig::bootstraps).
+    pub seeds: Vec<String>,
+    /// Most voters; nodes joining beyond it stay learners.
+    pub max_voters: usize,
 }
 
 impl ClusterConfig {
@@ -56,7 +61,27 @@ impl ClusterConfig {
             commit_timeout: Duration::from_secs(10),
             heartbeat_interval: Duration::from_millis(100),
             election_timeout: (Duration::from_millis(300), Duration::from_millis(600)),
+            seeds: Vec::new(),
+            max_voters: 3,
         }
+    }
+
+    /// Whether a fresh node (empty log) starts a one-member group instead of joining: it has
+    /// no seeds, or the first seed is its own advertised address, so every node of a cluster
+    /// can be given the same list and exactly one of them starts it.
+    pub fn bootstraps(&self) -> bool {
+        self.seeds
+            .first()
+            .is_none_or(|first| *first == self.node.raft_addr)
+    }
+
+    /// The seeds to join through: every one but this node's own address.
+    pub fn peer_seeds(&self) -> Vec<String> {
+        self.seeds
+            .iter()
+            .filter(|seed| **seed != self.node.raft_addr)
+            .cloned()
+            .collect()
     }
 
     /// Where the caller should open the RocksDB store (`<data_dir>/raft`), beside the
@@ -82,6 +107,9 @@ impl ClusterConfig {
         }
         if self.commit_timeout.is_zero() {
             return bad("commit_timeout", "must be positive");
+        }
+        if self.max_voters == 0 {
+            return bad("max_voters", "must be at least 1");
         }
         if self.heartbeat_interval.is_zero() {
             return bad("heartbeat_interval", "must be positive");
@@ -127,5 +155,18 @@ mod tests {
         bad.election_timeout = (Duration::from_millis(50), Duration::from_millis(60));
         let err = bad.validate().unwrap_err().to_string();
         assert!(err.contains("election_timeout"), "{err}");
+    }
+
+    #[test]
+    fn the_first_seed_naming_this_node_bootstraps_and_the_rest_join() {
+        let mut c = ClusterConfig::new(1, "/tmp/x");
+        assert!(c.bootstraps(), "no seeds");
+        c.node.raft_addr = "midge-0.midge:7946".into();
+        c.seeds = vec!["midge-0.midge:7946".into(), "midge-1.midge:7946".into()];
+        assert!(c.bootstraps());
+        assert_eq!(c.peer_seeds(), ["midge-1.midge:7946"]);
+        c.node.raft_addr = "midge-1.midge:7946".into();
+        assert!(!c.bootstraps());
+        assert_eq!(c.peer_seeds(), ["midge-0.midge:7946"]);
     }
 }

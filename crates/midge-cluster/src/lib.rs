@@ -5,12 +5,15 @@
 //! state machine rows, log entries, Raft metadata, snapshot metadata) and their conversions
 //! (`pb_impl`), the openraft storage adapters over `midge-store`'s traits (`LogStorage`,
 //! `StateMachine`, snapshots as files under `<data_dir>/snapshots/`), reading the durable state
-//! back for `midge_core::Broker::restore` (`restore`), the Raft network seam (`network`), and the
-//! node a server starts (`ClusterNode`) with its group-commit `Proposer`.
+//! back for `midge_core::Broker::restore` (`restore`), the gRPC transport between nodes
+//! (`proto/cluster.proto`: the Raft network, snapshot streaming, joins and forwarded
+//! proposals), membership changes (`ClusterControl`), and the node a server starts
+//! (`ClusterNode`) with its group-commit `Proposer`.
 //!
 //! Must not touch: MQTT decisions (the core decides, this crate only persists `DurableOp`s),
 //! the bytes on disk (keys, column families and WAL policy are `midge-store`'s), sockets
-//! towards MQTT clients, config files, or metrics exporters (it exposes numbers through
+//! towards MQTT clients (it only serves and calls peers' gRPC), config files, or metrics
+//! exporters (it exposes numbers through
 //! `ClusterNode::metrics`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -24,8 +27,11 @@ mod apply;
 mod batcher;
 mod blocking;
 mod clock;
+mod cluster_status;
 mod config;
+mod control;
 mod error;
+mod joiner;
 mod log_storage;
 mod metrics;
 mod network;
@@ -34,10 +40,15 @@ mod node_info;
 mod offline_sessions;
 pub mod pb;
 pub mod pb_impl;
+mod peer_channels;
 mod proposer;
+mod raft_service;
+mod remote_commands;
 mod restore;
+mod rpc_status;
 mod snapshot_builder;
 mod snapshot_files;
+mod snapshot_stream;
 mod state_machine;
 mod type_config;
 
@@ -45,14 +56,18 @@ mod type_config;
 mod tests;
 
 pub use clock::WallClock;
+pub use cluster_status::{ClusterStatus, MemberStatus};
 pub use config::ClusterConfig;
+pub use control::{ClusterControl, Joined};
 pub use error::ClusterError;
 pub use log_storage::LogStorage;
 pub use metrics::{ClusterMetrics, ClusterMetricsSource};
-pub use network::{PeerUnreachable, UnreachableNetwork, UnreachablePeer};
+pub use network::{GrpcNetwork, GrpcPeer, PeerUnreachable};
 pub use node::ClusterNode;
 pub use node_info::NodeInfo;
+pub use peer_channels::PeerChannels;
 pub use proposer::Proposer;
+pub use remote_commands::RemoteCommands;
 pub use restore::restore_state;
 pub use snapshot_builder::SnapshotBuilder;
 pub use state_machine::StateMachine;

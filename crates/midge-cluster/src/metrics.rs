@@ -27,6 +27,8 @@ pub struct ClusterMetrics {
     pub purged_index: Option<u64>,
     /// Voter ids of the current membership.
     pub voters: Vec<u64>,
+    /// Ids of every member, voters and learners.
+    pub members: Vec<u64>,
     /// `propose` calls accepted by the batching task.
     pub proposals: u64,
     /// Commands carried by those proposals.
@@ -58,6 +60,12 @@ impl ClusterMetrics {
             snapshot_index: raft.snapshot.map(|id| id.index),
             purged_index: raft.purged.map(|id| id.index),
             voters: raft.membership_config.membership().voter_ids().collect(),
+            members: raft
+                .membership_config
+                .membership()
+                .nodes()
+                .map(|(id, _)| *id)
+                .collect(),
             proposals: counters.proposals.load(Ordering::Relaxed),
             commands: counters.commands.load(Ordering::Relaxed),
             batches: counters.batches.load(Ordering::Relaxed),

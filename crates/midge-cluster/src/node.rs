@@ -1,11 +1,16 @@
 //! A running cluster node: the Raft instance, its stores and the proposer.
 
 use crate::batcher::Batcher;
+use crate::control::ClusterControl;
+use crate::joiner::join_through_seeds;
 use crate::metrics::SharedCounters;
+use crate::peer_channels::PeerChannels;
 use crate::proposer::Proposer;
+use crate::raft_service::RaftRpcServer;
+use crate::remote_commands::RemoteCommands;
 use crate::{
-    restore_state, ClusterConfig, ClusterError, ClusterMetrics, ClusterMetricsSource, LogStorage,
-    MidgeRaft, StateMachine, UnreachableNetwork, WallClock,
+    restore_state, ClusterConfig, ClusterError, ClusterMetrics, ClusterMetricsSource, GrpcNetwork,
+    LogStorage, MidgeRaft, StateMachine, WallClock,
 };
 use midge_core::RestoredState;
 use midge_store::{LogStore, StateStore};
@@ -13,8 +18,13 @@ use openraft::{Raft, ServerState};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
+use tonic::transport::server::TcpIncoming;
+
+/// How long `start` waits for a joined node to see itself in the membership.
+const JOIN_VISIBLE: Duration = Duration::from_secs(30);
 
 /// One member of Midge's Raft group. Started with [`ClusterNode::start`]; the server reads
 /// [`ClusterNode::restored_state`] once, then proposes changes through [`ClusterNode::proposer`].
@@ -26,6 +36,10 @@ pub struct ClusterNode {
     counters: Arc<SharedCounters>,
     stop: watch::Sender<bool>,
     batcher: JoinHandle<()>,
+    control: ClusterControl,
+    /// The gRPC server, when the node serves its cluster address.
+    grpc: Option<JoinHandle<()>>,
+    remote: Option<RemoteCommands>,
     /// True once openraft has dropped its handles to both stores.
     stores_released: Box<dyn Fn() -> bool + Send + Sync>,
 }
@@ -44,6 +58,19 @@ impl ClusterNode {
         log: Arc<L>,
         state: Arc<S>,
     ) -> Result<ClusterNode, ClusterError> {
+        ClusterNode::start_serving(config, log, state, None).await
+    }
+
+    /// [`ClusterNode::start`], serving the cluster's gRPC service (Raft RPCs from peers,
+    /// joins, forwarded proposals) on `listener`. A fresh node with `config.seeds` joins the
+    /// cluster through them (retrying until a seed answers) instead of bootstrapping, and
+    /// returns once it is a member.
+    pub async fn start_serving<L: LogStore, S: StateStore>(
+        config: ClusterConfig,
+        log: Arc<L>,
+        state: Arc<S>,
+        listener: Option<TcpListener>,
+    ) -> Result<ClusterNode, ClusterError> {
         config.validate()?;
         let raft_config = Arc::new(config.raft_config()?);
         let counters = Arc::new(SharedCounters::default());
@@ -60,27 +87,71 @@ impl ClusterNode {
             Box::new(move || log.strong_count() <= log_kept && state.strong_count() <= state_kept)
         };
         let log_storage = LogStorage::with_counters(log, counters.clone());
-        let state_machine = StateMachine::open(state.clone(), &config.data_dir).await?;
+        let origin_id = origin_id();
+        let (remote_tx, remote_rx) = mpsc::unbounded_channel();
+        let state_machine = StateMachine::open(state.clone(), &config.data_dir)
+            .await?
+            .with_remote_commands(origin_id, remote_tx);
+        let channels = PeerChannels::default();
         let raft = Raft::new(
             config.node_id,
             raft_config,
-            UnreachableNetwork,
+            GrpcNetwork::new(config.node_id, channels.clone()),
             log_storage,
             state_machine,
         )
         .await?;
+        let control = ClusterControl {
+            node_id: config.node_id,
+            raft: raft.clone(),
+            channels: channels.clone(),
+            max_voters: config.max_voters,
+            commit_timeout: config.commit_timeout,
+            changes: Arc::default(),
+        };
+        let (stop, stop_rx) = watch::channel(false);
+        let serving = listener.is_some();
+        let grpc = listener.map(|listener| {
+            let service = RaftRpcServer::service(control.clone());
+            let mut stop = stop_rx.clone();
+            tokio::spawn(async move {
+                let stopped = async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                };
+                let served = tonic::transport::Server::builder()
+                    .add_service(service)
+                    .serve_with_incoming_shutdown(TcpIncoming::from(listener), stopped)
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "the cluster gRPC listener failed");
+                }
+            })
+        });
         if !raft.is_initialized().await? {
-            tracing::info!(
-                node_id = config.node_id,
-                "initializing a one-node Raft group"
-            );
-            let members = BTreeMap::from([(config.node_id, config.node.clone())]);
-            raft.initialize(members).await?;
+            if config.bootstraps() {
+                tracing::info!(
+                    node_id = config.node_id,
+                    "initializing a one-node Raft group"
+                );
+                let members = BTreeMap::from([(config.node_id, config.node.clone())]);
+                raft.initialize(members).await?;
+            } else {
+                tracing::info!(
+                    node_id = config.node_id,
+                    seeds = ?config.seeds,
+                    "joining the cluster through its seeds"
+                );
+                let seeds = config.peer_seeds();
+                join_through_seeds(&channels, config.node_id, &config.node, &seeds).await;
+                wait_member(&raft, config.node_id).await;
+            }
         }
         wait_ready(&raft, &config).await?;
+        if serving {
+            update_address(&raft, &channels, &config);
+        }
 
         let (tx, rx) = mpsc::channel(config.proposal_queue);
-        let (stop, stop_rx) = watch::channel(false);
         let batcher = Batcher {
             raft: raft.clone(),
             rx,
@@ -89,6 +160,8 @@ impl ClusterNode {
             commit_timeout: config.commit_timeout,
             counters: counters.clone(),
             stop: stop_rx,
+            control: control.clone(),
+            origin_id,
         };
         let batcher = tokio::spawn(batcher.run());
         Ok(ClusterNode {
@@ -99,8 +172,22 @@ impl ClusterNode {
             counters,
             stop,
             batcher,
+            control,
+            grpc,
+            remote: Some(RemoteCommands { rx: remote_rx }),
             stores_released,
         })
+    }
+
+    /// Membership changes (join, leave) and the cluster's status; clone it freely.
+    pub fn control(&self) -> ClusterControl {
+        self.control.clone()
+    }
+
+    /// The retained changes other nodes commit, for this node's broker (once: later calls
+    /// return `None`).
+    pub fn take_remote_commands(&mut self) -> Option<RemoteCommands> {
+        self.remote.take()
     }
 
     /// This node's id.
@@ -148,6 +235,17 @@ impl ClusterNode {
         if let Err(e) = self.batcher.await {
             tracing::error!(error = %e, "proposal batcher failed");
         }
+        if let Some(grpc) = self.grpc {
+            // Open peer streams end with the server; a stuck one is not waited for.
+            let abort = grpc.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(2), grpc)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+        drop(self.control);
         self.raft
             .shutdown()
             .await
@@ -164,6 +262,57 @@ impl ClusterNode {
         Err(ClusterError::Raft(
             "stores still in use 5 s after shutdown".to_string(),
         ))
+    }
+}
+
+/// A random id for this start of the node (never 0), stamped on the entries it proposes.
+fn origin_id() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    (nanos ^ (u64::from(std::process::id()) << 32)) | 1
+}
+
+/// A member restarted with another address (a new port, a new machine) has its peers record
+/// the new one, in the background: through any other member or a seed, like a join.
+fn update_address(raft: &MidgeRaft, channels: &PeerChannels, config: &ClusterConfig) {
+    let metrics = raft.metrics().borrow().clone();
+    let membership = metrics.membership_config.membership();
+    let id = config.node_id;
+    match membership.get_node(&id) {
+        Some(recorded) if *recorded != config.node => {
+            tracing::info!(
+                node_id = id,
+                recorded = %recorded,
+                now = %config.node,
+                "this node's address changed: updating the membership"
+            );
+        }
+        _ => return,
+    }
+    let mut peers: Vec<String> = membership
+        .nodes()
+        .filter(|(peer, _)| **peer != id)
+        .map(|(_, node)| node.raft_addr.clone())
+        .collect();
+    peers.extend(config.peer_seeds());
+    let (channels, node) = (channels.clone(), config.node.clone());
+    tokio::spawn(async move {
+        join_through_seeds(&channels, id, &node, &peers).await;
+    });
+}
+
+/// Waits (a while) until a node that just joined sees itself in the membership.
+async fn wait_member(raft: &MidgeRaft, id: u64) {
+    let seen = raft
+        .wait(Some(JOIN_VISIBLE))
+        .metrics(
+            |m| m.membership_config.membership().get_node(&id).is_some(),
+            "member of the group",
+        )
+        .await;
+    if let Err(e) = seen {
+        tracing::warn!(error = %e, "joined, but the membership has not reached this node yet");
     }
 }
 

@@ -3,6 +3,7 @@
 use crate::apply::command_writes;
 use crate::blocking::{blocking, storage_error};
 use crate::offline_sessions::OfflineSessions;
+use crate::remote_commands::{is_shared, RemoteSender};
 use crate::snapshot_files::SnapshotFiles;
 use crate::{pb, ClusterError, NodeInfo, SnapshotBuilder, TypeConfig};
 use midge_store::{StateStore, StateWrite, StoreError};
@@ -31,6 +32,8 @@ pub struct StateMachine<S: StateStore> {
     last_applied: Option<LogId<u64>>,
     membership: StoredMembership<u64, NodeInfo>,
     offline: OfflineSessions,
+    /// This process's origin id and where commands of other origins go once applied.
+    remote: Option<(u64, RemoteSender)>,
 }
 
 impl<S: StateStore> StateMachine<S> {
@@ -52,7 +55,15 @@ impl<S: StateStore> StateMachine<S> {
             last_applied,
             membership,
             offline,
+            remote: None,
         })
+    }
+
+    /// Reports every applied shared command (retained set and clear) whose entry came from
+    /// another origin than `origin_id` to `tx`, after it is written.
+    pub(crate) fn with_remote_commands(mut self, origin_id: u64, tx: RemoteSender) -> Self {
+        self.remote = Some((origin_id, tx));
+        self
     }
 
     /// The store it writes to.
@@ -122,6 +133,7 @@ impl<S: StateStore> RaftStateMachine<TypeConfig> for StateMachine<S> {
         let mut responses = Vec::new();
         let mut last = None;
         let mut membership_changed = false;
+        let mut remote = Vec::new();
         for entry in entries {
             let log_id = entry.log_id;
             last = Some(log_id);
@@ -129,6 +141,12 @@ impl<S: StateStore> RaftStateMachine<TypeConfig> for StateMachine<S> {
                 EntryPayload::Blank => 0,
                 EntryPayload::Normal(request) => {
                     let n = request.commands.len();
+                    if let Some((origin, _)) = &self.remote {
+                        if request.origin_id != *origin {
+                            remote
+                                .extend(request.commands.iter().filter(|c| is_shared(c)).cloned());
+                        }
+                    }
                     for command in request.commands {
                         command_writes(command, &mut self.offline, &mut writes).map_err(|e| {
                             storage_error(ErrorSubject::Apply(log_id), ErrorVerb::Write, &e)
@@ -156,6 +174,10 @@ impl<S: StateStore> RaftStateMachine<TypeConfig> for StateMachine<S> {
             .await
             .map_err(|e| storage_error(ErrorSubject::Apply(last), ErrorVerb::Write, &e))?;
         self.last_applied = Some(last);
+        if let (Some((_, tx)), false) = (&self.remote, remote.is_empty()) {
+            // The receiver is gone only while the server stops.
+            let _ = tx.send(remote);
+        }
         Ok(responses)
     }
 

@@ -80,49 +80,40 @@ impl Broker {
         allowed
     }
 
-    /// Whether connection `conn` may publish to `topic` (counted when not).
-    pub(crate) fn may_publish(&mut self, conn: ConnId, topic: &str) -> bool {
+    /// Asks the policy about connection `conn`'s client: true without a policy, false for an
+    /// unknown connection.
+    fn ask_for_conn(
+        &self,
+        conn: ConnId,
+        ask: impl FnOnce(&dyn Authorizer, &ClientIdentity<'_>) -> bool,
+    ) -> bool {
         let Some(authorizer) = &self.authorizer else {
             return true;
         };
         let Some(c) = self.conns.get(&conn) else {
             return false;
         };
-        let username = self
-            .sessions
-            .get(c.session)
-            .and_then(|s| s.username.clone());
         let who = ClientIdentity {
             client_id: &c.client_id,
-            username: username.as_deref(),
+            username: self
+                .sessions
+                .get(c.session)
+                .and_then(|s| s.username.as_deref()),
         };
-        let allowed = authorizer.can_publish(&who, topic);
-        if !allowed {
-            self.access_counters.publish_denied += 1;
-        }
+        ask(authorizer.as_ref(), &who)
+    }
+
+    /// Whether connection `conn` may publish to `topic` (counted when not).
+    pub(crate) fn may_publish(&mut self, conn: ConnId, topic: &str) -> bool {
+        let allowed = self.ask_for_conn(conn, |a, who| a.can_publish(who, topic));
+        self.access_counters.publish_denied += u64::from(!allowed);
         allowed
     }
 
     /// Whether connection `conn` may subscribe to `filter` (`$share/` prefix removed).
     pub(crate) fn may_subscribe(&mut self, conn: ConnId, filter: &str) -> bool {
-        let Some(authorizer) = &self.authorizer else {
-            return true;
-        };
-        let Some(c) = self.conns.get(&conn) else {
-            return false;
-        };
-        let username = self
-            .sessions
-            .get(c.session)
-            .and_then(|s| s.username.clone());
-        let who = ClientIdentity {
-            client_id: &c.client_id,
-            username: username.as_deref(),
-        };
-        let allowed = authorizer.can_subscribe(&who, filter);
-        if !allowed {
-            self.access_counters.subscribe_denied += 1;
-        }
+        let allowed = self.ask_for_conn(conn, |a, who| a.can_subscribe(who, filter));
+        self.access_counters.subscribe_denied += u64::from(!allowed);
         allowed
     }
 

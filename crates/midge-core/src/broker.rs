@@ -141,7 +141,11 @@ impl Broker {
     pub fn handle(&mut self, now: Instant, event: Event, out: &mut Vec<Action>) {
         self.persist_mark = self.counters.persisted;
         match event {
-            Event::Connect { conn, connect } => self.on_connect(now, conn, *connect, out),
+            Event::Connect {
+                conn,
+                connect,
+                auth,
+            } => self.on_connect(now, conn, *connect, auth, out),
             Event::Refuse {
                 conn,
                 connect,
@@ -280,6 +284,7 @@ impl Broker {
             out,
             counters,
             max_queued: config.max_queued_messages,
+            max_queued_bytes: config.max_queued_bytes,
             queue_qos0: config.queue_qos0_messages,
             durable: config.durable,
         }

@@ -4,7 +4,7 @@ use midge_codec::QoS;
 use std::time::Duration;
 
 /// What the broker allows and advertises.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerConfig {
     /// Version string for `$SYS/broker/version`.
     pub version: String,
@@ -17,6 +17,10 @@ pub struct BrokerConfig {
     pub max_inflight: u16,
     /// Most messages queued per session beyond the inflight window (QoS 0 dropped first).
     pub max_queued_messages: usize,
+    /// Most bytes (payload and topic) queued per session (0: no limit). When full, a new QoS 0
+    /// message is dropped, or queued QoS 0 messages make room for a QoS 1/2 one; if that is not
+    /// enough, the new message is dropped.
+    pub max_queued_bytes: usize,
     /// Queue QoS 0 messages for offline persistent sessions (Mosquitto's queue_qos0_messages).
     pub queue_qos0_messages: bool,
     /// Largest keep alive accepted; a v5 client asking for more (or 0) gets Server Keep Alive.
@@ -76,6 +80,7 @@ impl Default for BrokerConfig {
             receive_maximum: 65_535,
             max_inflight: 1024,
             max_queued_messages: 1000,
+            max_queued_bytes: 0,
             queue_qos0_messages: false,
             max_keep_alive: 65_535,
             max_session_expiry: u32::MAX,

@@ -1,7 +1,7 @@
 //! CONNECT: client identifier rules, takeover, clean start / resume, CONNACK (MQTT 3.1, 3.2).
 
 use crate::connection::{keep_alive_timeout, Connection};
-use crate::event::ConnId;
+use crate::event::{ConnId, EnhancedAuth};
 use crate::session::{Session, NEVER_EXPIRES};
 use crate::session_store::SessionIdx;
 use crate::topic_alias::{InboundAliases, OutboundAliases};
@@ -58,6 +58,7 @@ impl Broker {
         now: Instant,
         conn_id: ConnId,
         connect: Connect,
+        auth: Option<EnhancedAuth>,
         out: &mut Vec<Action>,
     ) {
         if self.conns.contains_key(&conn_id) {
@@ -66,8 +67,9 @@ impl Broker {
             return;
         }
         let v5 = connect.protocol.is_v5();
-        // No authentication methods are supported (MQTT-4.12.0-1).
-        if v5 && connect.properties.authentication_method.is_some() {
+        // An Authentication Method the server did not complete an exchange for is not
+        // supported (MQTT-4.12.0-1).
+        if v5 && connect.properties.authentication_method.is_some() && auth.is_none() {
             return refuse(conn_id, ReasonCode::BadAuthenticationMethod, out);
         }
         if let Some(will) = &connect.will {
@@ -163,6 +165,11 @@ impl Broker {
             if assigned {
                 properties.assigned_client_identifier = Some(client_id.to_string());
             }
+            if let Some(auth) = auth {
+                // MQTT-4.12.0-5 .. -7: the CONNACK ends the exchange under the same method.
+                properties.authentication_method = Some(auth.method);
+                properties.authentication_data = auth.data;
+            }
             let max = self.config.max_keep_alive;
             if max > 0 && (keep_alive > max || keep_alive == 0) {
                 keep_alive = max;
@@ -206,6 +213,7 @@ impl Broker {
         }
         self.conns.insert(conn_id, conn);
         self.max_connected = self.max_connected.max(self.conns.len() as u64);
+        self.counters.connects += 1;
 
         let Some(session) = self.sessions.get_mut(idx) else {
             return;

@@ -6,7 +6,7 @@ use crate::dropped::{DropCounts, DropReason};
 use crate::durable::{DurableOp, MessageState};
 use crate::inflight::InflightState;
 use crate::message::Message;
-use crate::offline_queue::Enqueued;
+use crate::offline_queue::{Enqueued, QueueLimits};
 use crate::session::Session;
 use crate::topic_alias::AliasUse;
 use midge_codec::{encoded_len, Ack, AckKind, Packet, Publish, QoS};
@@ -37,6 +37,8 @@ pub struct Counters {
     pub retained_refused_count: u64,
     /// Retained publishes refused because their payload was over `max_retained_payload`.
     pub retained_refused_payload: u64,
+    /// Connections accepted (CONNACK success), ever.
+    pub connects: u64,
 }
 
 impl Counters {
@@ -71,6 +73,8 @@ pub struct Outbox<'a> {
     pub counters: &'a mut Counters,
     /// Most messages queued per session.
     pub max_queued: usize,
+    /// Most bytes queued per session (0: no limit).
+    pub max_queued_bytes: usize,
     /// Queue QoS 0 messages for offline sessions.
     pub queue_qos0: bool,
     /// Emit `Persist` for changes to persistent sessions.
@@ -273,11 +277,26 @@ impl Session {
     /// Queues `message` under `seq`; `queued` says it is already durable as `Queued`.
     fn enqueue(&mut self, seq: u64, message: Message, queued: bool, ob: &mut Outbox) {
         let persist = !queued && self.persists(ob);
-        match self.queue.push(seq, message, ob.max_queued) {
+        let limits = QueueLimits {
+            messages: ob.max_queued,
+            bytes: ob.max_queued_bytes,
+        };
+        // Dropped QoS 0 messages were never persisted: nothing to forget durably.
+        match self.queue.push(seq, message, limits) {
             Enqueued::Stored => {}
-            Enqueued::StoredDroppingQoS0 => ob.counters.drop_message(DropReason::QueueFull),
-            Enqueued::Dropped => {
-                ob.counters.drop_message(DropReason::QueueFull);
+            Enqueued::StoredDroppingQoS0 {
+                for_count,
+                for_bytes,
+            } => {
+                for _ in 0..for_count {
+                    ob.counters.drop_message(DropReason::QueueFull);
+                }
+                for _ in 0..for_bytes {
+                    ob.counters.drop_message(DropReason::QueueBytes);
+                }
+            }
+            Enqueued::Dropped(reason) => {
+                ob.counters.drop_message(reason);
                 if queued {
                     self.forget_message(seq, ob);
                 }

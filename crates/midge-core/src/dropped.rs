@@ -12,15 +12,19 @@ pub enum DropReason {
     TooLarge,
     /// The access policy no longer lets the session receive it.
     NotAuthorized,
+    /// The session's queued bytes were at `max_queued_bytes`: a new QoS 0 message, a queued
+    /// QoS 0 message making room for a newer one, or a message that did not fit even so.
+    QueueBytes,
 }
 
 impl DropReason {
     /// Every reason, in a fixed order (the order of [`DropCounts::get`]).
-    pub const ALL: [DropReason; 4] = [
+    pub const ALL: [DropReason; 5] = [
         DropReason::QueueFull,
         DropReason::Expired,
         DropReason::TooLarge,
         DropReason::NotAuthorized,
+        DropReason::QueueBytes,
     ];
 
     /// A short snake_case name, as a metrics label uses it.
@@ -30,6 +34,7 @@ impl DropReason {
             DropReason::Expired => "expired",
             DropReason::TooLarge => "too_large",
             DropReason::NotAuthorized => "not_authorized",
+            DropReason::QueueBytes => "queue_bytes",
         }
     }
 }
@@ -37,7 +42,7 @@ impl DropReason {
 /// Dropped messages per [`DropReason`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DropCounts {
-    counts: [u64; 4],
+    counts: [u64; 5],
 }
 
 impl DropCounts {
@@ -74,7 +79,13 @@ mod tests {
         let names: Vec<_> = DropReason::ALL.iter().map(|r| r.as_str()).collect();
         assert_eq!(
             names,
-            ["queue_full", "expired", "too_large", "not_authorized"]
+            [
+                "queue_full",
+                "expired",
+                "too_large",
+                "not_authorized",
+                "queue_bytes"
+            ]
         );
     }
 }

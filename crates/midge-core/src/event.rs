@@ -1,5 +1,6 @@
 //! Inputs to the broker core.
 
+use bytes::Bytes;
 use midge_codec::{Connect, Packet, ReasonCode};
 
 /// Identifies one network connection; allocated by the server, never reused in a process.
@@ -16,6 +17,9 @@ pub enum Event {
         conn: ConnId,
         /// The CONNECT packet.
         connect: Box<Connect>,
+        /// Set when the server completed MQTT v5 enhanced authentication for it; a v5
+        /// CONNECT with an Authentication Method and no `auth` is refused with 0x8C.
+        auth: Option<EnhancedAuth>,
     },
     /// The server refuses a connection's CONNECT (authentication failed, anonymous not
     /// allowed, too many failed logins) with the v5 `reason`; the core answers with the
@@ -55,4 +59,14 @@ pub enum Event {
     Tick,
     /// The server is shutting down: v5 clients get DISCONNECT 0x8B, every connection closes.
     Shutdown,
+}
+
+/// The server authenticated a CONNECT with an AUTH exchange (MQTT 5, 4.12): the CONNACK
+/// carries `method` as its Authentication Method and `data` as its Authentication Data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnhancedAuth {
+    /// The Authentication Method, as the client named it.
+    pub method: String,
+    /// The method's last message to the client (e.g. SCRAM's server-final-message).
+    pub data: Option<Bytes>,
 }

@@ -1,5 +1,6 @@
 //! Rebuilding the broker's durable state after a restart (`Broker::restore`).
 
+use crate::offline_queue::QueueLimits;
 use crate::session::{PendingWill, Session, NEVER_EXPIRES};
 use crate::will::will_delay;
 use crate::{Broker, MessageState, RestoredSession, RestoredState};
@@ -36,7 +37,7 @@ impl Broker {
             match state {
                 MessageState::Queued => {
                     message.publish.packet_id = None;
-                    session.queue.push(seq, message, usize::MAX);
+                    session.queue.push(seq, message, QueueLimits::NONE);
                 }
                 MessageState::Sent { packet_id } => {
                     message.publish.packet_id = Some(packet_id);

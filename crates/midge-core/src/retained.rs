@@ -114,9 +114,49 @@ impl RetainedStore {
         if max_payload > 0 && payload > max_payload {
             return Some(RetainedLimit::Payload);
         }
-        if max_count > 0 && self.tree.len() >= max_count && self.tree.get(topic).is_none() {
+        if max_count > 0
+            && self.tree.len() - self.sys >= max_count
+            && self.tree.get(topic).is_none()
+        {
             return Some(RetainedLimit::Count);
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tests::harness::retained;
+    use midge_codec::QoS;
+
+    fn message(topic: &str, payload: &str) -> Message {
+        Message {
+            publish: retained(topic, QoS::AtMostOnce, None, payload),
+            expires_at: None,
+        }
+    }
+
+    #[test]
+    fn sys_topics_do_not_count_against_the_limits() {
+        let mut store = RetainedStore::default();
+        store.set(message("$SYS/broker/version", "midge"));
+        store.set(message("$SYS/broker/uptime", "1"));
+        store.set(message("a", "1"));
+        assert_eq!(store.over_limit("b", 1, 2, 0), None, "one of two used");
+        store.set(message("b", "2"));
+        assert_eq!(store.over_limit("c", 1, 2, 0), Some(RetainedLimit::Count));
+        assert_eq!(
+            store.over_limit("a", 1, 2, 0),
+            None,
+            "replacing a stored topic"
+        );
+        // The broker's own topics are never refused.
+        assert_eq!(store.over_limit("$SYS/broker/load", 100, 2, 4), None);
+        // Removing a $SYS topic keeps the count right.
+        store.set(message("$SYS/broker/uptime", ""));
+        assert_eq!(store.over_limit("c", 1, 2, 0), Some(RetainedLimit::Count));
+        store.set(message("a", ""));
+        assert_eq!(store.over_limit("c", 1, 2, 0), None);
     }
 }

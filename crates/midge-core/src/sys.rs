@@ -1,6 +1,7 @@
 //! `$SYS` topics, named as Mosquitto names them, published retained on the first Tick and
 //! every `sys_interval` (a value is re-published only when it changed; uptime always is).
 
+use crate::sys_load::LoadAverages;
 use crate::{Action, Broker};
 use bytes::Bytes;
 use midge_codec::{Publish, PublishProperties, QoS};
@@ -13,6 +14,7 @@ use std::time::Instant;
 pub struct SysTopics {
     next_at: Option<Instant>,
     last: HashMap<&'static str, String>,
+    load: LoadAverages,
 }
 
 /// Topic of the uptime value, re-published every interval.
@@ -82,7 +84,20 @@ impl Broker {
             return;
         }
         self.sys.next_at = now.checked_add(interval);
-        for (topic, value) in self.sys_values(now) {
+        let c = &self.counters;
+        let counts = [
+            c.received,
+            c.sent,
+            c.received,
+            c.sent,
+            c.received_bytes,
+            c.sent_bytes,
+            c.connects,
+        ];
+        self.sys.load.update(now, counts);
+        let mut values = self.sys_values(now);
+        values.extend(self.sys.load.values());
+        for (topic, value) in values {
             if topic != UPTIME && self.sys.last.get(topic) == Some(&value) {
                 continue;
             }

@@ -8,7 +8,9 @@
 
 use crate::config::ListenerSection;
 use crate::guard_counters::{Guard, GuardCounters};
-use midge_auth::{AuthError, LoginLimiter, LoginLimiterConfig, PasswordFile};
+use midge_auth::{
+    AuthError, AuthMethod, LoginLimiter, LoginLimiterConfig, PasswordFile, ScramSha256,
+};
 use midge_codec::{Connect, ReasonCode};
 use parking_lot::{Mutex, RwLock};
 use std::net::IpAddr;
@@ -61,6 +63,28 @@ impl LoginGuard {
             counters,
         }
     }
+
+    /// Whether `ip` may try to log in now; a refusal is counted and is the reason to send.
+    pub(crate) fn admit(&self, ip: IpAddr) -> Result<(), ReasonCode> {
+        if self
+            .limiter
+            .lock()
+            .check(ip, crate::shared_broker::now())
+            .is_err()
+        {
+            self.counters.count(Guard::AuthRateLimited);
+            return Err(ReasonCode::ConnectionRateExceeded);
+        }
+        Ok(())
+    }
+
+    /// Records (and counts) a failed login from `ip`.
+    pub(crate) fn failed(&self, ip: IpAddr) {
+        self.limiter
+            .lock()
+            .record_failure(ip, crate::shared_broker::now());
+        self.counters.count(Guard::AuthFailed);
+    }
 }
 
 /// How one listener authenticates.
@@ -83,6 +107,14 @@ impl ListenerAuth {
             use_identity_as_username: listener.use_identity_as_username,
             passwords,
         })
+    }
+
+    /// The v5 enhanced-authentication method named `name` on this listener: SCRAM-SHA-256
+    /// for the users of its password file whose entries are in the `SCRAM-SHA-256$` form.
+    pub(crate) fn method(&self, name: &str) -> Option<Box<dyn AuthMethod>> {
+        let passwords = self.passwords.as_ref()?;
+        (name == ScramSha256::<Arc<PasswordFile>>::NAME)
+            .then(|| Box::new(ScramSha256::new(passwords.get())) as Box<dyn AuthMethod>)
     }
 
     /// The listener's password file, for SIGHUP.
@@ -114,11 +146,7 @@ impl ListenerAuth {
             // applies (Mosquitto behaves the same).
             return self.anonymous(guard);
         };
-        let now = crate::shared_broker::now();
-        if guard.limiter.lock().check(ip, now).is_err() {
-            guard.counters.count(Guard::AuthRateLimited);
-            return Err(ReasonCode::ConnectionRateExceeded);
-        }
+        guard.admit(ip)?;
         let file = passwords.get();
         let username = username.clone();
         // A password that is not UTF-8 cannot match any hash made by mosquitto_passwd, but it
@@ -138,8 +166,7 @@ impl ListenerAuth {
         if verified && valid_utf8 {
             Ok(())
         } else {
-            guard.limiter.lock().record_failure(ip, now);
-            guard.counters.count(Guard::AuthFailed);
+            guard.failed(ip);
             Err(ReasonCode::BadUserNameOrPassword)
         }
     }

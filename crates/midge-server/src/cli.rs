@@ -1,5 +1,6 @@
 //! The `midge` command line, in Mosquitto's spirit: `midge [-c FILE] [-p PORT] [-v]`.
 
+use crate::ctl::CtlArgs;
 use crate::passwd::PasswdArgs;
 use crate::ConfigOverrides;
 use clap::{Parser, Subcommand};
@@ -44,6 +45,9 @@ pub enum CliCommand {
     /// `midge passwd [-c] FILE USER`, `midge passwd -b FILE USER PASSWORD`,
     /// `midge passwd -D FILE USER`.
     Passwd(PasswdArgs),
+    /// Operate a running cluster through a node's admin HTTP API:
+    /// `midge ctl [--admin http://127.0.0.1:8888] cluster status|join|leave`.
+    Ctl(CtlArgs),
 }
 
 impl Cli {
@@ -111,6 +115,32 @@ mod tests {
         assert_eq!(args.file, PathBuf::from("pw"));
         assert_eq!(args.password.as_deref(), Some("secret"));
         assert!(Cli::try_parse_from(["midge", "passwd", "-c", "-D", "pw", "u"]).is_err());
+    }
+
+    #[test]
+    fn ctl_cluster_subcommands() {
+        use crate::ctl::{ClusterCommand, CtlCommand};
+        let cli = parse(&[
+            "ctl",
+            "--admin",
+            "http://127.0.0.1:9000",
+            "cluster",
+            "status",
+        ]);
+        let Some(CliCommand::Ctl(args)) = cli.command else {
+            panic!("expected ctl");
+        };
+        assert_eq!(args.admin, "http://127.0.0.1:9000");
+        assert_eq!(args.command, CtlCommand::Cluster(ClusterCommand::Status));
+        let cli = parse(&["ctl", "cluster", "leave", "--node-id", "3"]);
+        let Some(CliCommand::Ctl(args)) = cli.command else {
+            panic!("expected ctl");
+        };
+        assert_eq!(args.admin, "http://127.0.0.1:8888");
+        assert_eq!(
+            args.command,
+            CtlCommand::Cluster(ClusterCommand::Leave { node_id: 3 })
+        );
     }
 
     #[test]

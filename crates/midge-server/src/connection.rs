@@ -5,10 +5,15 @@
 //! writing half of a byte stream, so they all share this one path.
 
 use crate::authenticator::LoginGuard;
+use crate::config::PublishRateAction;
 use crate::connect_sniff::looks_like_v5_connect;
 use crate::connection_handle::ConnHandle;
 use crate::endpoint::Endpoint;
+use crate::enhanced_auth::{Exchange, Refusal};
+use crate::guard_counters::{Guard, GuardCounters};
+use crate::overload::OverloadGuard;
 use crate::publish_latency::PublishLatency;
+use crate::publish_rate::{Admission, PublishRateGuard, PublishRateLimits};
 use crate::shared_broker::{ConnectOutcome, SharedBroker};
 use crate::shutdown::Shutdown;
 use crate::writer::{ConnWriter, WriterExit};
@@ -17,7 +22,7 @@ use midge_codec::{
     ConnAck, ConnAckProperties, Connect, DecodeError, Disconnect, Packet, ProtocolVersion,
     ReasonCode,
 };
-use midge_core::ConnId;
+use midge_core::{ConnId, EnhancedAuth};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -56,6 +61,12 @@ pub(crate) struct Connection {
     /// The listener it came in on (authentication policy).
     pub(crate) endpoint: Arc<Endpoint>,
     pub(crate) login: Arc<LoginGuard>,
+    /// The publish rate limits it was accepted with.
+    pub(crate) publish_rate: PublishRateLimits,
+    /// Overload mode: a CONNECT read while it is on is refused with Server busy.
+    pub(crate) overload: Arc<OverloadGuard>,
+    /// What the guards refused.
+    pub(crate) counters: Arc<GuardCounters>,
 }
 
 /// Why no session was started.
@@ -76,6 +87,8 @@ enum End {
     Decode(DecodeError),
     ClosedByBroker,
     Shutdown,
+    /// A v5 client published faster than its rate, with `publish_rate_action = "disconnect"`.
+    OverRate,
     WriterEnded(Result<io::Result<WriterExit>, tokio::task::JoinError>),
 }
 
@@ -87,6 +100,8 @@ enum Decoded {
     Disconnect,
     /// The stream is broken from here on.
     Error(DecodeError),
+    /// The last PUBLISH decoded went over the connection's publish rate: pause this long.
+    OverRate(Duration),
 }
 
 impl Connection {
@@ -105,6 +120,9 @@ impl Connection {
             mut shutdown,
             endpoint,
             login,
+            publish_rate,
+            overload,
+            counters,
         } = self;
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         let first = tokio::select! {
@@ -115,11 +133,55 @@ impl Connection {
             _ = shutdown.recv() => Err(NoSession::Shutdown),
         };
         match first {
+            Ok(connect) if overload.is_overloaded() => {
+                counters.count(Guard::Overload);
+                tracing::info!("Client {peer} refused: server overloaded (Server busy).");
+                // Answered here, without the broker lock or the password check: both are
+                // what an overloaded broker must not spend time on.
+                send_connack(
+                    &mut writer,
+                    &settings,
+                    ReasonCode::ServerBusy,
+                    connect.protocol,
+                )
+                .await;
+                let _ = writer.shutdown().await;
+            }
             Ok(mut connect) => {
-                let verdict = endpoint
-                    .auth
-                    .check(&login, peer.ip(), &mut connect, identity)
-                    .await;
+                let mut auth = None;
+                let verdict = if connect.protocol.is_v5()
+                    && connect.properties.authentication_method.is_some()
+                {
+                    let exchange = Exchange {
+                        reader: &mut reader,
+                        writer: &mut writer,
+                        buf: &mut buf,
+                        answer_timeout: settings.connect_timeout,
+                        max_packet_size: settings.max_packet_size,
+                    };
+                    match exchange
+                        .run(&endpoint.auth, &login, peer.ip(), &mut connect)
+                        .await
+                    {
+                        Ok(done) => {
+                            auth = Some(done);
+                            Ok(())
+                        }
+                        Err(Refusal::Reason(reason)) => Err(reason),
+                        Err(Refusal::Gone) => {
+                            tracing::info!(
+                                "Client {peer} left during enhanced authentication, closing."
+                            );
+                            let _ = writer.shutdown().await;
+                            return;
+                        }
+                    }
+                } else {
+                    endpoint
+                        .auth
+                        .check(&login, peer.ip(), &mut connect, identity)
+                        .await
+                };
                 if let Err(reason) = &verdict {
                     tracing::info!(
                         "Client {peer} on {} failed authentication ({reason:?}).",
@@ -134,8 +196,10 @@ impl Connection {
                     shutdown,
                     reader,
                     buf,
+                    publish_rate,
+                    counters,
                 };
-                session.run(connect, writer, verdict.err()).await;
+                session.run(connect, writer, verdict.err(), auth).await;
             }
             Err(why) => refuse(&mut writer, peer, &settings, why).await,
         }
@@ -220,18 +284,29 @@ async fn refuse<W: AsyncWrite + Unpin>(
         }
     };
     if let Some((reason, version)) = reply {
-        let connack = Packet::ConnAck(ConnAck {
-            session_present: false,
-            reason,
-            properties: ConnAckProperties::default(),
-        });
-        let mut out = BytesMut::new();
-        if midge_codec::encode(&connack, version, &mut out).is_ok() {
-            // A few bytes fit any socket buffer; the timeout only guards against the absurd.
-            let _ = timeout(settings.connect_timeout, writer.write_all(&out)).await;
-        }
+        send_connack(writer, settings, reason, version).await;
     }
     let _ = writer.shutdown().await;
+}
+
+/// Writes a refusing CONNACK straight to the socket (the connection has no writer task yet).
+/// v3 clients get the return code the codec maps `reason` to (0x89 Server busy: 3).
+async fn send_connack<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    settings: &ConnectionSettings,
+    reason: ReasonCode,
+    version: ProtocolVersion,
+) {
+    let connack = Packet::ConnAck(ConnAck {
+        session_present: false,
+        reason,
+        properties: ConnAckProperties::default(),
+    });
+    let mut out = BytesMut::new();
+    if midge_codec::encode(&connack, version, &mut out).is_ok() {
+        // A few bytes fit any socket buffer; the timeout only guards against the absurd.
+        let _ = timeout(settings.connect_timeout, writer.write_all(&out)).await;
+    }
 }
 
 /// A connection whose CONNECT was read: the reading half, supervising the writer task.
@@ -244,6 +319,8 @@ struct Session<R> {
     reader: R,
     /// Holds bytes received after the CONNECT too: clients may pipeline packets behind it.
     buf: BytesMut,
+    publish_rate: PublishRateLimits,
+    counters: Arc<GuardCounters>,
 }
 
 impl<R: AsyncRead + Unpin> Session<R> {
@@ -254,6 +331,7 @@ impl<R: AsyncRead + Unpin> Session<R> {
         connect: Box<Connect>,
         writer: W,
         refused: Option<ReasonCode>,
+        auth: Option<EnhancedAuth>,
     ) {
         let version = connect.protocol;
         let requested_id = connect.client_id.clone();
@@ -276,7 +354,7 @@ impl<R: AsyncRead + Unpin> Session<R> {
         let own = handle.clone();
         let mut writer_task = tokio::spawn(ConnWriter::new(writer, outbox, version).run());
 
-        let client_id = match self.broker.connect(self.id, handle, connect, refused) {
+        let client_id = match self.broker.connect(self.id, handle, connect, refused, auth) {
             ConnectOutcome::Accepted { assigned_client_id } => {
                 let client_id = assigned_client_id.unwrap_or(label);
                 tracing::info!(
@@ -312,6 +390,11 @@ impl<R: AsyncRead + Unpin> Session<R> {
                 own.send(Packet::Disconnect(Disconnect::new(err.reason_code())));
             }
         }
+        if let End::OverRate = &end {
+            own.send(Packet::Disconnect(Disconnect::new(
+                ReasonCode::MessageRateTooHigh,
+            )));
+        }
         let dropped = own.dropped_qos0();
         self.finish(&own, &mut writer_task, writer_done).await;
 
@@ -328,6 +411,10 @@ impl<R: AsyncRead + Unpin> Session<R> {
             End::Shutdown => {
                 tracing::info!("Client {client_id} disconnected: server shutting down.")
             }
+            End::OverRate => tracing::info!(
+                "Client {client_id} disconnected: it published faster than max_publish_rate / \
+                 max_publish_bytes_rate (Message rate too high)."
+            ),
             End::WriterEnded(Ok(Ok(WriterExit::CommitFailed))) => tracing::warn!(
                 "Client {client_id} disconnected: durable storage did not commit its request, \
                  so the acknowledgement was withheld (the client will retry)."
@@ -359,6 +446,11 @@ impl<R: AsyncRead + Unpin> Session<R> {
     ) -> End {
         let mut packets = Vec::new();
         let mut latency = PublishLatency::new(&self.settings.publish_latency);
+        let mut rate = PublishRateGuard::new(&self.publish_rate, crate::shared_broker::now());
+        // v3 has no way to say why it is disconnected, so it is always throttled.
+        let disconnect_over_rate =
+            self.publish_rate.action == PublishRateAction::Disconnect && version.is_v5();
+        let mut throttled = false;
         loop {
             // Everything already buffered goes to the core under one lock acquisition, so a
             // burst of small packets costs one lock, not one per packet.
@@ -367,7 +459,12 @@ impl<R: AsyncRead + Unpin> Session<R> {
                 version,
                 self.settings.max_packet_size,
                 &mut packets,
+                rate.as_mut(),
             );
+            if matches!(decoded, Decoded::OverRate(_)) && disconnect_over_rate {
+                // The PUBLISH that went over is not processed.
+                packets.pop();
+            }
             if !packets.is_empty() {
                 let publishes = packets
                     .iter()
@@ -378,9 +475,37 @@ impl<R: AsyncRead + Unpin> Session<R> {
                 latency.record(publishes, started.elapsed());
             }
             match decoded {
-                Decoded::NeedMore => {}
+                Decoded::NeedMore => throttled = false,
                 Decoded::Disconnect => return End::ClientDisconnect,
                 Decoded::Error(err) => return End::Decode(err),
+                Decoded::OverRate(_) if disconnect_over_rate => {
+                    self.counters.count(Guard::PublishRateDisconnected);
+                    return End::OverRate;
+                }
+                Decoded::OverRate(pause) => {
+                    // Counted once per stretch of throttling, not once per pause.
+                    if !throttled {
+                        self.counters.count(Guard::PublishRateThrottled);
+                        tracing::debug!(
+                            "Connection {} publishes faster than its rate; pausing its reads.",
+                            self.id
+                        );
+                    }
+                    throttled = true;
+                    // Not reading is the throttle: the socket buffers fill and TCP flow
+                    // control slows the client down, whatever its protocol version.
+                    tokio::select! {
+                        biased;
+                        _ = own.close_requested() => return End::ClosedByBroker,
+                        _ = self.shutdown.recv() => return End::Shutdown,
+                        res = &mut *writer_task, if !*writer_done => {
+                            *writer_done = true;
+                            return End::WriterEnded(res);
+                        }
+                        _ = tokio::time::sleep(pause) => {}
+                    }
+                    continue;
+                }
             }
             if self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
                 self.buf.reserve(READ_CHUNK);
@@ -428,20 +553,30 @@ impl<R: AsyncRead + Unpin> Session<R> {
     }
 }
 
-/// Decodes every complete packet in `buf` into `out`.
+/// Decodes every complete packet in `buf` into `out`, charging each PUBLISH to `rate`; stops
+/// after the first PUBLISH over the rate.
 fn decode_all(
     buf: &mut BytesMut,
     version: ProtocolVersion,
     max_packet_size: u32,
     out: &mut Vec<Packet>,
+    mut rate: Option<&mut PublishRateGuard>,
 ) -> Decoded {
     loop {
+        let before = buf.len();
         match midge_codec::decode(buf, version, max_packet_size) {
             Ok(Some(packet)) => {
                 let disconnect = matches!(packet, Packet::Disconnect(_));
+                let publish = matches!(packet, Packet::Publish(_));
                 out.push(packet);
                 if disconnect {
                     return Decoded::Disconnect;
+                }
+                if let (true, Some(rate)) = (publish, rate.as_deref_mut()) {
+                    let size = before - buf.len();
+                    if let Admission::Pause(pause) = rate.admit(crate::shared_broker::now(), size) {
+                        return Decoded::OverRate(pause);
+                    }
                 }
             }
             Ok(None) => return Decoded::NeedMore,

@@ -27,6 +27,15 @@ pub enum ServerError {
         #[source]
         source: io::Error,
     },
+    /// The cluster gRPC listener (`cluster.bind`) could not bind.
+    #[error("cannot listen on grpc://{addr} (cluster.bind)")]
+    ClusterBind {
+        /// The address asked for.
+        addr: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
     /// The metrics registry refused a metric (a programming error in the metric names).
     #[error("cannot register metrics")]
     Metrics(#[source] prometheus::Error),

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Counts of refusals by the listener-side guards (authentication, handshakes, per-IP
-/// limits). Shared by every listener; the metrics exporter reads [`GuardCounters::snapshot`].
+/// limits, publish rates, overload). Shared by every listener; the metrics exporter reads [`GuardCounters::snapshot`].
 #[derive(Debug, Default)]
 pub struct GuardCounters {
     auth_failed: AtomicU64,
@@ -13,6 +13,9 @@ pub struct GuardCounters {
     ws_handshake_failed: AtomicU64,
     per_ip_connections_refused: AtomicU64,
     connection_rate_refused: AtomicU64,
+    publish_rate_throttled: AtomicU64,
+    publish_rate_disconnected: AtomicU64,
+    overload_refused: AtomicU64,
 }
 
 /// A copy of [`GuardCounters`] at one moment.
@@ -33,6 +36,14 @@ pub struct GuardSnapshot {
     /// Connections closed because their address opened more than
     /// `limits.max_connection_rate_per_ip` in the last second.
     pub connection_rate_refused: u64,
+    /// Times a connection's reads were paused because it published faster than
+    /// `limits.max_publish_rate` / `limits.max_publish_bytes_rate`.
+    pub publish_rate_throttled: u64,
+    /// v5 connections closed with DISCONNECT 0x96 for publishing too fast
+    /// (`limits.publish_rate_action = "disconnect"`).
+    pub publish_rate_disconnected: u64,
+    /// CONNECTs refused with 0x89 Server busy (v3: return code 3) in overload mode.
+    pub overload_refused: u64,
 }
 
 /// Which guard fired.
@@ -45,6 +56,9 @@ pub(crate) enum Guard {
     WsHandshakeFailed,
     PerIpConnections,
     ConnectionRate,
+    PublishRateThrottled,
+    PublishRateDisconnected,
+    Overload,
 }
 
 impl GuardCounters {
@@ -58,6 +72,9 @@ impl GuardCounters {
             Guard::WsHandshakeFailed => &self.ws_handshake_failed,
             Guard::PerIpConnections => &self.per_ip_connections_refused,
             Guard::ConnectionRate => &self.connection_rate_refused,
+            Guard::PublishRateThrottled => &self.publish_rate_throttled,
+            Guard::PublishRateDisconnected => &self.publish_rate_disconnected,
+            Guard::Overload => &self.overload_refused,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -73,6 +90,9 @@ impl GuardCounters {
             ws_handshake_failed: get(&self.ws_handshake_failed),
             per_ip_connections_refused: get(&self.per_ip_connections_refused),
             connection_rate_refused: get(&self.connection_rate_refused),
+            publish_rate_throttled: get(&self.publish_rate_throttled),
+            publish_rate_disconnected: get(&self.publish_rate_disconnected),
+            overload_refused: get(&self.overload_refused),
         }
     }
 }

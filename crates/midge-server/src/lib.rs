@@ -29,16 +29,20 @@ mod connect_sniff;
 mod connection;
 mod connection_handle;
 mod connection_slots;
+mod ctl;
 mod endpoint;
+mod enhanced_auth;
 mod error;
 mod guard_counters;
 mod ip_guard;
 mod listener;
 mod live_limits;
 mod logging;
+mod overload;
 mod passwd;
 mod peer_identity;
 mod publish_latency;
+mod publish_rate;
 mod reload;
 mod security_reload;
 mod server;
@@ -48,13 +52,15 @@ mod storage;
 mod tls;
 mod writer;
 mod ws_stream;
+mod ws_upgrade;
 
 pub use cli::{Cli, CliCommand};
 pub use config::{
     AdminSection, AuthSection, BrokerSection, ClusterSection, Config, ConfigError, ConfigOverrides,
     ConfigSource, FsyncMode, LimitsSection, ListenerProtocol, ListenerSection, LogFormat,
-    LogSection, StorageSection, DEFAULT_CONFIG_TOML,
+    LogSection, PublishRateAction, StorageSection, DEFAULT_CONFIG_TOML,
 };
+pub use ctl::{run_ctl, ClusterCommand, CtlArgs, CtlCommand, CtlError};
 pub use endpoint::EndpointError;
 pub use error::ServerError;
 pub use guard_counters::{GuardCounters, GuardSnapshot};

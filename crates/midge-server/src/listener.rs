@@ -93,6 +93,9 @@ impl Listener {
                 peer,
                 endpoint: self.endpoint.clone(),
                 shared: self.shared.clone(),
+                // Subscribed here, not in the task: a notice sent before the task first runs
+                // must still reach it.
+                shutdown: Shutdown::new(self.shared.notify_shutdown.subscribe()),
             };
             let done = self.shared.shutdown_complete.clone();
             tokio::spawn(async move {
@@ -131,6 +134,7 @@ struct Accepted {
     peer: SocketAddr,
     endpoint: Arc<Endpoint>,
     shared: ListenerShared,
+    shutdown: Shutdown,
 }
 
 impl Accepted {
@@ -142,9 +146,10 @@ impl Accepted {
             peer,
             endpoint,
             shared,
+            mut shutdown,
         } = self;
         let settings = shared.limits.connection_settings();
-        let mut shutdown = Shutdown::new(shared.notify_shutdown.subscribe());
+        let publish_rate = shared.limits.publish_rate();
         let connection = |shutdown| Connection {
             id: shared.broker.next_conn_id(),
             peer,
@@ -153,6 +158,9 @@ impl Accepted {
             shutdown,
             endpoint: endpoint.clone(),
             login: shared.login.clone(),
+            publish_rate,
+            overload: shared.limits.overload().clone(),
+            counters: shared.counters.clone(),
         };
         let max_message = settings.max_packet_size as usize + 5;
         let tls = endpoint.tls.as_ref().map(|t| t.acceptor());

@@ -3,6 +3,8 @@
 use crate::connection::ConnectionSettings;
 use crate::connection_slots::ConnectionSlots;
 use crate::ip_guard::IpGuard;
+use crate::overload::OverloadGuard;
+use crate::publish_rate::PublishRateLimits;
 use crate::LimitsSection;
 use parking_lot::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +21,10 @@ pub(crate) struct LiveLimits {
     shutdown_grace_secs: AtomicU64,
     /// `max_connections_per_ip` and `max_connection_rate_per_ip`.
     ip_guard: Arc<IpGuard>,
+    /// The publish rate limits new connections get.
+    publish_rate: RwLock<PublishRateLimits>,
+    /// `overload_lag_ms` and the overload state.
+    overload: Arc<OverloadGuard>,
 }
 
 impl LiveLimits {
@@ -32,7 +38,19 @@ impl LiveLimits {
                 limits.max_connections_per_ip,
                 limits.max_connection_rate_per_ip,
             ),
+            publish_rate: RwLock::new(PublishRateLimits::from_limits(limits)),
+            overload: OverloadGuard::new(limits.overload_lag_ms),
         })
+    }
+
+    /// The publish rate limits for a connection accepted now.
+    pub(crate) fn publish_rate(&self) -> PublishRateLimits {
+        *self.publish_rate.read()
+    }
+
+    /// Overload mode.
+    pub(crate) fn overload(&self) -> &Arc<OverloadGuard> {
+        &self.overload
     }
 
     /// Settings for a connection accepted now.
@@ -64,6 +82,8 @@ impl LiveLimits {
         );
         self.shutdown_grace_secs
             .store(limits.shutdown_grace_secs, Ordering::Relaxed);
+        *self.publish_rate.write() = PublishRateLimits::from_limits(limits);
+        self.overload.set_limit_ms(limits.overload_lag_ms);
         let mut current = self.connection.write();
         let mut next = ConnectionSettings::clone(&current);
         next.connect_timeout = limits.connect_timeout();
@@ -104,6 +124,9 @@ mod tests {
         limits.connect_timeout_secs = 3;
         limits.max_pending_bytes = 4;
         limits.shutdown_grace_secs = 5;
+        limits.max_publish_rate = 6;
+        limits.max_publish_bytes_rate = 7;
+        limits.overload_lag_ms = 8;
         live.apply(&limits);
         let after = live.connection_settings();
         assert_eq!(after.connect_timeout, Duration::from_secs(3));
@@ -112,5 +135,8 @@ mod tests {
         assert_eq!(before.max_pending_bytes, config.limits.max_pending_bytes);
         assert_eq!(live.slots().max(), 2);
         assert_eq!(live.shutdown_grace(), Duration::from_secs(5));
+        assert_eq!(live.publish_rate().messages_per_sec, 6);
+        assert_eq!(live.publish_rate().bytes_per_sec, 7);
+        assert_eq!(live.overload().limit(), Duration::from_millis(8));
     }
 }

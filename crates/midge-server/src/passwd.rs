@@ -3,6 +3,8 @@
 //! New passwords get `$7$` (PBKDF2-HMAC-SHA512) hashes with Mosquitto's own parameters, so the
 //! file stays usable by Mosquitto and `mosquitto_passwd`. Comments, blank lines and the order
 //! of entries are kept. The file is replaced atomically (written next to it, then renamed).
+//! `--scram` stores SCRAM-SHA-256 credentials instead (Midge's own form, not readable by
+//! Mosquitto): they check plain logins too, and let v5 clients use SCRAM-SHA-256.
 
 use clap::Args;
 use midge_auth::{AuthError, PasswordFile};
@@ -21,6 +23,10 @@ pub struct PasswdArgs {
     /// Batch mode: the password is the last argument instead of being prompted for.
     #[arg(short = 'b', conflicts_with = "delete")]
     pub batch: bool,
+    /// Store SCRAM-SHA-256 credentials (for v5 enhanced authentication; Mosquitto cannot
+    /// read such entries) instead of a `$7$` hash.
+    #[arg(long = "scram", conflicts_with = "delete")]
+    pub scram: bool,
     /// The password file.
     pub file: PathBuf,
     /// The user name.
@@ -74,7 +80,11 @@ pub fn run_passwd(args: &PasswdArgs) -> Result<(), PasswdError> {
             Some(p) => p.clone(),
             None => prompt_password()?,
         };
-        file.set(&args.username, &password)?;
+        if args.scram {
+            file.set_scram(&args.username, &password)?;
+        } else {
+            file.set(&args.username, &password)?;
+        }
     }
     write_atomically(&args.file, &file.to_string())
 }
@@ -167,10 +177,23 @@ mod tests {
             create: flags.contains('c'),
             delete: flags.contains('D'),
             batch: flags.contains('b'),
+            scram: flags.contains('s'),
             file: file.to_owned(),
             username: user.into(),
             password: password.map(str::to_string),
         }
+    }
+
+    #[test]
+    fn scram_entries_check_plain_passwords_too() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("passwd");
+        run_passwd(&args("cb", &file, "alice", Some("one"))).expect("create");
+        run_passwd(&args("bs", &file, "carol", Some("pencil"))).expect("scram entry");
+        let text = std::fs::read_to_string(&file).expect("read");
+        assert!(text.contains("carol:SCRAM-SHA-256$4096:"), "{text}");
+        let parsed = PasswordFile::load(&file).expect("load");
+        assert!(parsed.verify("carol", "pencil") && parsed.verify("alice", "one"));
     }
 
     #[test]

@@ -49,6 +49,8 @@ pub struct BoundServer {
     metrics: Metrics,
     /// What `/readyz` reports.
     ready: Arc<Readiness>,
+    /// Membership and status for `/api/v1/cluster` (`None` without storage).
+    cluster_control: Option<midge_cluster::ClusterControl>,
 }
 
 impl std::fmt::Debug for BoundServer {
@@ -109,13 +111,19 @@ impl Server {
             .first()
             .map(|l| l.local_addr)
             .unwrap_or_else(|| config.listener.socket_addr());
+        let mut cluster_control = None;
         let (broker, storage) = if config.storage.enabled {
             let Opened {
                 storage,
                 broker,
                 commits,
-            } = storage::open(&config).await?;
-            (SharedBroker::new(broker, Some(commits)), Some(storage))
+                remote,
+                control,
+            } = storage::open(&config, local_addr).await?;
+            let broker = SharedBroker::new(broker, Some(commits));
+            tokio::spawn(storage::apply_remote(remote, broker.clone()));
+            cluster_control = Some(control);
+            (broker, Some(storage))
         } else {
             tracing::info!("Storage is disabled: all state is kept in memory only.");
             let broker = Broker::new(config.broker_config(), now());
@@ -157,6 +165,7 @@ impl Server {
             admin,
             metrics,
             ready,
+            cluster_control,
         })
     }
 }
@@ -222,12 +231,14 @@ impl BoundServer {
             admin,
             metrics,
             ready,
+            cluster_control,
             ..
         } = self;
         let admin_task = tokio::spawn(admin.serve(
             AdminState {
                 metrics,
                 ready: ready.clone(),
+                cluster: cluster_control,
             },
             std::future::pending(),
         ));
@@ -255,6 +266,13 @@ impl BoundServer {
             .collect();
         drop(shared);
         let ticker = tokio::spawn(tick(broker.clone()));
+        // Ends with the shutdown broadcast.
+        tokio::spawn(
+            limits
+                .overload()
+                .clone()
+                .monitor(crate::shutdown::Shutdown::new(notify_shutdown.subscribe())),
+        );
 
         // These lines' format is stable: scripts and the end-to-end tests find the bound
         // ports by matching `listening on (tcp|tls|ws|wss)://(\S+)` on stderr, where the

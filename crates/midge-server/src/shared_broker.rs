@@ -5,7 +5,7 @@ use crate::commit_watch::CommitWatch;
 use crate::committer::CommitQueue;
 use crate::connection_handle::{ConnHandle, DrainNotice, SendOutcome};
 use midge_codec::{Connect, Packet, ReasonCode};
-use midge_core::{Action, Broker, BrokerStats, ConnId, Event};
+use midge_core::{Action, Broker, BrokerStats, ConnId, EnhancedAuth, Event};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -89,6 +89,15 @@ impl SharedBroker {
         })
     }
 
+    /// Applies durable changes another node's broker decided and the cluster committed
+    /// (retained messages), under one lock acquisition.
+    pub(crate) fn apply_replicated(&self, ops: Vec<midge_core::DurableOp>) {
+        let mut state = self.state.lock();
+        for op in ops {
+            state.broker.apply_replicated(op);
+        }
+    }
+
     /// The committer's progress, for a new connection's writer (`None` without storage).
     pub(crate) fn commit_watch(&self) -> Option<CommitWatch> {
         self.state.lock().commits.as_ref().map(CommitQueue::watch)
@@ -107,6 +116,7 @@ impl SharedBroker {
         handle: ConnHandle,
         connect: Box<Connect>,
         refused: Option<ReasonCode>,
+        auth: Option<EnhancedAuth>,
     ) -> ConnectOutcome {
         let mut guard = self.state.lock();
         let state = &mut *guard;
@@ -120,7 +130,11 @@ impl SharedBroker {
                 connect,
                 reason,
             },
-            None => Event::Connect { conn, connect },
+            None => Event::Connect {
+                conn,
+                connect,
+                auth,
+            },
         };
         state.broker.handle(now(), event, &mut state.actions);
         let mut reason = ReasonCode::Success;

@@ -1,16 +1,21 @@
-//! Durable storage at startup and shutdown: opening RocksDB, starting the one-node Raft group,
-//! restoring the broker from it, and running the committer.
+//! Durable storage at startup and shutdown: opening RocksDB, binding the cluster listener,
+//! starting the Raft node (bootstrapping, joining through seeds, or rejoining), restoring the
+//! broker from it, and running the committer.
 
 use crate::committer::{commit_channel, CommitQueue, Propose, ProposeError};
 use crate::shared_broker::now;
 use crate::{Config, ServerError};
-use midge_cluster::{ClusterConfig, ClusterNode, Proposer, WallClock};
+use midge_cluster::{
+    ClusterConfig, ClusterControl, ClusterNode, NodeInfo, Proposer, RemoteCommands, WallClock,
+};
 use midge_core::{Broker, DurableOp, RestoredState};
 use midge_store::{LogStore, RocksStore, StoreError};
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 /// The running storage of a server: the Raft node and the committer task feeding it.
@@ -26,10 +31,15 @@ pub(crate) struct Opened {
     pub(crate) broker: Broker,
     /// Where the broker's durable changes go.
     pub(crate) commits: CommitQueue,
+    /// Retained changes other nodes commit, for this broker (apply with
+    /// `SharedBroker::apply_replicated`).
+    pub(crate) remote: RemoteCommands,
+    /// Membership and status, for the admin API.
+    pub(crate) control: ClusterControl,
 }
 
 /// The core's clock paired with the wall clock: deadlines cross restarts as unix times.
-fn wall_clock() -> WallClock {
+pub(crate) fn wall_clock() -> WallClock {
     WallClock {
         instant: now(),
         unix_ms: WallClock::now().unix_ms,
@@ -55,8 +65,32 @@ impl Propose for Proposer {
 /// Opens the store in `<data_dir>/raft`, starts the node (bootstrapping a one-member group on
 /// an empty store, recovering on restart), and builds the broker from what it restores. A
 /// damaged data directory is an error naming the path, never a fresh start.
-pub(crate) async fn open(config: &Config) -> Result<Opened, ServerError> {
-    let mut cluster = ClusterConfig::new(config.cluster.node_id, &config.data_dir);
+///
+/// Binds `cluster.bind` first (before the store, so a taken port is reported as such) and
+/// serves the cluster's gRPC service on it; `mqtt_addr` is recorded in the membership.
+pub(crate) async fn open(config: &Config, mqtt_addr: SocketAddr) -> Result<Opened, ServerError> {
+    let c = &config.cluster;
+    let bind: SocketAddr = c.bind.parse().map_err(|_| ServerError::ClusterBind {
+        addr: c.bind.clone(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not an address"),
+    })?;
+    let bind_err = |source| ServerError::ClusterBind {
+        addr: c.bind.clone(),
+        source,
+    };
+    let listener = TcpListener::bind(bind).await.map_err(bind_err)?;
+    let cluster_addr = listener.local_addr().map_err(bind_err)?;
+    let mut cluster = ClusterConfig::new(c.node_id, &config.data_dir);
+    cluster.node = NodeInfo {
+        raft_addr: if c.advertise.is_empty() {
+            cluster_addr.to_string()
+        } else {
+            c.advertise.clone()
+        },
+        mqtt_addr: mqtt_addr.to_string(),
+    };
+    cluster.seeds = c.seeds.clone();
+    cluster.max_voters = c.voters;
     cluster.fsync = config.storage.fsync_policy();
     cluster.snapshot_logs = config.storage.snapshot_logs;
     let dir = cluster.store_dir();
@@ -67,27 +101,41 @@ pub(crate) async fn open(config: &Config) -> Result<Opened, ServerError> {
         path: dir.clone(),
         source,
     })?;
-    if let Some(manifest) = manifest {
+    // A joining node whose log is empty never finished joining (it was stopped while
+    // waiting for a seed): it asks again. For a node that bootstraps, an empty log in an
+    // existing store means damage.
+    if let (Some(manifest), true) = (manifest, cluster.bootstraps()) {
         check_not_emptied(&store, &dir, &manifest)?;
     }
+    // A stable line, like the listeners': scripts and tests find the port with it. Logged
+    // once the store opened, so a damaged data directory never reads as a started node.
+    tracing::info!("cluster listening on grpc://{cluster_addr}");
     let store = Arc::new(store);
     let node_id = cluster.node_id;
     let cluster_err = |source| ServerError::Cluster {
         path: dir.clone(),
         source,
     };
-    let node = ClusterNode::start(cluster, store.clone(), store)
+    let mut node = ClusterNode::start_serving(cluster, store.clone(), store, Some(listener))
         .await
         .map_err(cluster_err)?;
-    let voters = node.metrics().voters;
-    if !voters.contains(&node_id) {
+    let metrics = node.metrics();
+    if !metrics.members.contains(&node_id) {
         let _ = node.shutdown().await;
         return Err(ServerError::WrongNode {
             path: dir,
             node_id,
-            voters,
+            voters: metrics.members,
         });
     }
+    // Taken before the broker is restored: what arrives meanwhile is applied again on top
+    // of the restored state, which changes nothing (whole-value puts and deletes, in order).
+    let remote = node
+        .take_remote_commands()
+        .ok_or_else(|| ServerError::Cluster {
+            path: dir.clone(),
+            source: midge_cluster::ClusterError::Raft("remote commands already taken".into()),
+        })?;
     let clock = wall_clock();
     let state = match node.restored_state(&clock) {
         Ok(state) => state,
@@ -111,10 +159,13 @@ pub(crate) async fn open(config: &Config) -> Result<Opened, ServerError> {
 
     let (commits, committer) = commit_channel(node.proposer());
     let committer = tokio::spawn(committer.run());
+    let control = node.control();
     Ok(Opened {
         storage: Storage { node, committer },
         broker,
         commits,
+        remote,
+        control,
     })
 }
 
@@ -189,6 +240,19 @@ impl Summary {
             retained: state.retained.len(),
             sessions: state.sessions.len(),
             messages: state.sessions.iter().map(|s| s.messages.len()).sum(),
+        }
+    }
+}
+
+/// Feeds the retained changes other nodes commit to this node's broker, until the Raft node
+/// stops.
+pub(crate) async fn apply_remote(
+    mut remote: RemoteCommands,
+    broker: Arc<crate::shared_broker::SharedBroker>,
+) {
+    while let Some(ops) = remote.next(wall_clock).await {
+        if !ops.is_empty() {
+            broker.apply_replicated(ops);
         }
     }
 }

@@ -3,6 +3,7 @@
 //! socket. MQTT packets may span messages and a message may hold several packets (MQTT 6.0):
 //! the stream ignores message boundaries.
 
+use crate::ws_upgrade::{self, Rewind};
 use bytes::Bytes;
 use futures_util::{Sink, Stream};
 use std::io;
@@ -10,7 +11,7 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
+use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
@@ -21,23 +22,22 @@ pub(crate) const WS_PATH: &str = "/mqtt";
 /// Subprotocols accepted, preferred first: `mqtt` (3.1.1 and 5), `mqttv3.1` (old 3.1 clients).
 const SUBPROTOCOLS: &[&str] = &["mqtt", "mqttv3.1"];
 
-/// Completes the WebSocket upgrade on `stream`. Requests for another path get 404. The first
-/// subprotocol we know from the client's list is echoed; a client that offers none is still
-/// served, as Mosquitto does. Messages larger than `max_message` bytes end the connection.
-pub(crate) async fn accept<S>(stream: S, max_message: usize) -> Result<WsStream<S>, io::Error>
+/// Completes the WebSocket upgrade on `stream`. Other HTTP requests (another path, no upgrade)
+/// get an HTTP error page (`ws_upgrade`). The first subprotocol we know from the client's
+/// list is echoed; a client that offers none is still served, as Mosquitto does. Messages
+/// larger than `max_message` bytes end the connection.
+pub(crate) async fn accept<S>(
+    mut stream: S,
+    max_message: usize,
+) -> Result<WsStream<Rewind<S>>, io::Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let head = ws_upgrade::read_upgrade(&mut stream).await?;
     let config = WebSocketConfig::default()
         .max_message_size(Some(max_message))
         .max_frame_size(Some(max_message));
-    let callback = |request: &Request, mut response: Response| {
-        if request.uri().path() != WS_PATH {
-            let mut refusal =
-                ErrorResponse::new(Some(format!("MQTT is served on {WS_PATH} only\n")));
-            *refusal.status_mut() = StatusCode::NOT_FOUND;
-            return Err(refusal);
-        }
+    let callback = |request: &Request, mut response: Response| -> Result<Response, ErrorResponse> {
         if let Some(chosen) = pick_subprotocol(request) {
             response
                 .headers_mut()
@@ -45,6 +45,7 @@ where
         }
         Ok(response)
     };
+    let stream = Rewind::new(head, stream);
     let ws = tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config))
         .await
         .map_err(into_io)?;
@@ -163,7 +164,7 @@ mod tests {
         path: &str,
         protocols: Option<&'static str>,
     ) -> (
-        Result<WsStream<tokio::io::DuplexStream>, io::Error>,
+        Result<WsStream<Rewind<tokio::io::DuplexStream>>, io::Error>,
         Result<
             (
                 WebSocketStream<tokio::io::DuplexStream>,

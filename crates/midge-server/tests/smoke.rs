@@ -53,6 +53,7 @@ impl TestServer {
         let mut config = Config::default();
         config.listener.port = 0;
         config.admin.port = 0;
+        config.cluster.bind = "127.0.0.1:0".to_string();
         config.data_dir = dir.clone();
         tweak(&mut config);
         let bound = Server::bind(config).await.expect("bind");
@@ -261,6 +262,7 @@ async fn binding_a_port_in_use_names_the_address() {
     let mut config = Config::default();
     config.listener.port = server.addr.port();
     config.admin.port = 0;
+    config.cluster.bind = "127.0.0.1:0".to_string();
     config.data_dir = server.dir.clone();
     match Server::bind(config).await {
         Err(err @ ServerError::Bind { .. }) => {

@@ -59,7 +59,7 @@ mod tests {
             let commands = ops.iter().map(|op| command_from_op(op, &clock())).collect();
             let entry = Entry {
                 log_id: LogId::new(CommittedLeaderId::new(3, 2), index),
-                payload: EntryPayload::Normal(pb::Request { commands }),
+                payload: EntryPayload::Normal(pb::Request { commands, origin_id: 1 }),
             };
             let back = round_trip(entry.clone());
             prop_assert_eq!(back.log_id, entry.log_id);

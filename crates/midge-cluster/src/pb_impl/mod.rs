@@ -5,6 +5,7 @@
 //! the field. Deadlines are converted with a [`crate::WallClock`]: stored as absolute unix ms,
 //! handed to the core as `Instant`s.
 
+mod impl_append_entries;
 mod impl_durable_op;
 mod impl_entry;
 mod impl_last_will;
@@ -18,6 +19,7 @@ mod impl_snapshot_meta;
 mod impl_subscription;
 mod impl_user_property;
 mod impl_vote;
+mod impl_vote_request;
 #[cfg(test)]
 pub(crate) mod strategies;
 

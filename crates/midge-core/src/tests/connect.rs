@@ -94,6 +94,42 @@ fn authentication_method_is_refused() {
 }
 
 #[test]
+fn enhanced_auth_completed_by_the_server_ends_in_its_connack() {
+    // MQTT-4.12.0-5/-7: the CONNACK of an exchange carries its Authentication Method, and
+    // the method's final data.
+    let mut h = H::new();
+    let mut c = connect_packet(V5, "a", true);
+    c.properties.authentication_method = Some("SCRAM-SHA-256".into());
+    let actions = h.event(Event::Connect {
+        conn: 1,
+        connect: Box::new(c),
+        auth: Some(crate::EnhancedAuth {
+            method: "SCRAM-SHA-256".into(),
+            data: Some(bytes::Bytes::from_static(b"v=proof")),
+        }),
+    });
+    let ack = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Send {
+                packet: Packet::ConnAck(ack),
+                ..
+            } => Some(ack.clone()),
+            _ => None,
+        })
+        .expect("CONNACK");
+    assert_eq!(ack.reason, ReasonCode::Success);
+    assert_eq!(
+        ack.properties.authentication_method.as_deref(),
+        Some("SCRAM-SHA-256")
+    );
+    assert_eq!(
+        ack.properties.authentication_data.as_deref(),
+        Some(&b"v=proof"[..])
+    );
+}
+
+#[test]
 fn will_beyond_capabilities_is_refused() {
     // MQTT-3.2.2-12: Will QoS above Maximum QoS -> 0x9B; MQTT-3.2.2-13: Will Retain without
     // retain support -> 0x9A.

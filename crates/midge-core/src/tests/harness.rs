@@ -64,6 +64,7 @@ impl H {
         self.event(Event::Connect {
             conn,
             connect: Box::new(connect),
+            auth: None,
         })
     }
 

@@ -1,7 +1,7 @@
 //! Broker behaviour tests: drive `Event`s, assert on `Action`s. Each test cites the normative
 //! statements it checks (v5 numbering unless marked 3.1.1).
 
-mod harness;
+pub(crate) mod harness;
 
 mod access;
 mod connect;

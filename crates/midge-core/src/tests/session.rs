@@ -253,3 +253,55 @@ fn expired_session_is_not_resumed_by_a_stale_timer() {
     h.tick();
     assert_eq!(h.broker.stats().sessions, 0);
 }
+
+#[test]
+fn queued_bytes_limit_drops_qos0_first_and_counts_by_reason() {
+    // broker.max_queued_bytes: 5 bytes per message here ("t" + 4 payload bytes).
+    let mut h = H::with(BrokerConfig {
+        queue_qos0_messages: true,
+        max_queued_bytes: 10,
+        ..config()
+    });
+    h.connect_v5(1, "sub", false, 100);
+    h.subscribe(1, "t", QoS::AtLeastOnce);
+    h.closed(1);
+    h.connect(2, "pub", V5, true);
+    h.publish(2, publish("t", QoS::AtMostOnce, None, "0aaa"));
+    h.publish(2, publish("t", QoS::AtLeastOnce, Some(1), "1aaa"));
+    h.publish(2, publish("t", QoS::AtMostOnce, None, "0bbb")); // new QoS 0: dropped itself
+    h.publish(2, publish("t", QoS::AtLeastOnce, Some(2), "1bbb")); // drops 0aaa
+    h.publish(2, publish("t", QoS::AtLeastOnce, Some(3), "1ccc")); // no QoS 0 left: dropped
+    let stats = h.broker.stats();
+    assert_eq!(stats.messages_dropped, 3);
+    assert_eq!(stats.dropped_by.get(crate::DropReason::QueueBytes), 3);
+    assert_eq!(stats.dropped_by.get(crate::DropReason::QueueFull), 0);
+    let (_, actions) = h.connect_ok(3, connect_packet(V5, "sub", false));
+    assert_eq!(payloads(&actions, 3), vec!["1aaa", "1bbb"]);
+}
+
+#[test]
+fn queued_bytes_limit_applies_beyond_the_inflight_window_too() {
+    // A connected client with a full window: messages wait in the same bounded queue.
+    let mut h = H::with(BrokerConfig {
+        max_inflight: 1,
+        max_queued_bytes: 5,
+        ..config()
+    });
+    h.connect_v5(1, "sub", true, 0);
+    h.subscribe(1, "t", QoS::AtLeastOnce);
+    h.connect(2, "pub", V5, true);
+    let first = h.publish(2, publish("t", QoS::AtLeastOnce, Some(1), "1aaa"));
+    assert_eq!(payloads(&first, 1), vec!["1aaa"], "in flight");
+    h.publish(2, publish("t", QoS::AtLeastOnce, Some(2), "1bbb")); // queued: 5 bytes
+    h.publish(2, publish("t", QoS::AtLeastOnce, Some(3), "1ccc")); // over: dropped
+    assert_eq!(
+        h.broker
+            .stats()
+            .dropped_by
+            .get(crate::DropReason::QueueBytes),
+        1
+    );
+    let id = publishes(&first, 1)[0].packet_id.expect("id");
+    let next = h.ack(1, AckKind::PubAck, id);
+    assert_eq!(payloads(&next, 1), vec!["1bbb"]);
+}

@@ -2,7 +2,7 @@
 
 use super::harness::*;
 use crate::BrokerConfig;
-use midge_codec::QoS;
+use midge_codec::{QoS, ReasonCode};
 use std::time::Duration;
 
 fn sys_config() -> BrokerConfig {
@@ -75,4 +75,34 @@ fn disabled_with_zero_interval() {
     h.subscribe(1, "$SYS/#", QoS::AtMostOnce);
     assert!(h.tick().is_empty());
     assert_eq!(h.broker.stats().retained_messages, 0);
+}
+
+#[test]
+fn load_averages_follow_the_message_rate_under_mosquittos_names() {
+    let mut h = H::with(sys_config());
+    h.connect(1, "sys", V5, true);
+    h.connect(2, "pub", V5, true);
+    h.tick();
+    // Granted, followed by the retained replay of the first (zero) averages.
+    let (granted, _replay) = h.subscribe_with(1, "$SYS/broker/load/#", opts(QoS::AtMostOnce), None);
+    assert_eq!(granted, vec![ReasonCode::Success]);
+    for _ in 0..60 {
+        h.publish(2, publish("t", QoS::AtMostOnce, None, "x"));
+    }
+    h.connect(3, "late", V5, true);
+    h.advance_secs(10);
+    let out = publishes(&h.tick(), 1);
+    let get = |topic: &str| -> f64 {
+        out.iter()
+            .find(|p| &*p.topic == topic)
+            .map(|p| String::from_utf8_lossy(&p.payload).parse().expect("number"))
+            .unwrap_or_else(|| panic!("{topic} not published"))
+    };
+    // 60 messages in 10 s is 360 a minute; the 1-minute average moves 1 - e^(-1/6) of the
+    // way there from 0, the 15-minute one far less.
+    let one = get("$SYS/broker/load/messages/received/1min");
+    assert!((50.0..60.0).contains(&one), "{one}");
+    assert!(get("$SYS/broker/load/messages/received/15min") < one);
+    assert!(get("$SYS/broker/load/bytes/received/1min") > 0.0);
+    assert!(get("$SYS/broker/load/connections/1min") > 0.0);
 }

@@ -1,9 +1,11 @@
-//! The admin HTTP listener: `/metrics` (Prometheus), `/healthz` (the process serves HTTP) and
-//! `/readyz` (listeners up, member of the Raft group, caught up with its commits).
+//! The admin HTTP listener: `/metrics` (Prometheus), `/healthz` (the process serves HTTP),
+//! `/readyz` (listeners up, member of the Raft group, caught up with its commits) and
+//! `/api/v1/cluster` (membership: status, join, leave).
 //!
 //! It only reads: counters the broker and listeners keep anyway, and the Raft node's metrics.
 //! It binds in `Server::bind`, next to the MQTT listeners, so a taken port fails startup.
 
+mod cluster_api;
 mod family;
 mod metrics;
 mod node_collector;
@@ -18,7 +20,7 @@ use crate::ServerError;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -39,6 +41,8 @@ pub(crate) struct AdminServer {
 pub(crate) struct AdminState {
     pub(crate) metrics: Metrics,
     pub(crate) ready: Arc<Readiness>,
+    /// `None` with storage disabled.
+    pub(crate) cluster: Option<midge_cluster::ClusterControl>,
 }
 
 impl AdminServer {
@@ -70,6 +74,9 @@ impl AdminServer {
             .route("/metrics", get(metrics))
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
+            .route("/api/v1/cluster", get(cluster_api::status))
+            .route("/api/v1/cluster/join", post(cluster_api::join))
+            .route("/api/v1/cluster/leave", post(cluster_api::leave))
             .with_state(state);
         tracing::info!("admin listening on http://{}", self.local_addr);
         if let Err(err) = axum::serve(self.listener, app)

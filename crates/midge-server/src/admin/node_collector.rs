@@ -80,6 +80,17 @@ const HANDSHAKE_FAILURES: FamilySpec = FamilySpec::counter(
     "TLS and WebSocket handshakes that failed, by transport.",
     &["transport"],
 );
+const OVERLOADED: FamilySpec = FamilySpec::gauge(
+    "midge_overloaded",
+    "1 while overload mode refuses new clients because the event loop lags more than \
+     limits.overload_lag_ms.",
+    &[],
+);
+const OVERLOAD_ENTERED: FamilySpec = FamilySpec::counter(
+    "midge_overload_entered_total",
+    "Times overload mode was entered.",
+    &[],
+);
 const RAFT_TERM: FamilySpec = FamilySpec::gauge("midge_raft_term", "Current Raft term.", &[]);
 const RAFT_LEADER: FamilySpec = FamilySpec::gauge(
     "midge_raft_leader",
@@ -133,6 +144,8 @@ const BROKER_FAMILIES: &[FamilySpec] = &[
     LIMIT_REJECTIONS,
     AUTH_REJECTIONS,
     HANDSHAKE_FAILURES,
+    OVERLOADED,
+    OVERLOAD_ENTERED,
 ];
 const RAFT_FAMILIES: &[FamilySpec] = &[
     RAFT_TERM,
@@ -191,6 +204,9 @@ impl Collector for NodeCollector {
             slots.open() as u64,
             slots.refused(),
         );
+        let overload = self.sources.limits.overload();
+        families.push(OVERLOADED.single(if overload.is_overloaded() { 1.0 } else { 0.0 }));
+        families.push(OVERLOAD_ENTERED.single(overload.entered() as f64));
         if let Some(cluster) = &self.sources.cluster {
             families.extend(raft_families(&cluster.metrics()));
         }
@@ -272,6 +288,15 @@ fn broker_families(
                 f(guards.per_ip_connections_refused),
             ),
             (&["connection_rate"], f(guards.connection_rate_refused)),
+            (&["overload"], f(guards.overload_refused)),
+            (
+                &["publish_rate_throttled"],
+                f(guards.publish_rate_throttled),
+            ),
+            (
+                &["publish_rate_disconnected"],
+                f(guards.publish_rate_disconnected),
+            ),
             (&["retained_count"], f(*retained_refused_count)),
             (&["retained_payload"], f(*retained_refused_payload)),
             (&["max_topic_levels"], f(*topic_too_deep)),

@@ -35,10 +35,10 @@ impl Readiness {
         }
         if let Some(cluster) = &self.cluster {
             let m = cluster.metrics();
-            if !m.voters.contains(&self.node_id) {
+            if !m.members.contains(&self.node_id) {
                 why.push(format!(
-                    "node {} is not a member of the Raft group (voters {:?})",
-                    self.node_id, m.voters
+                    "node {} is not a member of the Raft group (members {:?})",
+                    self.node_id, m.members
                 ));
             }
             if m.leader.is_none() {

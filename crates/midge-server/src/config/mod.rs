@@ -15,7 +15,8 @@ pub use error::ConfigError;
 pub use listeners::{ListenerProtocol, ListenerSection};
 pub use overrides::ConfigOverrides;
 pub use sections::{
-    BrokerSection, ClusterSection, FsyncMode, LimitsSection, LogFormat, LogSection, StorageSection,
+    BrokerSection, ClusterSection, FsyncMode, LimitsSection, LogFormat, LogSection,
+    PublishRateAction, StorageSection,
 };
 pub use source::ConfigSource;
 
@@ -92,6 +93,7 @@ impl Config {
             builder = builder.add_source(File::from(path).format(FileFormat::Toml).required(true));
         }
         let env: config::Map<String, String> = env.into_iter().collect();
+        let hostname = env.get("HOSTNAME").cloned();
         builder = builder.add_source(
             Environment::with_prefix(ENV_PREFIX)
                 .prefix_separator(ENV_SEPARATOR)
@@ -100,6 +102,9 @@ impl Config {
         );
         let mut config: Config = builder.build()?.try_deserialize()?;
         overrides.apply(&mut config);
+        if config.cluster.node_id == 0 {
+            config.cluster.node_id = node_id_from_hostname(hostname)?;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -160,6 +165,9 @@ impl Config {
         if l.max_pending_bytes == 0 {
             return Err(invalid("limits.max_pending_bytes", "must be at least 1"));
         }
+        if l.publish_burst_secs == 0 {
+            return Err(invalid("limits.publish_burst_secs", "must be at least 1"));
+        }
         let s = &self.storage;
         if s.fsync == FsyncMode::Interval && s.fsync_interval_ms == 0 {
             return Err(invalid(
@@ -170,8 +178,20 @@ impl Config {
         if s.snapshot_logs == 0 {
             return Err(invalid("storage.snapshot_logs", "must be at least 1"));
         }
-        if self.cluster.node_id == 0 {
-            return Err(invalid("cluster.node_id", "must be at least 1"));
+        if self.cluster.bind.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid(
+                "cluster.bind",
+                "must be an IP address and port, e.g. 127.0.0.1:7946",
+            ));
+        }
+        if self.cluster.voters == 0 {
+            return Err(invalid("cluster.voters", "must be at least 1"));
+        }
+        if let Some(seed) = self.cluster.seeds.iter().find(|s| !s.contains(':')) {
+            return Err(invalid(
+                "cluster.seeds",
+                format!("{seed:?} must be host:port"),
+            ));
         }
         if let Err(err) = EnvFilter::builder().parse(&self.log.level) {
             return Err(invalid("log.level", err.to_string()));
@@ -192,6 +212,27 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// `cluster.node_id = 0`: the id is the ordinal at the end of the host name plus one, as a
+/// Kubernetes StatefulSet names its pods (`midge-0` is node 1, `midge-2` node 3). The name is
+/// `$HOSTNAME`, else the kernel's.
+fn node_id_from_hostname(hostname: Option<String>) -> Result<u64, ConfigError> {
+    let hostname = hostname
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .unwrap_or_default();
+    let hostname = hostname.trim();
+    hostname
+        .rsplit_once('-')
+        .and_then(|(_, ordinal)| ordinal.parse::<u64>().ok())
+        .and_then(|ordinal| ordinal.checked_add(1))
+        .ok_or_else(|| ConfigError::Invalid {
+            key: "cluster.node_id",
+            reason: format!(
+                "0 takes the id from a host name ending in -<ordinal> (midge-2 is node 3), \
+                 but the host name is {hostname:?}"
+            ),
+        })
 }
 
 #[cfg(test)]
@@ -264,6 +305,30 @@ mod tests {
     }
 
     #[test]
+    fn cluster_settings_from_env_and_file() {
+        let c = Config::default();
+        assert_eq!(c.cluster.bind, "127.0.0.1:7946");
+        assert!(c.cluster.advertise.is_empty() && c.cluster.seeds.is_empty());
+        assert_eq!(c.cluster.voters, 3);
+        let vars = env(&[
+            ("MIDGE__CLUSTER__SEEDS", "10.0.0.1:7946, peers.example:7946"),
+            ("MIDGE__CLUSTER__BIND", "0.0.0.0:0"),
+            ("MIDGE__CLUSTER__VOTERS", "5"),
+        ]);
+        let c = Config::load(None, vars, &ConfigOverrides::default()).expect("ok");
+        assert_eq!(c.cluster.seeds, ["10.0.0.1:7946", "peers.example:7946"]);
+        assert_eq!(c.cluster.bind, "0.0.0.0:0");
+        assert_eq!(c.cluster.voters, 5);
+        let file = TempFile::new("[cluster]\nseeds = [\"a:1\", \"b:2\"]\n");
+        let c = Config::load(Some(&file.0), no_env(), &ConfigOverrides::default()).expect("ok");
+        assert_eq!(c.cluster.seeds, ["a:1", "b:2"]);
+        let err = load_err(None, env(&[("MIDGE__CLUSTER__BIND", "somewhere")]));
+        assert!(err.contains("cluster.bind"), "{err}");
+        let err = load_err(None, env(&[("MIDGE__CLUSTER__SEEDS", "no-port")]));
+        assert!(err.contains("cluster.seeds"), "{err}");
+    }
+
+    #[test]
     fn storage_settings_from_env() {
         let vars = env(&[
             ("MIDGE__STORAGE__ENABLED", "false"),
@@ -286,42 +351,14 @@ mod tests {
     #[test]
     fn broker_defaults_match_the_core() {
         let ours = Config::default().broker_config();
-        let core = BrokerConfig::default();
         assert_eq!(ours.version, format!("midge {}", env!("CARGO_PKG_VERSION")));
-        assert_eq!(ours.max_packet_size, core.max_packet_size);
-        assert_eq!(ours.receive_maximum, core.receive_maximum);
-        assert_eq!(ours.max_inflight, core.max_inflight);
-        assert_eq!(ours.max_queued_messages, core.max_queued_messages);
-        assert_eq!(ours.queue_qos0_messages, core.queue_qos0_messages);
-        assert_eq!(ours.max_keep_alive, core.max_keep_alive);
-        assert_eq!(ours.max_session_expiry, core.max_session_expiry);
-        assert_eq!(ours.topic_alias_maximum, core.topic_alias_maximum);
-        assert_eq!(ours.outgoing_topic_aliases, core.outgoing_topic_aliases);
-        assert_eq!(ours.max_retained_messages, core.max_retained_messages);
-        assert_eq!(ours.max_retained_payload, core.max_retained_payload);
-        assert_eq!(ours.maximum_qos, core.maximum_qos);
-        assert_eq!(ours.retain_available, core.retain_available);
-        assert_eq!(
-            ours.wildcard_subscription_available,
-            core.wildcard_subscription_available
-        );
-        assert_eq!(
-            ours.shared_subscription_available,
-            core.shared_subscription_available
-        );
-        assert_eq!(
-            ours.subscription_identifiers_available,
-            core.subscription_identifiers_available
-        );
-        assert_eq!(
-            ours.allow_zero_length_client_id,
-            core.allow_zero_length_client_id
-        );
-        assert_eq!(
-            ours.assigned_client_id_prefix,
-            core.assigned_client_id_prefix
-        );
-        assert_eq!(ours.sys_interval, core.sys_interval);
+        // Every other setting is the core's default (whether storage is on is the server's).
+        let core = BrokerConfig {
+            version: ours.version.clone(),
+            durable: ours.durable,
+            ..BrokerConfig::default()
+        };
+        assert_eq!(ours, core);
     }
 
     #[test]
@@ -449,10 +486,30 @@ mod tests {
                 "MIDGE__STORAGE__SNAPSHOT_LOGS",
                 "0",
             ),
-            ("cluster.node_id", "MIDGE__CLUSTER__NODE_ID", "0"),
+            ("cluster.voters", "MIDGE__CLUSTER__VOTERS", "0"),
         ] {
             let msg = load_err(None, env(&[(var, value)]));
             assert!(msg.contains(key), "{key}: {msg}");
+        }
+    }
+
+    #[test]
+    fn node_id_zero_comes_from_the_statefulset_ordinal() {
+        let pod = |name: &str| {
+            Config::load(
+                None,
+                env(&[("MIDGE__CLUSTER__NODE_ID", "0"), ("HOSTNAME", name)]),
+                &ConfigOverrides::default(),
+            )
+        };
+        assert_eq!(pod("midge-0").expect("midge-0").cluster.node_id, 1);
+        assert_eq!(pod("my-midge-12").expect("my-midge-12").cluster.node_id, 13);
+        for bad in ["midge", "midge-x", "midge-"] {
+            let msg = pod(bad).expect_err(bad).to_string();
+            assert!(
+                msg.contains("cluster.node_id") && msg.contains(bad),
+                "{msg}"
+            );
         }
     }
 

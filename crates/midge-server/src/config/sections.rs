@@ -19,6 +19,8 @@ pub struct BrokerSection {
     pub max_inflight: u16,
     /// Messages queued per session beyond the inflight window.
     pub max_queued_messages: usize,
+    /// Bytes (payload and topic) queued per session; 0 for no limit.
+    pub max_queued_bytes: usize,
     /// Queue QoS 0 messages for offline persistent sessions.
     pub queue_qos0_messages: bool,
     /// Largest keep alive accepted, in seconds.
@@ -68,6 +70,7 @@ impl BrokerSection {
             receive_maximum: self.receive_maximum,
             max_inflight: self.max_inflight,
             max_queued_messages: self.max_queued_messages,
+            max_queued_bytes: self.max_queued_bytes,
             queue_qos0_messages: self.queue_qos0_messages,
             max_keep_alive: self.max_keep_alive,
             max_session_expiry: self.max_session_expiry,
@@ -109,6 +112,27 @@ pub struct LimitsSection {
     pub max_connections_per_ip: usize,
     /// Most new connections per second from one IP address; 0 for no limit.
     pub max_connection_rate_per_ip: u32,
+    /// PUBLISH packets per second one connection may send; 0 for no limit.
+    pub max_publish_rate: u32,
+    /// PUBLISH bytes per second one connection may send; 0 for no limit.
+    pub max_publish_bytes_rate: u64,
+    /// Seconds of either rate a connection may send at once after being idle.
+    pub publish_burst_secs: u32,
+    /// What happens to a connection over its publish rate.
+    pub publish_rate_action: PublishRateAction,
+    /// Event loop lag, in milliseconds, above which new connections are refused; 0: off.
+    pub overload_lag_ms: u64,
+}
+
+/// `limits.publish_rate_action`: what happens to a connection publishing faster than
+/// `max_publish_rate` / `max_publish_bytes_rate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PublishRateAction {
+    /// Stop reading from it until it is back within the rate (TCP pushes back on it).
+    Throttle,
+    /// v5 clients get DISCONNECT 0x96 Message rate too high; v3 clients are throttled.
+    Disconnect,
 }
 
 impl LimitsSection {
@@ -159,12 +183,22 @@ pub enum FsyncMode {
     Interval,
 }
 
-/// `[cluster]`: this node's place in the Raft group (a single node for now).
+/// `[cluster]`: this node's place in the Raft group and how it finds its peers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterSection {
     /// This node's id; stable across restarts, recorded in the data directory.
     pub node_id: u64,
+    /// Address of the cluster gRPC listener, `host:port` (port 0: any free port).
+    pub bind: String,
+    /// Address peers reach the cluster listener at; empty: the bound address.
+    pub advertise: String,
+    /// Peers' cluster addresses to join through when the data directory is empty. A list,
+    /// or one comma-separated string (how `MIDGE__CLUSTER__SEEDS` gives it).
+    #[serde(deserialize_with = "seed_list")]
+    pub seeds: Vec<String>,
+    /// Most voting members; later joiners are learners.
+    pub voters: usize,
 }
 
 /// `[log]`: what is logged and how lines look.
@@ -185,4 +219,23 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
+}
+
+/// `cluster.seeds` as a list or as one comma-separated string.
+fn seed_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Seeds {
+        List(Vec<String>),
+        Joined(String),
+    }
+    let seeds = match Seeds::deserialize(d)? {
+        Seeds::List(list) => list,
+        Seeds::Joined(joined) => joined.split(',').map(str::to_string).collect(),
+    };
+    Ok(seeds
+        .into_iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect())
 }
