@@ -78,6 +78,22 @@ async fn three_nodes_join_through_seeds_and_agree_on_a_leader() {
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON status");
     assert_eq!(status["leader"], leader);
     assert_eq!(status["members"].as_array().map(Vec::len), Some(3));
+    // And `$SYS/cluster/...`, retained, to an MQTT client of node 2.
+    let (client, mut inbox) = v4::connect(cluster.node(2), "sys-cluster").await;
+    v4::subscribe(&client, &mut inbox, "$SYS/cluster/#", QoS::AtMostOnce).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let (mut nodes, mut seen_leader) = (String::new(), String::new());
+    while nodes != "3" || seen_leader != leader.to_string() {
+        let p = tokio::time::timeout_at(deadline, v4::publish(&mut inbox))
+            .await
+            .unwrap_or_else(|_| panic!("$SYS/cluster: nodes {nodes:?}, leader {seen_leader:?}"));
+        let value = String::from_utf8_lossy(&p.payload).into_owned();
+        match p.topic.as_str() {
+            "$SYS/cluster/nodes" => nodes = value,
+            "$SYS/cluster/leader" => seen_leader = value,
+            _ => {}
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -691,6 +691,30 @@ async fn shutdown_disconnects_clients() {
     assert!(!m.is_running());
 }
 
+// MQTT 5, 4.11 / 3.14.2.2.7: with `broker.shutdown_server_reference` set, v5 clients are told
+// 0x9C Server moved with that Server Reference instead; v3 clients are just closed.
+#[tokio::test]
+async fn shutdown_with_a_server_reference_sends_server_moved() {
+    let mut m = Midge::start_with(&[(
+        "MIDGE__BROKER__SHUTDOWN_SERVER_REFERENCE",
+        "other.example:1883",
+    )]);
+    let mut a = connect(&m, V5, "v5-moved").await;
+    let mut b = connect(&m, V3, "v3-moved").await;
+    assert_eq!(m.terminate(), Some(0));
+    match a.expect_closed().await.as_slice() {
+        [Packet::Disconnect(d)] => {
+            assert_eq!(d.reason, ReasonCode::ServerMoved);
+            assert_eq!(
+                d.properties.server_reference.as_deref(),
+                Some("other.example:1883")
+            );
+        }
+        other => panic!("expected DISCONNECT 0x9C, got {other:?}"),
+    }
+    b.expect_disconnect(ReasonCode::ServerMoved).await;
+}
+
 // MQTT-3.1.2-22 (v5) / MQTT-3.1.2-24 (3.1.1): any control packet counts for keep alive, not just
 // PINGREQ: a keep-alive-1 client that only publishes every 0.5 s stays connected.
 #[tokio::test]

@@ -644,7 +644,9 @@ pub struct MidgeCluster {
 impl MidgeCluster {
     /// Starts `n` nodes and waits until node 1 sees all of them as members.
     pub fn start(n: u64) -> MidgeCluster {
-        let first = Midge::start_with(&[("MIDGE__CLUSTER__NODE_ID", "1")]);
+        // `$SYS` every second, so `$SYS/cluster/...` follows membership changes quickly.
+        let sys = ("MIDGE__BROKER__SYS_INTERVAL_SECS", "1");
+        let first = Midge::start_with(&[("MIDGE__CLUSTER__NODE_ID", "1"), sys]);
         let seed = first.cluster_addr().to_string();
         let mut nodes = vec![Some(first)];
         for id in 2..=n {
@@ -652,6 +654,7 @@ impl MidgeCluster {
             nodes.push(Some(Midge::start_with(&[
                 ("MIDGE__CLUSTER__NODE_ID", id.as_str()),
                 ("MIDGE__CLUSTER__SEEDS", seed.as_str()),
+                sys,
             ])));
         }
         let cluster = MidgeCluster { nodes };

@@ -17,16 +17,16 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 /// Limit for one client process.
-const PROCESS_LIMIT: Duration = Duration::from_secs(20);
+pub(crate) const PROCESS_LIMIT: Duration = Duration::from_secs(20);
 
-fn have_tools() -> bool {
+pub(crate) fn have_tools() -> bool {
     have_tool("mosquitto_pub", "apt-get install mosquitto-clients")
         && have_tool("mosquitto_passwd", "apt-get install mosquitto")
         && have_tool("openssl", "apt-get install openssl")
 }
 
 /// Runs `deploy/gen-certs.sh` into `dir` with client CN `cn`.
-fn gen_certs(dir: &Path, cn: &str) -> PathBuf {
+pub(crate) fn gen_certs(dir: &Path, cn: &str) -> PathBuf {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/gen-certs.sh");
     let out = Command::new("bash")
         .arg(script)
@@ -38,12 +38,12 @@ fn gen_certs(dir: &Path, cn: &str) -> PathBuf {
     dir.to_owned()
 }
 
-fn path(dir: &Path, file: &str) -> String {
+pub(crate) fn path(dir: &Path, file: &str) -> String {
     dir.join(file).display().to_string()
 }
 
 /// `mosquitto_passwd -c -b FILE USER PASSWORD` (a `$7$` hash), then more users with `-b`.
-fn passwd_file(dir: &Path, users: &[(&str, &str)]) -> String {
+pub(crate) fn passwd_file(dir: &Path, users: &[(&str, &str)]) -> String {
     let file = path(dir, "passwd");
     for (i, (user, password)) in users.iter().enumerate() {
         let mut cmd = Command::new("mosquitto_passwd");
@@ -59,7 +59,7 @@ fn passwd_file(dir: &Path, users: &[(&str, &str)]) -> String {
     file
 }
 
-fn describe(out: &Output, timed_out: bool, m: &Midge) -> String {
+pub(crate) fn describe(out: &Output, timed_out: bool, m: &Midge) -> String {
     format!(
         "status {} {}\n--- stdout ---\n{}\n--- stderr ---\n{}\n--- broker log ---\n{}",
         out.status,
@@ -71,7 +71,7 @@ fn describe(out: &Output, timed_out: bool, m: &Midge) -> String {
 }
 
 /// Runs a mosquitto client to completion.
-fn run(m: &Midge, tool: &str, args: &[&str]) -> Output {
+pub(crate) fn run(m: &Midge, tool: &str, args: &[&str]) -> Output {
     let (out, timed_out) = output_within(Command::new(tool).args(args), PROCESS_LIMIT);
     assert!(!timed_out, "{tool} hung: {}", describe(&out, timed_out, m));
     out
@@ -80,7 +80,7 @@ fn run(m: &Midge, tool: &str, args: &[&str]) -> Output {
 /// `mosquitto_sub` waiting for one message while `mosquitto_pub` sends it; the subscriber
 /// is started with `-R`-free retained delivery, so the message is published retained and the
 /// subscriber cannot miss it. Returns the subscriber's output.
-fn pub_then_sub(m: &Midge, common: &[&str], topic: &str, payload: &str) -> Output {
+pub(crate) fn pub_then_sub(m: &Midge, common: &[&str], topic: &str, payload: &str) -> Output {
     let mut args = common.to_vec();
     args.extend(["-t", topic, "-m", payload, "-q", "1", "-r"]);
     let out = run(m, "mosquitto_pub", &args);
@@ -94,7 +94,7 @@ fn pub_then_sub(m: &Midge, common: &[&str], topic: &str, payload: &str) -> Outpu
     run(m, "mosquitto_sub", &args)
 }
 
-fn text(out: &Output) -> String {
+pub(crate) fn text(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -250,7 +250,7 @@ fn mtls_requires_a_certificate_and_its_cn_is_the_username_for_acls() {
 }
 
 /// A CONNECT with credentials.
-fn login(
+pub(crate) fn login(
     version: ProtocolVersion,
     id: &str,
     user: Option<&str>,
@@ -262,7 +262,7 @@ fn login(
     c
 }
 
-async fn connack(addr: SocketAddr, connect: Connect) -> (RawClient, ReasonCode) {
+pub(crate) async fn connack(addr: SocketAddr, connect: Connect) -> (RawClient, ReasonCode) {
     let mut c = RawClient::connect(addr, connect.protocol).await;
     c.send(&Packet::Connect(Box::new(connect))).await;
     match c.recv().await {
@@ -383,7 +383,13 @@ fn acl_broker(dir: &Path) -> Midge {
     ])
 }
 
-async fn client(m: &Midge, v: ProtocolVersion, id: &str, user: &str, pw: &str) -> Client {
+pub(crate) async fn client(
+    m: &Midge,
+    v: ProtocolVersion,
+    id: &str,
+    user: &str,
+    pw: &str,
+) -> Client {
     let (c, ack) = connect_with(m, login(v, id, Some(user), Some(pw))).await;
     assert_eq!(ack.reason, ReasonCode::Success);
     c

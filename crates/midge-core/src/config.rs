@@ -67,6 +67,9 @@ pub struct BrokerConfig {
     /// With `min_wildcard_depth`: grant a shallower wildcard subscription but send it no
     /// retained messages (true), or refuse it with 0x87 Not authorized (false).
     pub shallow_wildcard_without_retained: bool,
+    /// At shutdown, v5 clients get DISCONNECT 0x9C Server moved with this Server Reference
+    /// (another broker to use) instead of 0x8B Server shutting down.
+    pub shutdown_server_reference: Option<String>,
     /// Emit `Action::Persist` for durable state and `Action::SendDurable` for acknowledgements
     /// that promise durability. Off: no `Persist`, and those acknowledgements are plain `Send`.
     pub durable: bool,
@@ -100,6 +103,7 @@ impl Default for BrokerConfig {
             max_topic_levels: 0,
             min_wildcard_depth: 0,
             shallow_wildcard_without_retained: false,
+            shutdown_server_reference: None,
             durable: false,
         }
     }

@@ -65,3 +65,4 @@ pub use message::Message;
 pub use retained_tree::RetainedTree;
 pub use session::Subscription;
 pub use subscription_tree::SubscriptionTree;
+pub use sys::ClusterSys;

@@ -7,7 +7,7 @@ use crate::session::{PendingWill, Session};
 use crate::session_store::SessionIdx;
 use crate::will::will_delay;
 use crate::{Action, Broker, DurableOp};
-use midge_codec::{topic, Disconnect, LastWill, ReasonCode};
+use midge_codec::{topic, Disconnect, LastWill, Packet, ReasonCode};
 use std::time::{Duration, Instant};
 
 impl Broker {
@@ -233,20 +233,29 @@ impl Broker {
         }
     }
 
-    /// Shutdown: v5 clients get DISCONNECT 0x8B, every connection closes, no will is
-    /// published; persistent sessions stay (offline), the others end.
+    /// Shutdown: v5 clients get DISCONNECT 0x8B, or 0x9C Server moved with the configured
+    /// Server Reference (MQTT 5, 4.11), every connection closes, no will is published;
+    /// persistent sessions stay (offline), the others end.
     pub(crate) fn on_shutdown(&mut self, now: Instant, out: &mut Vec<Action>) {
         let mut ids: Vec<ConnId> = self.conns.keys().copied().collect();
         ids.sort_unstable();
+        let reference = self.config.shutdown_server_reference.clone();
         for conn_id in ids {
-            self.end_connection(
-                now,
-                conn_id,
-                Some(ReasonCode::ServerShuttingDown),
-                true,
-                false,
-                out,
-            );
+            let reason = match (&reference, self.conns.get(&conn_id)) {
+                (Some(reference), Some(conn)) => {
+                    if conn.is_v5() {
+                        let mut disconnect = Disconnect::new(ReasonCode::ServerMoved);
+                        disconnect.properties.server_reference = Some(reference.clone());
+                        out.push(Action::Send {
+                            conn: conn_id,
+                            packet: Packet::Disconnect(disconnect),
+                        });
+                    }
+                    None
+                }
+                _ => Some(ReasonCode::ServerShuttingDown),
+            };
+            self.end_connection(now, conn_id, reason, true, false, out);
         }
     }
 }

@@ -15,12 +15,52 @@ pub struct SysTopics {
     next_at: Option<Instant>,
     last: HashMap<&'static str, String>,
     load: LoadAverages,
+    cluster: Option<ClusterSys>,
+}
+
+/// The node's view of its cluster, published under `$SYS/cluster/...` (the server passes it
+/// in; a broker without storage has none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSys {
+    /// This node's id.
+    pub node_id: u64,
+    /// Members, voters and learners.
+    pub nodes: usize,
+    /// Voting members.
+    pub voters: usize,
+    /// The leader this node knows of.
+    pub leader: Option<u64>,
+    /// The Raft term.
+    pub term: u64,
 }
 
 /// Topic of the uptime value, re-published every interval.
 pub const UPTIME: &str = "$SYS/broker/uptime";
 
 impl Broker {
+    /// Records the cluster view the next `$SYS` publication reports.
+    pub fn set_cluster_sys(&mut self, cluster: ClusterSys) {
+        self.sys.cluster = Some(cluster);
+    }
+
+    /// `$SYS/cluster/...` values, when the server gave a cluster view.
+    fn cluster_sys_values(&self) -> Vec<(&'static str, String)> {
+        let Some(c) = &self.sys.cluster else {
+            return Vec::new();
+        };
+        vec![
+            ("$SYS/cluster/node_id", c.node_id.to_string()),
+            ("$SYS/cluster/nodes", c.nodes.to_string()),
+            ("$SYS/cluster/voters", c.voters.to_string()),
+            (
+                "$SYS/cluster/leader",
+                c.leader
+                    .map_or_else(|| "none".to_string(), |l| l.to_string()),
+            ),
+            ("$SYS/cluster/term", c.term.to_string()),
+        ]
+    }
+
     /// The current `$SYS` values as (topic, decimal string or text).
     pub(crate) fn sys_values(&self, now: Instant) -> Vec<(&'static str, String)> {
         let stats = self.stats();
@@ -97,6 +137,7 @@ impl Broker {
         self.sys.load.update(now, counts);
         let mut values = self.sys_values(now);
         values.extend(self.sys.load.values());
+        values.extend(self.cluster_sys_values());
         for (topic, value) in values {
             if topic != UPTIME && self.sys.last.get(topic) == Some(&value) {
                 continue;

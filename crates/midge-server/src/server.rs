@@ -13,7 +13,7 @@ use crate::security_reload::SecurityReload;
 use crate::shared_broker::{now, SharedBroker};
 use crate::storage::{self, Opened, Storage};
 use crate::{Config, ConfigSource, LogHandle, ServerError};
-use midge_core::Broker;
+use midge_core::{Broker, ClusterSys};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -265,7 +265,8 @@ impl BoundServer {
             })
             .collect();
         drop(shared);
-        let ticker = tokio::spawn(tick(broker.clone()));
+        let cluster_metrics = storage.as_ref().map(Storage::metrics_source);
+        let ticker = tokio::spawn(tick(broker.clone(), cluster_metrics));
         // Ends with the shutdown broadcast.
         tokio::spawn(
             limits
@@ -334,13 +335,23 @@ struct BoundListener {
     endpoint: Arc<Endpoint>,
 }
 
-/// Feeds the core its periodic tick.
-async fn tick(broker: Arc<SharedBroker>) {
+/// Feeds the core its periodic tick, with the cluster view for `$SYS/cluster/...`.
+async fn tick(broker: Arc<SharedBroker>, cluster: Option<midge_cluster::ClusterMetricsSource>) {
     let mut interval = interval(TICK_INTERVAL);
     // After a stall, one catch-up tick is enough: the core works from `now`, not tick counts.
     interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
-        broker.tick();
+        let view = cluster.as_ref().map(|source| {
+            let m = source.metrics();
+            ClusterSys {
+                node_id: m.node_id,
+                nodes: m.members.len(),
+                voters: m.voters.len(),
+                leader: m.leader,
+                term: m.term,
+            }
+        });
+        broker.tick(view);
     }
 }

@@ -5,7 +5,7 @@ use crate::commit_watch::CommitWatch;
 use crate::committer::CommitQueue;
 use crate::connection_handle::{ConnHandle, DrainNotice, SendOutcome};
 use midge_codec::{Connect, Packet, ReasonCode};
-use midge_core::{Action, Broker, BrokerStats, ConnId, EnhancedAuth, Event};
+use midge_core::{Action, Broker, BrokerStats, ClusterSys, ConnId, EnhancedAuth, Event};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -204,9 +204,12 @@ impl SharedBroker {
         }
     }
 
-    /// Drives the core's timers.
-    pub(crate) fn tick(&self) {
+    /// Drives the core's timers; `cluster` is the view `$SYS/cluster/...` reports.
+    pub(crate) fn tick(&self, cluster: Option<ClusterSys>) {
         let mut guard = self.state.lock();
+        if let Some(cluster) = cluster {
+            guard.broker.set_cluster_sys(cluster);
+        }
         guard.handle(Event::Tick);
         guard.flush_commits();
     }

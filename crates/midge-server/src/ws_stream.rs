@@ -37,6 +37,8 @@ where
     let config = WebSocketConfig::default()
         .max_message_size(Some(max_message))
         .max_frame_size(Some(max_message));
+    // tungstenite's callback type fixes the (large) error type; this one never fails.
+    #[allow(clippy::result_large_err)]
     let callback = |request: &Request, mut response: Response| -> Result<Response, ErrorResponse> {
         if let Some(chosen) = pick_subprotocol(request) {
             response

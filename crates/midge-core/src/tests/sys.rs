@@ -106,3 +106,29 @@ fn load_averages_follow_the_message_rate_under_mosquittos_names() {
     assert!(get("$SYS/broker/load/bytes/received/1min") > 0.0);
     assert!(get("$SYS/broker/load/connections/1min") > 0.0);
 }
+
+#[test]
+fn the_cluster_view_is_published_under_sys_cluster() {
+    let mut h = H::with(sys_config());
+    h.broker.set_cluster_sys(crate::ClusterSys {
+        node_id: 2,
+        nodes: 3,
+        voters: 3,
+        leader: Some(1),
+        term: 4,
+    });
+    h.connect(1, "sys", V5, true);
+    h.subscribe(1, "$SYS/cluster/#", QoS::AtMostOnce);
+    let out = publishes(&h.tick(), 1);
+    let value = |topic: &str| {
+        out.iter()
+            .find(|p| &*p.topic == topic)
+            .map(|p| String::from_utf8_lossy(&p.payload).into_owned())
+            .unwrap_or_else(|| panic!("{topic} not published"))
+    };
+    assert_eq!(value("$SYS/cluster/node_id"), "2");
+    assert_eq!(value("$SYS/cluster/nodes"), "3");
+    assert_eq!(value("$SYS/cluster/voters"), "3");
+    assert_eq!(value("$SYS/cluster/leader"), "1");
+    assert_eq!(value("$SYS/cluster/term"), "4");
+}

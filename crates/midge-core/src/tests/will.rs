@@ -180,6 +180,30 @@ fn protocol_error_publishes_the_will() {
 }
 
 #[test]
+fn shutdown_with_a_server_reference_sends_server_moved() {
+    // MQTT 5, 4.11: DISCONNECT 0x9C Server moved carries the Server Reference.
+    let mut h = H::with(crate::BrokerConfig {
+        shutdown_server_reference: Some("other:1883".into()),
+        ..config()
+    });
+    h.connect_ok(1, with_will(V5, "a", None, 0));
+    h.connect_ok(2, with_will(V3_1_1, "b", None, 0));
+    let actions = h.event(Event::Shutdown);
+    let moved = sent(&actions, 1).into_iter().find_map(|p| match p {
+        Packet::Disconnect(d) => Some(d),
+        _ => None,
+    });
+    let moved = moved.expect("DISCONNECT to the v5 client");
+    assert_eq!(moved.reason, ReasonCode::ServerMoved);
+    assert_eq!(
+        moved.properties.server_reference.as_deref(),
+        Some("other:1883")
+    );
+    assert_eq!(disconnect_reason(&actions, 2), None, "v3 has no DISCONNECT");
+    assert!(closes(&actions, 1) && closes(&actions, 2));
+}
+
+#[test]
 fn shutdown_does_not_publish_wills() {
     // Shutdown: v5 clients get DISCONNECT 0x8B, every connection is closed, no will.
     let mut h = H::new();

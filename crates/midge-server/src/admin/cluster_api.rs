@@ -74,13 +74,16 @@ pub(crate) struct LeaveBody {
     pub(crate) node_id: u64,
 }
 
-fn control(state: &AdminState) -> Result<&ClusterControl, Response> {
-    state.cluster.as_ref().ok_or_else(|| {
-        error(
-            StatusCode::NOT_FOUND,
-            "no cluster: storage is disabled on this node".to_string(),
-        )
-    })
+fn control(state: &AdminState) -> Option<&ClusterControl> {
+    state.cluster.as_ref()
+}
+
+/// The answer of a node without a cluster.
+fn no_cluster() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "no cluster: storage is disabled on this node".to_string(),
+    )
 }
 
 fn error(status: StatusCode, message: String) -> Response {
@@ -100,15 +103,14 @@ fn cluster_error(e: &ClusterError) -> Response {
 
 pub(crate) async fn status(State(state): State<AdminState>) -> Response {
     match control(&state) {
-        Ok(control) => Json(ClusterView::from(control.status())).into_response(),
-        Err(response) => response,
+        Some(control) => Json(ClusterView::from(control.status())).into_response(),
+        None => no_cluster(),
     }
 }
 
 pub(crate) async fn join(State(state): State<AdminState>, Json(body): Json<JoinBody>) -> Response {
-    let control = match control(&state) {
-        Ok(control) => control,
-        Err(response) => return response,
+    let Some(control) = control(&state) else {
+        return no_cluster();
     };
     if body.node_id == 0 || body.cluster_addr.is_empty() {
         return error(
@@ -135,9 +137,8 @@ pub(crate) async fn leave(
     State(state): State<AdminState>,
     Json(body): Json<LeaveBody>,
 ) -> Response {
-    let control = match control(&state) {
-        Ok(control) => control,
-        Err(response) => return response,
+    let Some(control) = control(&state) else {
+        return no_cluster();
     };
     match control.leave(body.node_id).await {
         Ok(()) => {

@@ -59,6 +59,8 @@ pub struct BrokerSection {
     pub min_wildcard_depth: usize,
     /// Grant shallower wildcard subscriptions without retained messages instead of refusing.
     pub shallow_wildcard_without_retained: bool,
+    /// Server Reference for DISCONNECT 0x9C at shutdown; empty: 0x8B.
+    pub shutdown_server_reference: String,
 }
 
 impl BrokerSection {
@@ -91,6 +93,8 @@ impl BrokerSection {
             max_topic_levels: self.max_topic_levels,
             min_wildcard_depth: self.min_wildcard_depth,
             shallow_wildcard_without_retained: self.shallow_wildcard_without_retained,
+            shutdown_server_reference: Some(self.shutdown_server_reference.clone())
+                .filter(|r| !r.is_empty()),
             durable: false,
         }
     }

@@ -1,0 +1,457 @@
+//! More sandbox guards over real sockets (docs/security.md, "Limits and sandbox guards"): the
+//! per-address connection rate, a connection flood from one address, the publish byte rate with
+//! `publish_rate_action = "disconnect"`, shallow wildcards granted without the retained replay,
+//! and the counters of the subscription guards.
+//!
+//! Clients of "another address" bind a different loopback address (127.0.0.2, ...) before
+//! connecting: on Linux the whole of 127.0.0.0/8 reaches a listener bound to 127.0.0.1.
+
+use crate::connect::{
+    connect, connect_packet, publish, qos_opts, subscribe_packet, Client, V3, V5,
+};
+use crate::harness::{Midge, WAIT};
+use crate::metrics::{scrape, scrape_until, value};
+use bytes::BytesMut;
+use midge_codec::{AckKind, ConnAck, Connect, Packet, ProtocolVersion, QoS, ReasonCode};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::time::Instant;
+
+/// The address the tests' flooding or rate-limited clients come from.
+const LOCAL: [u8; 4] = [127, 0, 0, 1];
+/// Another client address, which the guards must treat separately.
+const OTHER: [u8; 4] = [127, 0, 0, 2];
+
+const LIMIT_REJECTIONS: &str = "midge_limit_rejections_total";
+
+/// Opens a TCP connection to `addr` from the local address `from` (port chosen by the OS).
+pub(crate) async fn tcp_from(from: [u8; 4], addr: SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(SocketAddr::from((from, 0)))
+        .unwrap_or_else(|e| panic!("bind {from:?}: {e}"));
+    let stream = tokio::time::timeout(WAIT, socket.connect(addr))
+        .await
+        .expect("TCP connect in time")
+        .expect("TCP connect");
+    stream.set_nodelay(true).expect("nodelay");
+    stream
+}
+
+/// Reads packets of `version` from `s` until the broker closes the connection (end of stream
+/// or a reset), or until `stop` accepts one; returns them. Fails after [`WAIT`], on
+/// undecodable bytes, and on a packet cut short by the close.
+pub(crate) async fn read_packets(
+    s: &mut TcpStream,
+    version: ProtocolVersion,
+    mut stop: impl FnMut(&Packet) -> bool,
+) -> Vec<Packet> {
+    let deadline = Instant::now() + WAIT;
+    let mut buf = BytesMut::new();
+    let mut seen = Vec::new();
+    loop {
+        while let Some(p) = midge_codec::decode(&mut buf, version, midge_codec::MAX_PACKET_SIZE)
+            .unwrap_or_else(|e| panic!("broker sent undecodable bytes: {e}"))
+        {
+            let done = stop(&p);
+            seen.push(p);
+            if done {
+                return seen;
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        let read = tokio::time::timeout_at(deadline, s.read(&mut chunk))
+            .await
+            .unwrap_or_else(|_| panic!("neither closed nor done within WAIT; got {seen:?}"));
+        match read {
+            Ok(0) | Err(_) => {
+                assert!(buf.is_empty(), "connection closed inside a packet: {buf:?}");
+                return seen;
+            }
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// Sends `connect` on `s` and returns the CONNACK, or `None` if the broker closed the
+/// connection without sending a byte. A write error (the broker already closed) counts as
+/// closed too.
+pub(crate) async fn send_connect(s: &mut TcpStream, connect: Connect) -> Option<ConnAck> {
+    let version = connect.protocol;
+    let mut out = BytesMut::new();
+    midge_codec::encode(&Packet::Connect(Box::new(connect)), version, &mut out).expect("encode");
+    // A refused connection may be closed (or reset) before or while we write.
+    let _ = s.write_all(&out).await;
+    let seen = read_packets(s, version, |_| true).await;
+    match seen.as_slice() {
+        [] => None,
+        [Packet::ConnAck(ack)] => Some(ack.clone()),
+        other => panic!("expected CONNACK or a bare close, got {other:?}"),
+    }
+}
+
+/// A clean CONNECT with client id `id` from a fresh connection; its CONNACK reason, or `None`
+/// for a bare close. The connection is returned so an admitted client stays connected.
+async fn try_connect(
+    from: [u8; 4],
+    addr: SocketAddr,
+    version: ProtocolVersion,
+    id: &str,
+) -> (TcpStream, Option<ReasonCode>) {
+    let mut s = tcp_from(from, addr).await;
+    let ack = send_connect(&mut s, connect_packet(version, id, true)).await;
+    (s, ack.map(|a| a.reason))
+}
+
+// `limits.max_connection_rate_per_ip = 5`: the sixth and later connections one address opens
+// within a second are accepted and closed at once without a byte (before CONNECT is even read,
+// so no CONNACK reason can be given; docs/security.md), counted as
+// `midge_limit_rejections_total{reason="connection_rate"}`. Another address is admitted
+// meanwhile (CONNACK 0x00, MQTT 5 3.2.2.2), and the first one is admitted again once its
+// one-second window has passed.
+#[tokio::test]
+async fn connections_over_the_per_ip_rate_are_closed_and_other_addresses_get_in() {
+    let m = Midge::start_with(&[("MIDGE__LIMITS__MAX_CONNECTION_RATE_PER_IP", "5")]);
+    // Eight connections back to back, well within one second; the broker accepts them in
+    // the order they were made (the kernel's accept queue is FIFO).
+    let mut streams = Vec::new();
+    for _ in 0..8 {
+        streams.push(tcp_from(LOCAL, m.addr()).await);
+    }
+    let mut refused = streams.split_off(5);
+    for (i, s) in refused.iter_mut().enumerate() {
+        let mut buf = [0u8; 16];
+        let n = tokio::time::timeout(WAIT, s.read(&mut buf))
+            .await
+            .expect("closed promptly")
+            .unwrap_or(0);
+        assert_eq!(n, 0, "connection #{} must be closed with no bytes", i + 6);
+    }
+    // The first five were admitted and are served normally.
+    for (i, s) in streams.iter_mut().enumerate() {
+        let ack = send_connect(s, connect_packet(V5, &format!("rate-{i}"), true)).await;
+        assert_eq!(
+            ack.map(|a| a.reason),
+            Some(ReasonCode::Success),
+            "connection #{} within the rate; log:\n{}",
+            i + 1,
+            m.log()
+        );
+    }
+    // Meanwhile another address gets in at once.
+    let (_other, reason) = try_connect(OTHER, m.addr(), V5, "other-address").await;
+    assert_eq!(reason, Some(ReasonCode::Success));
+    let s = scrape(&m).await;
+    assert_eq!(
+        value(&s, LIMIT_REJECTIONS, &[("reason", "connection_rate")]),
+        3.0
+    );
+    assert_eq!(
+        value(
+            &s,
+            LIMIT_REJECTIONS,
+            &[("reason", "max_connections_per_ip")]
+        ),
+        0.0
+    );
+    assert!(
+        m.log().contains("max_connection_rate_per_ip"),
+        "the refusal is logged with the key that caused it:\n{}",
+        m.log()
+    );
+    // Once the window has passed, 127.0.0.1 is admitted again.
+    let deadline = Instant::now() + WAIT;
+    let _back = loop {
+        let (s, reason) = try_connect(LOCAL, m.addr(), V5, "back-again").await;
+        if reason == Some(ReasonCode::Success) {
+            break s;
+        }
+        assert_eq!(reason, None, "refused ones are closed bare");
+        assert!(Instant::now() < deadline, "127.0.0.1 never admitted again");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+}
+
+/// What became of one connection of a flood.
+enum Flooded {
+    /// CONNACK 0x00; the connection is kept open until the end of the test.
+    Admitted(TcpStream),
+    /// Closed without a byte.
+    Closed,
+}
+
+// A bounded flood (300 concurrent connections with CONNECT, each bounded by WAIT) from one
+// address with `max_connections_per_ip = 50` and `max_connection_rate_per_ip = 20`: most are
+// closed bare, the rest get CONNACK 0x00; meanwhile a client connected before the flood keeps
+// getting its PUBACKs (MQTT-4.3.2-2 / MQTT 5 4.3.2) and a new client from another address gets
+// CONNACK 0x00 within WAIT. Every refusal is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_flood_from_one_address_does_not_lock_out_anyone_else() {
+    const FLOOD: usize = 300;
+    let m = Midge::start_with(&[
+        ("MIDGE__LIMITS__MAX_CONNECTIONS_PER_IP", "50"),
+        ("MIDGE__LIMITS__MAX_CONNECTION_RATE_PER_IP", "20"),
+    ]);
+    let mut old = connect(&m, V5, "before-the-flood").await;
+    let addr = m.addr();
+    let flood: Vec<_> = (0..FLOOD)
+        .map(|i| {
+            tokio::spawn(async move {
+                let (s, reason) = try_connect(LOCAL, addr, V3, &format!("flood-{i}")).await;
+                match reason {
+                    Some(ReasonCode::Success) => Flooded::Admitted(s),
+                    None => Flooded::Closed,
+                    Some(other) => panic!("flood client {i}: CONNACK {other:?}"),
+                }
+            })
+        })
+        .collect();
+    // While it runs: a client of another address is admitted within WAIT ...
+    let (_other, reason) =
+        tokio::time::timeout(WAIT, try_connect(OTHER, addr, V5, "other-address"))
+            .await
+            .expect("the other address got an answer within WAIT");
+    assert_eq!(reason, Some(ReasonCode::Success));
+    // ... and the client from before the flood goes on being served: each PUBACK within WAIT.
+    for id in 1..=20u16 {
+        old.send_publish(publish(
+            "flood/old",
+            QoS::AtLeastOnce,
+            Some(id),
+            b"still served",
+        ))
+        .await;
+    }
+    let mut admitted = Vec::new();
+    let mut closed = 0usize;
+    for task in flood {
+        match task.await.expect("flood task") {
+            Flooded::Admitted(s) => admitted.push(s),
+            Flooded::Closed => closed += 1,
+        }
+    }
+    assert_eq!(admitted.len() + closed, FLOOD);
+    assert!(closed > 0, "the guards never refused anything");
+    assert!(
+        !admitted.is_empty() && admitted.len() < 50,
+        "{} admitted: the rate and the per-address cap bound it",
+        admitted.len()
+    );
+    let s = scrape(&m).await;
+    let counted = value(&s, LIMIT_REJECTIONS, &[("reason", "connection_rate")])
+        + value(
+            &s,
+            LIMIT_REJECTIONS,
+            &[("reason", "max_connections_per_ip")],
+        );
+    assert_eq!(counted, closed as f64, "every refusal counted once");
+    assert!(value(&s, LIMIT_REJECTIONS, &[("reason", "connection_rate")]) >= 1.0);
+    // And the old client still works after the flood.
+    old.publish("flood/after", QoS::AtLeastOnce, b"yes").await;
+}
+
+// `limits.max_publish_bytes_rate = 10000` with `publish_burst_secs = 1` and
+// `publish_rate_action = "disconnect"`: a v5 client sending 10 QoS 0 PUBLISHes of 5000 bytes
+// at once (50 kB against a 10 kB bucket) gets DISCONNECT 0x96 Message rate too high (MQTT 5,
+// 3.14.2.1) and nothing else before the close; a client within its budget is not affected.
+#[tokio::test]
+async fn a_v5_client_over_its_publish_byte_rate_is_disconnected_with_0x96() {
+    let m = Midge::start_with(&[
+        ("MIDGE__LIMITS__MAX_PUBLISH_BYTES_RATE", "10000"),
+        ("MIDGE__LIMITS__PUBLISH_BURST_SECS", "1"),
+        ("MIDGE__LIMITS__PUBLISH_RATE_ACTION", "disconnect"),
+    ]);
+    let mut sub = connect(&m, V5, "bytes-sub").await;
+    sub.subscribe("bytes/#", QoS::AtLeastOnce).await;
+    let mut calm = connect(&m, V5, "bytes-calm").await;
+    let mut s = tcp_from(LOCAL, m.addr()).await;
+    let ack = send_connect(&mut s, connect_packet(V5, "bytes-flood", true))
+        .await
+        .expect("CONNACK");
+    assert_eq!(ack.reason, ReasonCode::Success);
+    let payload = vec![b'x'; 5000];
+    let mut out = BytesMut::new();
+    for _ in 0..10 {
+        let p = publish("bytes/flood", QoS::AtMostOnce, None, &payload);
+        midge_codec::encode(&Packet::Publish(p), V5, &mut out).expect("encode");
+    }
+    // The broker may close (and reset) the connection before it has read everything.
+    let _ = s.write_all(&out).await;
+    let seen = read_packets(&mut s, V5, |_| false).await;
+    match seen.as_slice() {
+        [Packet::Disconnect(d)] => assert_eq!(d.reason, ReasonCode::MessageRateTooHigh),
+        other => panic!(
+            "expected DISCONNECT 0x96 then close, got {other:?}; log:\n{}",
+            m.log()
+        ),
+    }
+    calm.publish("bytes/calm", QoS::AtLeastOnce, b"within budget")
+        .await;
+    // The subscriber may get some of the flood's first messages (they were within budget)
+    // before the calm one.
+    loop {
+        let p = sub.recv_publish().await;
+        if &*p.topic == "bytes/calm" {
+            break;
+        }
+        assert_eq!(&*p.topic, "bytes/flood");
+    }
+    let s = scrape_until(&m, "the disconnect counted", |s| {
+        value(
+            s,
+            LIMIT_REJECTIONS,
+            &[("reason", "publish_rate_disconnected")],
+        ) >= 1.0
+    })
+    .await;
+    assert_eq!(
+        value(
+            &s,
+            LIMIT_REJECTIONS,
+            &[("reason", "publish_rate_disconnected")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &s,
+            LIMIT_REJECTIONS,
+            &[("reason", "publish_rate_throttled")]
+        ),
+        0.0
+    );
+}
+
+/// Publishes a retained QoS 1 message and completes its flow.
+async fn retain(c: &mut Client, topic: &str, payload: &[u8]) {
+    let mut p = publish(topic, QoS::AtLeastOnce, Some(1), payload);
+    p.retain = true;
+    c.send_publish(p).await;
+}
+
+// `broker.min_wildcard_depth = 1` with `shallow_wildcard_without_retained = true` (the
+// deploy/sandbox.toml setting): "#" is granted (SUBACK 0x00, MQTT 5 3.9.3; v3.1.1 return code
+// 0x00) but the retained replay a new subscription normally gets (MQTT-3.3.1-9 in MQTT 5,
+// MQTT-3.3.1-6 in 3.1.1) is skipped on purpose, so nobody downloads a whole public broker's
+// retained store; live messages still arrive, a deep enough filter still gets the replay, and
+// each such grant is counted as `{reason="min_wildcard_depth_replay"}`.
+#[tokio::test]
+async fn shallow_wildcards_are_granted_without_the_retained_replay() {
+    let m = Midge::start_with(&[
+        ("MIDGE__BROKER__MIN_WILDCARD_DEPTH", "1"),
+        ("MIDGE__BROKER__SHALLOW_WILDCARD_WITHOUT_RETAINED", "true"),
+    ]);
+    let mut publ = connect(&m, V5, "shallow-pub").await;
+    retain(&mut publ, "a/b", b"kept").await;
+
+    let mut v5 = connect(&m, V5, "shallow-v5").await;
+    let suback = v5
+        .subscribe_with(subscribe_packet(1, "#", qos_opts(QoS::AtMostOnce)))
+        .await;
+    assert_eq!(suback.reasons, vec![ReasonCode::Success]);
+    v5.expect_silence().await;
+    let mut v3 = connect(&m, V3, "shallow-v3").await;
+    let suback = v3
+        .subscribe_with(subscribe_packet(1, "#", qos_opts(QoS::AtMostOnce)))
+        .await;
+    assert_eq!(suback.reasons, vec![ReasonCode::Success]);
+    v3.expect_silence().await;
+
+    // Live traffic flows to both.
+    publ.publish("a/b", QoS::AtLeastOnce, b"live").await;
+    for c in [&mut v5, &mut v3] {
+        let p = c.recv_publish().await;
+        assert_eq!(
+            (&*p.topic, &p.payload[..], p.retain),
+            ("a/b", &b"live"[..], false)
+        );
+    }
+    // A filter with a level before its wildcard is not shallow: it gets the replay.
+    let mut deep = connect(&m, V5, "deep").await;
+    deep.subscribe("a/+", QoS::AtMostOnce).await;
+    let p = deep.recv_publish().await;
+    assert_eq!(
+        (&*p.topic, &p.payload[..], p.retain),
+        ("a/b", &b"kept"[..], true)
+    );
+    let s = scrape(&m).await;
+    assert_eq!(
+        value(
+            &s,
+            LIMIT_REJECTIONS,
+            &[("reason", "min_wildcard_depth_replay")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(&s, LIMIT_REJECTIONS, &[("reason", "min_wildcard_depth")]),
+        0.0
+    );
+}
+
+// The subscription guards' counters: shallow wildcards refused (SUBACK 0x87; v3 0x80) count as
+// `min_wildcard_depth`, filters and topic names deeper than `max_topic_levels` (SUBACK 0x8F,
+// PUBACK 0x90; v3 SUBACK 0x80) as `max_topic_levels`, and filters beyond
+// `max_subscriptions_per_client` (SUBACK 0x97) as `max_subscriptions_per_client` (MQTT 5
+// 3.9.3 and 3.4.2.1 for the codes).
+#[tokio::test]
+async fn the_subscription_guards_count_what_they_refuse() {
+    let m = Midge::start_with(&[
+        ("MIDGE__BROKER__MIN_WILDCARD_DEPTH", "1"),
+        ("MIDGE__BROKER__MAX_TOPIC_LEVELS", "4"),
+        ("MIDGE__BROKER__MAX_SUBSCRIPTIONS_PER_CLIENT", "2"),
+    ]);
+    let counters = |s: &prometheus_parse::Scrape| {
+        [
+            "min_wildcard_depth",
+            "max_topic_levels",
+            "max_subscriptions_per_client",
+            "min_wildcard_depth_replay",
+        ]
+        .map(|r| value(s, LIMIT_REJECTIONS, &[("reason", r)]))
+    };
+    assert_eq!(counters(&scrape(&m).await), [0.0; 4]);
+
+    let mut c = connect(&m, V5, "counted").await;
+    let mut sub = subscribe_packet(1, "#", qos_opts(QoS::AtMostOnce));
+    for filter in ["+/x", "a/b/c/d/e", "ok/#", "ok2/#", "third"] {
+        sub.filters
+            .push(subscribe_packet(1, filter, qos_opts(QoS::AtMostOnce)).filters[0].clone());
+    }
+    let suback = c.subscribe_with(sub).await;
+    assert_eq!(
+        suback.reasons,
+        vec![
+            ReasonCode::NotAuthorized,
+            ReasonCode::NotAuthorized,
+            ReasonCode::TopicFilterInvalid,
+            ReasonCode::Success,
+            ReasonCode::Success,
+            ReasonCode::QuotaExceeded,
+        ]
+    );
+    c.send(&Packet::Publish(publish(
+        "ok/1/2/3/4",
+        QoS::AtLeastOnce,
+        Some(9),
+        b"x",
+    )))
+    .await;
+    let ack = c.expect_ack(AckKind::PubAck, 9).await;
+    assert_eq!(ack.reason, ReasonCode::TopicNameInvalid);
+    let mut v3 = connect(&m, V3, "counted-v3").await;
+    let suback = v3
+        .subscribe_with(subscribe_packet(2, "a/b/c/d/e", qos_opts(QoS::AtMostOnce)))
+        .await;
+    // The codec decodes v3's 0x80 Failure as Unspecified error.
+    assert_eq!(suback.reasons, vec![ReasonCode::UnspecifiedError]);
+
+    // Shallow: "#" and "+/x"; too deep: two filters and one topic; over quota: "third".
+    let s = scrape_until(&m, "the guard counters", |s| {
+        counters(s) == [2.0, 3.0, 1.0, 0.0]
+    })
+    .await;
+    assert_eq!(counters(&s), [2.0, 3.0, 1.0, 0.0]);
+}
