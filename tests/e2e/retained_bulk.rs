@@ -145,3 +145,41 @@ async fn retained_limits_refuse_with_quota_exceeded() {
         ]
     );
 }
+
+// `broker.max_retained_bytes` bounds the payload of all retained messages together: a v5
+// publisher gets PUBACK 0x97 Quota exceeded for the one that would go over, replacing a
+// message counts only the difference, and the refusal is counted.
+#[tokio::test]
+async fn retained_bytes_in_all_are_bounded() {
+    let m = Midge::start_with(&[("MIDGE__BROKER__MAX_RETAINED_BYTES", "10")]);
+    let mut c: Client = connect(&m, V5, "bytes").await;
+    for (topic, payload, ok) in [
+        ("b/a", b"12345".as_slice(), true),
+        ("b/b", b"1234", true),
+        ("b/c", b"12", false),
+        ("b/a", b"123456", true),
+        ("b/a", b"1234567", false),
+    ] {
+        let mut p = publish(topic, QoS::AtLeastOnce, Some(6), payload);
+        p.retain = true;
+        c.send(&Packet::Publish(p)).await;
+        let ack = c.expect_ack(AckKind::PubAck, 6).await;
+        if ok {
+            assert!(!ack.reason.is_error(), "{topic}: {:?}", ack.reason);
+        } else {
+            assert_eq!(ack.reason, ReasonCode::QuotaExceeded, "{topic}");
+        }
+    }
+    let s = crate::metrics::scrape(&m).await;
+    let refused = crate::metrics::value(
+        &s,
+        "midge_limit_rejections_total",
+        &[("reason", "retained_bytes")],
+    );
+    assert_eq!(refused, 2.0);
+    assert_eq!(
+        crate::metrics::value(&s, "midge_retained_bytes", &[]),
+        10.0,
+        "6 + 4 stored"
+    );
+}

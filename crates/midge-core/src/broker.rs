@@ -38,6 +38,8 @@ pub struct BrokerStats {
     pub retained_refused_count: u64,
     /// Retained publishes refused because their payload was over `max_retained_payload`.
     pub retained_refused_payload: u64,
+    /// Retained publishes refused because the store would hold over `max_retained_bytes`.
+    pub retained_refused_bytes: u64,
     /// PUBLISH packets received from clients.
     pub messages_received: u64,
     /// PUBLISH packets sent to clients.
@@ -169,11 +171,13 @@ impl Broker {
             publish.payload.len(),
             self.config.max_retained_messages,
             self.config.max_retained_payload,
+            self.config.max_retained_bytes,
         );
         match limit {
             None => return false,
             Some(RetainedLimit::Count) => self.counters.retained_refused_count += 1,
             Some(RetainedLimit::Payload) => self.counters.retained_refused_payload += 1,
+            Some(RetainedLimit::TotalBytes) => self.counters.retained_refused_bytes += 1,
         }
         true
     }
@@ -201,6 +205,7 @@ impl Broker {
             retained_bytes: self.retained.payload_bytes(),
             retained_refused_count: self.counters.retained_refused_count,
             retained_refused_payload: self.counters.retained_refused_payload,
+            retained_refused_bytes: self.counters.retained_refused_bytes,
             messages_received: self.counters.received,
             messages_sent: self.counters.sent,
             messages_dropped: self.counters.dropped,

@@ -55,6 +55,8 @@ pub struct BrokerConfig {
     /// Largest payload stored as a retained message, in bytes (0: no limit beyond the packet
     /// size). A bigger retained publish is refused the same way.
     pub max_retained_payload: usize,
+    /// Most payload bytes all retained messages together may hold (0: no limit).
+    pub max_retained_bytes: u64,
     /// Most subscriptions one session may hold (0: no limit); a SUBSCRIBE for a new filter
     /// beyond it gets 0x97 Quota exceeded for that filter (v3: 0x80).
     pub max_subscriptions_per_client: usize,
@@ -99,6 +101,7 @@ impl Default for BrokerConfig {
             sys_interval: Duration::from_secs(10),
             max_retained_messages: 0,
             max_retained_payload: 0,
+            max_retained_bytes: 0,
             max_subscriptions_per_client: 0,
             max_topic_levels: 0,
             min_wildcard_depth: 0,

@@ -37,6 +37,8 @@ pub struct Counters {
     pub retained_refused_count: u64,
     /// Retained publishes refused because their payload was over `max_retained_payload`.
     pub retained_refused_payload: u64,
+    /// Retained publishes refused because the store would hold over `max_retained_bytes`.
+    pub retained_refused_bytes: u64,
     /// Connections accepted (CONNACK success), ever.
     pub connects: u64,
 }

@@ -14,7 +14,7 @@ use std::time::Instant;
 pub struct RetainedStore {
     tree: RetainedTree<Message>,
     expiry: Deadlines<Arc<str>>,
-    /// Sum of the stored payloads' lengths.
+    /// Sum of the stored payloads' lengths, `$SYS` topics left out.
     payload_bytes: u64,
     /// Stored `$SYS` topics: the broker's own, not counted against the limits.
     sys: usize,
@@ -27,6 +27,8 @@ pub enum RetainedLimit {
     Count,
     /// The payload is over `max_retained_payload`.
     Payload,
+    /// Storing it would take the store's payload bytes over `max_retained_bytes`.
+    TotalBytes,
 }
 
 impl RetainedStore {
@@ -38,7 +40,7 @@ impl RetainedStore {
         if message.publish.payload.is_empty() {
             return match self.tree.remove(&topic) {
                 Some(old) => {
-                    self.payload_bytes -= old.publish.payload.len() as u64;
+                    self.payload_bytes -= weight(&old);
                     self.sys -= usize::from(is_sys_topic(&topic));
                     true
                 }
@@ -48,9 +50,9 @@ impl RetainedStore {
         if let Some(at) = message.expires_at {
             self.expiry.push(at, topic.clone());
         }
-        self.payload_bytes += message.publish.payload.len() as u64;
+        self.payload_bytes += weight(&message);
         match self.tree.insert(&topic, message) {
-            Some(old) => self.payload_bytes -= old.publish.payload.len() as u64,
+            Some(old) => self.payload_bytes -= weight(&old),
             None => self.sys += usize::from(is_sys_topic(&topic)),
         }
         true
@@ -80,7 +82,7 @@ impl RetainedStore {
         while let Some(topic) = self.expiry.pop_due(now) {
             if self.tree.get(&topic).is_some_and(|m| m.is_expired(now)) {
                 if let Some(old) = self.tree.remove(&topic) {
-                    self.payload_bytes -= old.publish.payload.len() as u64;
+                    self.payload_bytes -= weight(&old);
                     self.sys -= usize::from(is_sys_topic(&topic));
                 }
                 removed(topic);
@@ -93,20 +95,22 @@ impl RetainedStore {
         self.tree.len()
     }
 
-    /// Payload bytes of all retained messages.
+    /// Payload bytes of all retained messages but the broker's own `$SYS` ones.
     pub fn payload_bytes(&self) -> u64 {
         self.payload_bytes
     }
 
     /// Why storing a `payload`-byte message at `topic` would break a limit, if it would: a
-    /// payload over `max_payload`, or a new topic when `max_count` are stored (0: no
-    /// limit). Deleting and replacing never break the count.
+    /// payload over `max_payload`, a new topic when `max_count` are stored, or a store
+    /// holding over `max_bytes` of payload afterwards (0: no limit). Deleting never breaks a
+    /// limit, replacing never breaks the count.
     pub fn over_limit(
         &self,
         topic: &str,
         payload: usize,
         max_count: usize,
         max_payload: usize,
+        max_bytes: u64,
     ) -> Option<RetainedLimit> {
         if payload == 0 || is_sys_topic(topic) {
             return None;
@@ -120,7 +124,25 @@ impl RetainedStore {
         {
             return Some(RetainedLimit::Count);
         }
+        if max_bytes > 0 {
+            let replaced = self
+                .tree
+                .get(topic)
+                .map_or(0, |old| old.publish.payload.len() as u64);
+            if self.payload_bytes - replaced + payload as u64 > max_bytes {
+                return Some(RetainedLimit::TotalBytes);
+            }
+        }
         None
+    }
+}
+
+/// The bytes a message counts for in [`RetainedStore::payload_bytes`].
+fn weight(message: &Message) -> u64 {
+    if is_sys_topic(&message.publish.topic) {
+        0
+    } else {
+        message.publish.payload.len() as u64
     }
 }
 
@@ -143,20 +165,45 @@ mod tests {
         store.set(message("$SYS/broker/version", "midge"));
         store.set(message("$SYS/broker/uptime", "1"));
         store.set(message("a", "1"));
-        assert_eq!(store.over_limit("b", 1, 2, 0), None, "one of two used");
+        assert_eq!(store.over_limit("b", 1, 2, 0, 0), None, "one of two used");
         store.set(message("b", "2"));
-        assert_eq!(store.over_limit("c", 1, 2, 0), Some(RetainedLimit::Count));
         assert_eq!(
-            store.over_limit("a", 1, 2, 0),
+            store.over_limit("c", 1, 2, 0, 0),
+            Some(RetainedLimit::Count)
+        );
+        assert_eq!(
+            store.over_limit("a", 1, 2, 0, 0),
             None,
             "replacing a stored topic"
         );
         // The broker's own topics are never refused.
-        assert_eq!(store.over_limit("$SYS/broker/load", 100, 2, 4), None);
+        assert_eq!(store.over_limit("$SYS/broker/load", 100, 2, 4, 0), None);
         // Removing a $SYS topic keeps the count right.
         store.set(message("$SYS/broker/uptime", ""));
-        assert_eq!(store.over_limit("c", 1, 2, 0), Some(RetainedLimit::Count));
+        assert_eq!(
+            store.over_limit("c", 1, 2, 0, 0),
+            Some(RetainedLimit::Count)
+        );
         store.set(message("a", ""));
-        assert_eq!(store.over_limit("c", 1, 2, 0), None);
+        assert_eq!(store.over_limit("c", 1, 2, 0, 0), None);
+    }
+
+    #[test]
+    fn total_bytes_count_replacements_as_the_difference() {
+        let mut store = RetainedStore::default();
+        store.set(message("a", "12345"));
+        store.set(message("b", "123"));
+        // 8 stored: a new 3-byte message fits 11, not 10.
+        assert_eq!(store.over_limit("c", 3, 0, 0, 11), None);
+        assert_eq!(
+            store.over_limit("c", 3, 0, 0, 10),
+            Some(RetainedLimit::TotalBytes)
+        );
+        // Replacing a's 5 bytes with 7 adds 2.
+        assert_eq!(store.over_limit("a", 7, 0, 0, 10), None);
+        assert_eq!(
+            store.over_limit("a", 8, 0, 0, 10),
+            Some(RetainedLimit::TotalBytes)
+        );
     }
 }

@@ -231,6 +231,7 @@ fn broker_families(
         retained_bytes,
         retained_refused_count,
         retained_refused_payload,
+        retained_refused_bytes,
         messages_received: _,
         messages_sent: _,
         messages_dropped: _,
@@ -299,6 +300,7 @@ fn broker_families(
             ),
             (&["retained_count"], f(*retained_refused_count)),
             (&["retained_payload"], f(*retained_refused_payload)),
+            (&["retained_bytes"], f(*retained_refused_bytes)),
             (&["max_topic_levels"], f(*topic_too_deep)),
             (
                 &["max_subscriptions_per_client"],

@@ -51,6 +51,8 @@ pub struct BrokerSection {
     pub max_retained_messages: usize,
     /// Largest retained payload stored, in bytes; 0 for no limit.
     pub max_retained_payload: usize,
+    /// Most payload bytes of all retained messages together (0: no limit).
+    pub max_retained_bytes: u64,
     /// Most subscriptions per session; 0 for no limit.
     pub max_subscriptions_per_client: usize,
     /// Most levels of a topic name or filter; 0 for no limit.
@@ -89,6 +91,7 @@ impl BrokerSection {
             sys_interval: Duration::from_secs(self.sys_interval_secs),
             max_retained_messages: self.max_retained_messages,
             max_retained_payload: self.max_retained_payload,
+            max_retained_bytes: self.max_retained_bytes,
             max_subscriptions_per_client: self.max_subscriptions_per_client,
             max_topic_levels: self.max_topic_levels,
             min_wildcard_depth: self.min_wildcard_depth,
