@@ -11,7 +11,8 @@ use crate::harness::{have_tool, Midge};
 use crate::metrics::{scrape, scrape_until, value};
 use crate::paho::{have_paho, output_within};
 use crate::security::{
-    client, describe, gen_certs, have_tools, passwd_file, path, pub_then_sub, run, text,
+    client, connack, describe, gen_certs, have_tools, login, passwd_file, path, pub_then_sub, run,
+    text,
 };
 use bytes::BytesMut;
 use midge_codec::{AckKind, Packet, QoS, ReasonCode};
@@ -491,5 +492,60 @@ fn paho_over_tls_for_v311_and_v5() {
     let (ca, other_ca) = (path(&certs, "ca.crt"), path(&other, "ca.crt"));
     for proto in ["3", "5"] {
         paho_script(&m, "tls.py", &["localhost", &port, &ca, proto, &other_ca]);
+    }
+}
+
+// SIGHUP re-reads the password file: a changed password applies to new logins at once (old
+// one: CONNACK 0x86, new one: 0x00) while clients already logged in stay connected and
+// served.
+#[tokio::test]
+async fn sighup_reloads_a_changed_password_without_dropping_clients() {
+    if !have_tools() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let file = passwd_file(dir.path(), &[("alice", "old"), ("bob", "bobs")]);
+    let m = Midge::start_with(&[
+        ("MIDGE__LISTENER__ALLOW_ANONYMOUS", "false"),
+        ("MIDGE__LISTENER__PASSWORD_FILE", &file),
+    ]);
+    let (mut alice, reason) =
+        connack(m.addr(), login(V5, "alice-1", Some("alice"), Some("old"))).await;
+    assert_eq!(reason, ReasonCode::Success);
+    let (mut bob, reason) = connack(m.addr(), login(V3, "bob-1", Some("bob"), Some("bobs"))).await;
+    assert_eq!(reason, ReasonCode::Success);
+
+    let out = Command::new("mosquitto_passwd")
+        .args(["-b", &file, "alice", "new"])
+        .output()
+        .expect("mosquitto_passwd");
+    assert!(out.status.success(), "{out:?}");
+    m.sighup();
+    m.wait_for_log(&["Configuration reloaded: certificates, password and ACL files"]);
+
+    let (_c, reason) = connack(m.addr(), login(V5, "alice-2", Some("alice"), Some("old"))).await;
+    assert_eq!(
+        reason,
+        ReasonCode::BadUserNameOrPassword,
+        "the old password is gone"
+    );
+    let (_c, reason) = connack(m.addr(), login(V5, "alice-3", Some("alice"), Some("new"))).await;
+    assert_eq!(reason, ReasonCode::Success, "the new one works");
+    for (client, v) in [(&mut alice, V5), (&mut bob, V3)] {
+        client
+            .send(&Packet::Publish(publish(
+                "reload/t",
+                QoS::AtLeastOnce,
+                Some(3),
+                b"x",
+            )))
+            .await;
+        match client.recv().await {
+            Some(Packet::Ack(ack)) => {
+                assert_eq!(ack.kind, AckKind::PubAck, "{v:?}");
+                assert!(!ack.reason.is_error(), "{v:?}: {:?}", ack.reason);
+            }
+            other => panic!("{v:?} client still served: expected PUBACK, got {other:?}"),
+        }
     }
 }
