@@ -455,3 +455,39 @@ async fn the_subscription_guards_count_what_they_refuse() {
     .await;
     assert_eq!(counters(&s), [2.0, 3.0, 1.0, 0.0]);
 }
+
+// A listener's own `max_connections` caps that listener only: a second client on it is closed
+// without a reply and counted as `listener_max_connections`, while the default listener, which
+// has no cap of its own, keeps admitting clients.
+#[tokio::test]
+async fn a_listeners_own_connection_cap_leaves_the_other_listeners_alone() {
+    let m = Midge::start_with(&[
+        ("MIDGE__LISTENERS__CAPPED__PORT", "0"),
+        ("MIDGE__LISTENERS__CAPPED__MAX_CONNECTIONS", "1"),
+    ]);
+    let capped = m.listener("tcp", 1);
+    let mut first = tcp_from([127, 0, 0, 1], capped).await;
+    let ack = send_connect(&mut first, connect_packet(V5, "capped-1", true)).await;
+    assert_eq!(ack.map(|a| a.reason), Some(ReasonCode::Success));
+    let mut second = tcp_from([127, 0, 0, 1], capped).await;
+    assert_eq!(
+        send_connect(&mut second, connect_packet(V5, "capped-2", true)).await,
+        None,
+        "closed without a CONNACK"
+    );
+    for id in ["main-1", "main-2"] {
+        connect(&m, V5, id).await;
+    }
+    let s = scrape_until(&m, "the listener refusal counted", |s| {
+        value(
+            s,
+            LIMIT_REJECTIONS,
+            &[("reason", "listener_max_connections")],
+        ) == 1.0
+    })
+    .await;
+    assert_eq!(
+        value(&s, LIMIT_REJECTIONS, &[("reason", "max_connections")]),
+        0.0
+    );
+}

@@ -4,6 +4,7 @@
 
 use crate::authenticator::ListenerAuth;
 use crate::config::{ListenerProtocol, ListenerSection};
+use crate::connection_slots::ConnectionSlots;
 use crate::tls::{ReloadableTls, TlsError};
 use midge_auth::{AuthError, PasswordFile};
 use std::sync::Arc;
@@ -35,6 +36,8 @@ pub(crate) struct Endpoint {
     /// Set exactly for `tls` and `wss`.
     pub(crate) tls: Option<ReloadableTls>,
     pub(crate) auth: ListenerAuth,
+    /// The listener's own connection cap (`max_connections`), if it has one.
+    pub(crate) slots: Option<Arc<ConnectionSlots>>,
 }
 
 impl Endpoint {
@@ -45,6 +48,8 @@ impl Endpoint {
             protocol: section.protocol,
             tls: ReloadableTls::load(section)?,
             auth: ListenerAuth::load(section)?,
+            slots: (section.max_connections > 0)
+                .then(|| ConnectionSlots::new(section.max_connections)),
         })
     }
 

@@ -16,6 +16,7 @@ pub struct GuardCounters {
     publish_rate_throttled: AtomicU64,
     publish_rate_disconnected: AtomicU64,
     overload_refused: AtomicU64,
+    listener_connections_refused: AtomicU64,
 }
 
 /// A copy of [`GuardCounters`] at one moment.
@@ -44,6 +45,8 @@ pub struct GuardSnapshot {
     pub publish_rate_disconnected: u64,
     /// CONNECTs refused with 0x89 Server busy (v3: return code 3) in overload mode.
     pub overload_refused: u64,
+    /// Connections closed because their listener had its own `max_connections` open.
+    pub listener_connections_refused: u64,
 }
 
 /// Which guard fired.
@@ -59,6 +62,7 @@ pub(crate) enum Guard {
     PublishRateThrottled,
     PublishRateDisconnected,
     Overload,
+    ListenerConnections,
 }
 
 impl GuardCounters {
@@ -75,6 +79,7 @@ impl GuardCounters {
             Guard::PublishRateThrottled => &self.publish_rate_throttled,
             Guard::PublishRateDisconnected => &self.publish_rate_disconnected,
             Guard::Overload => &self.overload_refused,
+            Guard::ListenerConnections => &self.listener_connections_refused,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -93,6 +98,7 @@ impl GuardCounters {
             publish_rate_throttled: get(&self.publish_rate_throttled),
             publish_rate_disconnected: get(&self.publish_rate_disconnected),
             overload_refused: get(&self.overload_refused),
+            listener_connections_refused: get(&self.listener_connections_refused),
         }
     }
 }

@@ -66,6 +66,22 @@ impl Listener {
                 drop(socket);
                 continue;
             };
+            let listener_slot = match &self.endpoint.slots {
+                Some(slots) => match slots.try_take() {
+                    Some(slot) => Some(slot),
+                    None => {
+                        self.shared.counters.count(Guard::ListenerConnections);
+                        tracing::warn!(
+                            "Connection from {peer} refused: {}.max_connections ({}) reached.",
+                            self.endpoint.name,
+                            slots.max()
+                        );
+                        drop(socket);
+                        continue;
+                    }
+                },
+                None => None,
+            };
             let ip_slot = match self
                 .shared
                 .limits
@@ -101,6 +117,7 @@ impl Listener {
             tokio::spawn(async move {
                 task.serve().await;
                 drop(ip_slot);
+                drop(listener_slot);
                 drop(slot);
                 drop(done);
             });

@@ -291,6 +291,10 @@ fn broker_families(
             (&["connection_rate"], f(guards.connection_rate_refused)),
             (&["overload"], f(guards.overload_refused)),
             (
+                &["listener_max_connections"],
+                f(guards.listener_connections_refused),
+            ),
+            (
                 &["publish_rate_throttled"],
                 f(guards.publish_rate_throttled),
             ),

@@ -78,6 +78,14 @@ pub struct ListenerSection {
     /// Use the client certificate's Common Name as the username (no password is checked).
     #[serde(default)]
     pub use_identity_as_username: bool,
+    /// Most connections open on this listener at once; 0: only `limits.max_connections`
+    /// applies. Read at startup.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max_connections: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 fn default_bind() -> IpAddr {
