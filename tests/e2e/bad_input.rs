@@ -257,6 +257,14 @@ async fn oversized_packet_rejected_from_header() {
     c.subscribe("fits/t", QoS::AtMostOnce).await;
     c.publish("fits/t", QoS::AtMostOnce, &[1u8; 900]).await;
     assert_eq!(c.expect_publish().await.payload.len(), 900);
+    // Both refusals are counted.
+    let s = crate::metrics::scrape(&m).await;
+    let counted = crate::metrics::value(
+        &s,
+        "midge_limit_rejections_total",
+        &[("reason", "packet_too_large")],
+    );
+    assert_eq!(counted, 2.0);
 }
 
 // 3.1 (non-normative: "If the Server does not receive a CONNECT packet within a reasonable

@@ -415,6 +415,13 @@ async fn receive_maximum_exceeded() {
         Some(Packet::Disconnect(d)) => assert_eq!(d.reason, ReasonCode::ReceiveMaximumExceeded),
         other => panic!("expected DISCONNECT 0x93 last, got {other:?}"),
     }
+    let s = crate::metrics::scrape(&m).await;
+    let counted = crate::metrics::value(
+        &s,
+        "midge_limit_rejections_total",
+        &[("reason", "receive_maximum")],
+    );
+    assert_eq!(counted, 1.0);
 }
 
 // 3.2.2.3.5 (v5): with retain_available = false the CONNACK says Retain Available 0; a PUBLISH

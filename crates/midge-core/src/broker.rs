@@ -76,6 +76,8 @@ pub struct BrokerStats {
     pub shallow_wildcard_refused: u64,
     /// Wildcard subscriptions granted without retained messages by `min_wildcard_depth`.
     pub shallow_wildcard_replay_skipped: u64,
+    /// v5 clients disconnected with 0x93 for exceeding the Receive Maximum.
+    pub receive_maximum_exceeded: u64,
 }
 
 /// The whole broker: every session, subscription and retained message of this node.
@@ -224,6 +226,7 @@ impl Broker {
             subscription_quota_refused: self.guard_counters.subscription_quota,
             shallow_wildcard_refused: self.guard_counters.shallow_wildcard_refused,
             shallow_wildcard_replay_skipped: self.guard_counters.shallow_wildcard_replay_skipped,
+            receive_maximum_exceeded: self.guard_counters.receive_maximum_exceeded,
         }
     }
 

@@ -12,6 +12,7 @@ pub(crate) struct GuardCounters {
     pub(crate) subscription_quota: u64,
     pub(crate) shallow_wildcard_refused: u64,
     pub(crate) shallow_wildcard_replay_skipped: u64,
+    pub(crate) receive_maximum_exceeded: u64,
 }
 
 /// What the subscription guards say about one filter.

@@ -132,6 +132,7 @@ impl Broker {
             return;
         }
         if v5 && session.awaiting_pubrel.len() >= usize::from(self.config.receive_maximum) {
+            self.guard_counters.receive_maximum_exceeded += 1;
             return self.close_with(now, conn_id, ReasonCode::ReceiveMaximumExceeded, out);
         }
         // Routed (and persisted) before the packet id is remembered: after a crash between

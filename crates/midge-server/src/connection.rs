@@ -201,7 +201,16 @@ impl Connection {
                 };
                 session.run(connect, writer, verdict.err(), auth).await;
             }
-            Err(why) => refuse(&mut writer, peer, &settings, why).await,
+            Err(why) => {
+                if let NoSession::Decode {
+                    err: DecodeError::PacketTooLarge { .. },
+                    ..
+                } = &why
+                {
+                    counters.count(Guard::PacketTooLarge);
+                }
+                refuse(&mut writer, peer, &settings, why).await
+            }
         }
     }
 }
@@ -384,6 +393,10 @@ impl<R: AsyncRead + Unpin> Session<R> {
         let end = self
             .read_loop(version, &own, &mut writer_task, &mut writer_done)
             .await;
+        if let End::Decode(err @ DecodeError::PacketTooLarge { .. }) = &end {
+            tracing::debug!("{err}");
+            self.counters.count(Guard::PacketTooLarge);
+        }
         if let End::Decode(err) = &end {
             // MQTT 5 (4.13.2): say why before closing. v3 has no way to, so it just closes.
             if version.is_v5() {

@@ -17,6 +17,7 @@ pub struct GuardCounters {
     publish_rate_disconnected: AtomicU64,
     overload_refused: AtomicU64,
     listener_connections_refused: AtomicU64,
+    packet_too_large: AtomicU64,
 }
 
 /// A copy of [`GuardCounters`] at one moment.
@@ -47,6 +48,8 @@ pub struct GuardSnapshot {
     pub overload_refused: u64,
     /// Connections closed because their listener had its own `max_connections` open.
     pub listener_connections_refused: u64,
+    /// Connections ended because a packet was over `broker.max_packet_size` (v5: 0x95).
+    pub packet_too_large: u64,
 }
 
 /// Which guard fired.
@@ -63,6 +66,7 @@ pub(crate) enum Guard {
     PublishRateDisconnected,
     Overload,
     ListenerConnections,
+    PacketTooLarge,
 }
 
 impl GuardCounters {
@@ -80,6 +84,7 @@ impl GuardCounters {
             Guard::PublishRateDisconnected => &self.publish_rate_disconnected,
             Guard::Overload => &self.overload_refused,
             Guard::ListenerConnections => &self.listener_connections_refused,
+            Guard::PacketTooLarge => &self.packet_too_large,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -99,6 +104,7 @@ impl GuardCounters {
             publish_rate_disconnected: get(&self.publish_rate_disconnected),
             overload_refused: get(&self.overload_refused),
             listener_connections_refused: get(&self.listener_connections_refused),
+            packet_too_large: get(&self.packet_too_large),
         }
     }
 }

@@ -250,6 +250,7 @@ fn broker_families(
         subscription_quota_refused,
         shallow_wildcard_refused,
         shallow_wildcard_replay_skipped,
+        receive_maximum_exceeded,
     } = &snapshot.broker;
     // Totals (`sessions`, `messages_*`) are the sums of the labelled series below.
     let f = |v: u64| v as f64;
@@ -315,6 +316,8 @@ fn broker_families(
                 &["min_wildcard_depth_replay"],
                 f(*shallow_wildcard_replay_skipped),
             ),
+            (&["receive_maximum"], f(*receive_maximum_exceeded)),
+            (&["packet_too_large"], f(guards.packet_too_large)),
         ]),
         AUTH_REJECTIONS.family(&[
             (&["bad_credentials"], f(guards.auth_failed)),
