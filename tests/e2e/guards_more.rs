@@ -491,3 +491,58 @@ async fn a_listeners_own_connection_cap_leaves_the_other_listeners_alone() {
         0.0
     );
 }
+
+/// Queues `QoS 0, 1, 0, 1, 1` messages (10 bytes each: topic `q/t` and a 7-byte payload)
+/// for the offline persistent session `id` of `m`, then resumes it and returns the payloads
+/// delivered.
+async fn queue_five_and_resume(m: &Midge, id: &str) -> Vec<Vec<u8>> {
+    use crate::connect::{connect_ok, persistent};
+    let (mut s, _) = connect_ok(m, persistent(V5, id)).await;
+    s.subscribe("q/t", QoS::AtLeastOnce).await;
+    s.disconnect().await;
+    let mut p = connect(m, V5, &format!("{id}-pub")).await;
+    for (qos, payload) in [
+        (QoS::AtMostOnce, b"a-qos-0"),
+        (QoS::AtLeastOnce, b"b-qos-1"),
+        (QoS::AtMostOnce, b"c-qos-0"),
+        (QoS::AtLeastOnce, b"d-qos-1"),
+        (QoS::AtLeastOnce, b"e-qos-1"),
+    ] {
+        p.publish("q/t", qos, payload).await;
+    }
+    let (mut s, ack) = connect_ok(m, persistent(V5, id)).await;
+    assert!(ack.session_present);
+    let mut got = Vec::new();
+    while let Ok(Some(Packet::Publish(p))) =
+        tokio::time::timeout(crate::harness::QUIET, s.recv()).await
+    {
+        s.ack(&p).await;
+        got.push(p.payload.to_vec());
+    }
+    got
+}
+
+// `broker.max_queued_messages` and `broker.max_queued_bytes` bound an offline session's
+// queue; when full, queued QoS 0 messages are dropped first to make room for QoS 1 ones, and
+// each drop is counted under its reason.
+#[tokio::test]
+async fn full_queues_drop_qos_0_first_by_count_and_by_bytes() {
+    let expected: Vec<Vec<u8>> = vec![
+        b"b-qos-1".to_vec(),
+        b"d-qos-1".to_vec(),
+        b"e-qos-1".to_vec(),
+    ];
+    for (key, limit, reason) in [
+        ("MIDGE__BROKER__MAX_QUEUED_MESSAGES", "3", "queue_full"),
+        ("MIDGE__BROKER__MAX_QUEUED_BYTES", "30", "queue_bytes"),
+    ] {
+        let m = Midge::start_with(&[(key, limit), ("MIDGE__BROKER__QUEUE_QOS0_MESSAGES", "true")]);
+        assert_eq!(queue_five_and_resume(&m, "queued").await, expected, "{key}");
+        let s = scrape(&m).await;
+        assert_eq!(
+            value(&s, "midge_messages_dropped_total", &[("reason", reason)]),
+            2.0,
+            "{key}"
+        );
+    }
+}
