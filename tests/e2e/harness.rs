@@ -209,9 +209,15 @@ fn listening_on(line: &str) -> Option<(String, SocketAddr)> {
     let pos = line.find("listening on ")?;
     let rest = &line[pos + "listening on ".len()..];
     let (scheme, rest) = rest.split_once("://")?;
-    let addr = rest.split_whitespace().next()?;
-    let addr = addr.trim_end_matches(|c: char| !c.is_ascii_digit());
-    Some((scheme.to_string(), addr.parse().ok()?))
+    Some((scheme.to_string(), address_at(rest).parse().ok()?))
+}
+
+/// The socket address `text` starts with (text or JSON log lines go on after it).
+fn address_at(text: &str) -> &str {
+    let end = text
+        .find(|c: char| !(c.is_ascii_hexdigit() || matches!(c, '.' | ':' | '[' | ']')))
+        .unwrap_or(text.len());
+    &text[..end]
 }
 
 fn spawn(
@@ -252,7 +258,7 @@ fn spawn(
             }
             if let Some(pos) = line.find("listening on tcp://") {
                 let rest = &line[pos + "listening on tcp://".len()..];
-                let addr = rest.split_whitespace().next().unwrap_or("").to_string();
+                let addr = address_at(rest).to_string();
                 if let Some(tx) = tx.take() {
                     let _ = tx.send(addr);
                 }

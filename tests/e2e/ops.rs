@@ -139,3 +139,71 @@ async fn sighup_reloads_limits_and_log_level_without_dropping_clients() {
     still_connected(&mut c).await;
     still_connected(&mut d).await;
 }
+
+/// Runs `midge` with `env` on a fresh data directory until it exits (it must, within a
+/// bound); returns its exit code and stderr.
+fn run_to_exit(env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = crate::paho::output_within(
+        std::process::Command::new(env!("CARGO_BIN_EXE_midge"))
+            .args(["-p", "0", "--bind", "127.0.0.1", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .env("MIDGE__ADMIN__PORT", "0")
+            .env("MIDGE__CLUSTER__BIND", "127.0.0.1:0")
+            .env_remove("RUST_LOG")
+            .envs(env.iter().copied()),
+        Duration::from_secs(20),
+    );
+    assert!(!out.1, "midge kept running with a bad configuration");
+    (
+        out.0.status.code(),
+        String::from_utf8_lossy(&out.0.stderr).into_owned(),
+    )
+}
+
+// An invalid setting stops the process before it listens, with one error line that names
+// the key (here from the environment, the same checks apply to files and flags).
+#[test]
+fn an_invalid_setting_is_one_error_naming_the_key() {
+    for (var, value, key) in [
+        ("MIDGE__BROKER__MAXIMUM_QOS", "3", "broker.maximum_qos"),
+        (
+            "MIDGE__LIMITS__MAX_CONNECTIONS",
+            "lots",
+            "limits.max_connections",
+        ),
+        ("MIDGE__BROKER__NO_SUCH_KEY", "1", "no_such_key"),
+    ] {
+        let (code, stderr) = run_to_exit(&[(var, value)]);
+        assert_eq!(code, Some(1), "{var}: {stderr}");
+        let errors: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("midge: error:"))
+            .collect();
+        assert_eq!(errors.len(), 1, "{var}: {stderr}");
+        assert!(errors[0].contains(key), "{var}: {stderr}");
+        assert!(!stderr.contains("listening on"), "{var}: {stderr}");
+    }
+}
+
+// `log.format = "json"`: every line the broker writes is one JSON object, and connection
+// events read like Mosquitto's ("New client connected from ADDR as ID (p5, c1, k30,
+// u'USER').") in its message.
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_with_mosquitto_style_events() {
+    let m = Midge::start_with(&[("MIDGE__LOG__FORMAT", "json")]);
+    let mut login = crate::connect::connect_packet(V5, "json-client", true);
+    login.username = Some("alice".into());
+    let (c, _) = connect_ok(&m, login).await;
+    c.disconnect().await;
+    let log = m.wait_for_log(&[
+        "json-client (p5, c1, k30, u'alice')",
+        "json-client disconnected",
+    ]);
+    for line in log.lines() {
+        let object: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(object.is_object(), "{line}");
+        assert!(object["level"].is_string(), "{line}");
+    }
+}

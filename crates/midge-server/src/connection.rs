@@ -352,6 +352,12 @@ impl<R: AsyncRead + Unpin> Session<R> {
             ProtocolVersion::V5 => 5,
         };
         let clean = u8::from(connect.clean_start);
+        // Mosquitto appends ", u'USER'" when the client gave a username.
+        let user = connect
+            .username
+            .as_deref()
+            .map(|u| format!(", u'{u}'"))
+            .unwrap_or_default();
         let keep_alive = connect.keep_alive;
 
         let label = display_id(requested_id, self.peer);
@@ -368,7 +374,7 @@ impl<R: AsyncRead + Unpin> Session<R> {
                 let client_id = assigned_client_id.unwrap_or(label);
                 tracing::info!(
                     "New client connected from {} as {client_id} (p{protocol}, c{clean}, \
-                     k{keep_alive}).",
+                     k{keep_alive}{user}).",
                     self.peer
                 );
                 client_id
