@@ -549,3 +549,36 @@ async fn sighup_reloads_a_changed_password_without_dropping_clients() {
         }
     }
 }
+
+// SIGHUP re-reads the ACL file: the next access check of a client already connected uses the
+// new rules (v5 PUBACK 0x87 where it is now denied), and the client stays connected.
+#[tokio::test]
+async fn sighup_reloads_the_acl_for_connected_clients() {
+    let dir = tempfile::tempdir().expect("dir");
+    let acl = dir.path().join("acl");
+    std::fs::write(&acl, "topic readwrite a/#\n").expect("acl");
+    let acl_path = acl.display().to_string();
+    let m = Midge::start_with(&[("MIDGE__AUTH__ACL_FILE", &acl_path)]);
+    let (mut c, reason) = connack(m.addr(), login(V5, "acl-reload", None, None)).await;
+    assert_eq!(reason, ReasonCode::Success);
+    let verdict = async |c: &mut crate::harness::RawClient, topic: &str, id: u16| {
+        c.send(&Packet::Publish(publish(
+            topic,
+            QoS::AtLeastOnce,
+            Some(id),
+            b"x",
+        )))
+        .await;
+        match c.recv().await {
+            Some(Packet::Ack(ack)) if ack.kind == AckKind::PubAck => ack.reason,
+            other => panic!("expected PUBACK for {topic}, got {other:?}"),
+        }
+    };
+    assert!(!verdict(&mut c, "a/x", 1).await.is_error());
+    assert_eq!(verdict(&mut c, "b/x", 2).await, ReasonCode::NotAuthorized);
+    std::fs::write(&acl, "topic readwrite b/#\n").expect("rewrite acl");
+    m.sighup();
+    m.wait_for_log(&["Configuration reloaded: certificates, password and ACL files"]);
+    assert_eq!(verdict(&mut c, "a/x", 3).await, ReasonCode::NotAuthorized);
+    assert!(!verdict(&mut c, "b/x", 4).await.is_error());
+}
