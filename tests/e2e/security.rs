@@ -42,6 +42,23 @@ pub(crate) fn path(dir: &Path, file: &str) -> String {
     dir.join(file).display().to_string()
 }
 
+/// A broker with a TLS listener `[listeners.secure]` serving `dir`'s `server.crt` and
+/// `server.key` (from [`gen_certs`]); `m.listener("tls", 0)` is its address.
+pub(crate) fn tls_broker(dir: &Path) -> Midge {
+    Midge::start_with(&[
+        ("MIDGE__LISTENERS__SECURE__PROTOCOL", "tls"),
+        ("MIDGE__LISTENERS__SECURE__PORT", "0"),
+        (
+            "MIDGE__LISTENERS__SECURE__CERTFILE",
+            &path(dir, "server.crt"),
+        ),
+        (
+            "MIDGE__LISTENERS__SECURE__KEYFILE",
+            &path(dir, "server.key"),
+        ),
+    ])
+}
+
 /// `mosquitto_passwd -c -b FILE USER PASSWORD` (a `$7$` hash), then more users with `-b`.
 pub(crate) fn passwd_file(dir: &Path, users: &[(&str, &str)]) -> String {
     let file = path(dir, "passwd");
@@ -105,18 +122,7 @@ fn tls_listener_serves_mosquitto_clients_and_plain_tcp_keeps_working() {
     }
     let dir = tempfile::tempdir().expect("dir");
     let certs = gen_certs(dir.path(), "unused");
-    let m = Midge::start_with(&[
-        ("MIDGE__LISTENERS__SECURE__PROTOCOL", "tls"),
-        ("MIDGE__LISTENERS__SECURE__PORT", "0"),
-        (
-            "MIDGE__LISTENERS__SECURE__CERTFILE",
-            &path(&certs, "server.crt"),
-        ),
-        (
-            "MIDGE__LISTENERS__SECURE__KEYFILE",
-            &path(&certs, "server.key"),
-        ),
-    ]);
+    let m = tls_broker(&certs);
     let tls = m.listener("tls", 0);
     let port = tls.port().to_string();
     let cafile = path(&certs, "ca.crt");
@@ -512,18 +518,7 @@ async fn sighup_reloads_certificates_without_dropping_connections() {
     for f in ["server.crt", "server.key"] {
         std::fs::copy(old.join(f), live.join(f)).expect("copy");
     }
-    let m = Midge::start_with(&[
-        ("MIDGE__LISTENERS__SECURE__PROTOCOL", "tls"),
-        ("MIDGE__LISTENERS__SECURE__PORT", "0"),
-        (
-            "MIDGE__LISTENERS__SECURE__CERTFILE",
-            &path(&live, "server.crt"),
-        ),
-        (
-            "MIDGE__LISTENERS__SECURE__KEYFILE",
-            &path(&live, "server.key"),
-        ),
-    ]);
+    let m = tls_broker(&live);
     let port = m.listener("tls", 0).port().to_string();
     // A long-lived TLS subscriber from before the reload.
     let old_ca = path(&old, "ca.crt");

@@ -12,7 +12,7 @@ use crate::metrics::{scrape, scrape_until, value};
 use crate::paho::{have_paho, output_within};
 use crate::security::{
     client, connack, describe, gen_certs, have_tools, login, passwd_file, path, pub_then_sub, run,
-    text,
+    text, tls_broker,
 };
 use bytes::BytesMut;
 use midge_codec::{AckKind, Packet, QoS, ReasonCode};
@@ -476,18 +476,7 @@ fn paho_over_tls_for_v311_and_v5() {
     let dir = tempfile::tempdir().expect("dir");
     let certs = gen_certs(&dir.path().join("certs"), "paho");
     let other = gen_certs(&dir.path().join("other"), "paho");
-    let m = Midge::start_with(&[
-        ("MIDGE__LISTENERS__SECURE__PROTOCOL", "tls"),
-        ("MIDGE__LISTENERS__SECURE__PORT", "0"),
-        (
-            "MIDGE__LISTENERS__SECURE__CERTFILE",
-            &path(&certs, "server.crt"),
-        ),
-        (
-            "MIDGE__LISTENERS__SECURE__KEYFILE",
-            &path(&certs, "server.key"),
-        ),
-    ]);
+    let m = tls_broker(&certs);
     let port = m.listener("tls", 0).port().to_string();
     let (ca, other_ca) = (path(&certs, "ca.crt"), path(&other, "ca.crt"));
     for proto in ["3", "5"] {
