@@ -207,3 +207,38 @@ async fn json_logs_are_one_object_per_line_with_mosquitto_style_events() {
         assert!(object["level"].is_string(), "{line}");
     }
 }
+
+// Graceful shutdown has one deadline, `limits.shutdown_grace_secs`: a subscriber that never
+// reads (its socket buffers full of QoS 0 messages) cannot hold the process past it.
+#[tokio::test]
+async fn shutdown_ends_within_the_grace_period_with_a_client_that_never_reads() {
+    let mut m = Midge::start_with(&[("MIDGE__LIMITS__SHUTDOWN_GRACE_SECS", "1")]);
+    let mut stuck = connect(&m, V3, "never-reads").await;
+    stuck.subscribe("flood/t", QoS::AtMostOnce).await;
+    let mut publisher = connect(&m, V5, "flooder").await;
+    let payload = vec![7u8; 64 * 1024];
+    for _ in 0..400 {
+        publisher
+            .send(&Packet::Publish(publish(
+                "flood/t",
+                QoS::AtMostOnce,
+                None,
+                &payload,
+            )))
+            .await;
+    }
+    // A QoS 1 round trip: everything before it was read and routed.
+    publisher.publish("other", QoS::AtLeastOnce, b"sync").await;
+    let started = std::time::Instant::now();
+    assert_eq!(m.terminate(), Some(0));
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(4),
+        "exited after {took:?} with a 1 s grace period"
+    );
+    assert!(
+        m.log().contains("still open after the 1 s grace period"),
+        "{}",
+        m.log()
+    );
+}

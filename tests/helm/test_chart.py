@@ -253,11 +253,11 @@ def check_statefulset(docs: list[dict], values: dict, label: str, known: dict) -
           f"[{label}] read-only root, no capabilities, no privilege escalation")
     check(spec["securityContext"].get("runAsNonRoot") is True, f"[{label}] runs as non-root")
     grace = merged["config"]["shutdownGraceSecs"]
-    check(spec["terminationGracePeriodSeconds"] >= 2 * grace,
+    check(spec["terminationGracePeriodSeconds"] > grace,
           f"[{label}] terminationGracePeriodSeconds ({spec['terminationGracePeriodSeconds']}) "
-          f"covers both drain phases of {grace} s")
+          f"covers the broker's {grace} s drain")
     if merged.get("preStopSleepSeconds", 0) > 0:
-        check(spec["terminationGracePeriodSeconds"] > 2 * grace,
+        check(spec["terminationGracePeriodSeconds"] > grace + merged["preStopSleepSeconds"],
               f"[{label}] the grace period leaves room after the preStop sleep")
 
 

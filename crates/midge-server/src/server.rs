@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc};
-use tokio::time::{interval, timeout, MissedTickBehavior};
+use tokio::time::{interval, MissedTickBehavior};
 
 /// The core wants a tick at least this often (keepalive, delayed wills, `$SYS`).
 const TICK_INTERVAL: Duration = Duration::from_millis(100);
@@ -306,8 +306,14 @@ impl BoundServer {
         let _ = notify_shutdown.send(());
         drop(notify_shutdown);
 
+        // One deadline for the whole drain (connections, then storage), so the process exits
+        // within `limits.shutdown_grace_secs` whatever the clients do.
         let grace = limits.shutdown_grace();
-        if timeout(grace, shutdown_complete_rx.recv()).await.is_err() {
+        let deadline = tokio::time::Instant::now() + grace;
+        if tokio::time::timeout_at(deadline, shutdown_complete_rx.recv())
+            .await
+            .is_err()
+        {
             let open = limits.slots().open();
             tracing::warn!(
                 "{open} connection(s) still open after the {} s grace period; exiting anyway.",
@@ -319,7 +325,9 @@ impl BoundServer {
         // until now (sessions going offline) is committed before the store closes.
         broker.close_commits();
         if let Some(storage) = storage {
-            storage.shutdown(grace).await;
+            storage
+                .shutdown(deadline.saturating_duration_since(tokio::time::Instant::now()))
+                .await;
         }
         // Scrapes and probes are answered until here (`/readyz` says not ready while draining).
         admin_task.abort();

@@ -179,15 +179,16 @@ impl Storage {
     /// the queue), then stops the Raft node, which closes the store. A clean stop so loses
     /// nothing the core changed before its queue was closed.
     pub(crate) async fn shutdown(self, grace: Duration) {
+        // `grace` is what is left of the shutdown's one deadline (possibly nothing): a
+        // committer that is already done still finishes, as the future is polled first.
         let Storage {
             node,
             mut committer,
         } = self;
         if tokio::time::timeout(grace, &mut committer).await.is_err() {
             tracing::warn!(
-                "Durable changes still uncommitted after the {} s grace period; stopping \
-                 storage anyway (nothing they would have acknowledged was sent).",
-                grace.as_secs()
+                "Durable changes still uncommitted when the shutdown grace period ended; \
+                 stopping storage anyway (nothing they would have acknowledged was sent)."
             );
             committer.abort();
         }

@@ -103,7 +103,7 @@ the voters (floor(v/2)+1, v = min(voters, replicas)) and a majority of all nodes
 
 {{- define "midge.terminationGracePeriod" -}}
 {{- if kindIs "invalid" .Values.terminationGracePeriodSeconds }}
-{{- add (mul 2 (int .Values.config.shutdownGraceSecs)) 10 }}
+{{- add (int .Values.config.shutdownGraceSecs) (int .Values.preStopSleepSeconds) 10 }}
 {{- else }}
 {{- int .Values.terminationGracePeriodSeconds }}
 {{- end }}
