@@ -1,6 +1,6 @@
 //! The admin HTTP listener: `/metrics` scraped with a real HTTP client (ureq) and parsed with a
-//! Prometheus text-format parser, `/healthz`, `/readyz`, and a real Prometheus server
-//! scraping a node.
+//! Prometheus text-format parser, `/healthz`, `/readyz`, and a real Prometheus server (run with
+//! the shipped `deploy/prometheus.yml`) scraping a node.
 
 use crate::harness::{have_tool, v4, Midge, WAIT};
 use prometheus_parse::{Sample, Scrape, Value};
@@ -275,19 +275,18 @@ struct PrometheusServer {
 }
 
 impl PrometheusServer {
-    /// Starts `prometheus` on a free loopback port, scraping `target` every second.
+    /// Starts `prometheus` on a free loopback port with the shipped `deploy/prometheus.yml`,
+    /// its target replaced by `target` and its intervals by one second.
     fn start(target: SocketAddr) -> PrometheusServer {
         let dir = tempfile::tempdir().expect("dir");
         let config = dir.path().join("prometheus.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-                 scrape_configs:\n  - job_name: midge\n    static_configs:\n      \
-                 - targets: ['{target}']\n"
-            ),
-        )
-        .expect("write prometheus.yml");
+        let shipped = include_str!("../../deploy/prometheus.yml");
+        let default_target = "'127.0.0.1:8888'";
+        assert!(shipped.contains(default_target), "{shipped}");
+        let adapted = shipped
+            .replace(default_target, &format!("'{target}'"))
+            .replace("interval: 15s", "interval: 1s");
+        std::fs::write(&config, adapted).expect("write prometheus.yml");
         // A free port: bind one, release it, and hand it to Prometheus.
         let addr = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
