@@ -41,6 +41,8 @@ pub struct Counters {
     pub retained_refused_bytes: u64,
     /// Connections accepted (CONNACK success), ever.
     pub connects: u64,
+    /// Sessions removed because their expiry interval passed while offline.
+    pub sessions_expired: u64,
 }
 
 impl Counters {

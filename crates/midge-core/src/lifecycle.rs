@@ -202,6 +202,7 @@ impl Broker {
                 continue;
             }
             if let Some(session) = self.remove_session(idx) {
+                self.counters.sessions_expired += 1;
                 if let Some(pending) = &session.pending_will {
                     self.publish_will(now, None, pending.will.clone(), out);
                 }

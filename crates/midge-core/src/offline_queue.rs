@@ -58,13 +58,11 @@ pub struct MessageQueue {
 
 impl MessageQueue {
     /// Number of queued messages.
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.items.len()
     }
 
     /// Bytes queued (see [`queued_size`]).
-    #[cfg(test)]
     pub fn bytes(&self) -> usize {
         self.bytes
     }

@@ -90,6 +90,11 @@ impl RetainedStore {
         }
     }
 
+    /// Number of stored `$SYS` topics (the broker's own).
+    pub fn sys_len(&self) -> usize {
+        self.sys
+    }
+
     /// Number of retained messages.
     pub fn len(&self) -> usize {
         self.tree.len()

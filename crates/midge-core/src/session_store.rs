@@ -70,7 +70,6 @@ impl SessionStore {
     }
 
     /// Every session with its slot.
-    #[cfg(test)]
     pub fn iter(&self) -> impl Iterator<Item = (SessionIdx, &Session)> {
         self.slots
             .iter()

@@ -64,6 +64,7 @@ impl Broker {
     /// The current `$SYS` values as (topic, decimal string or text).
     pub(crate) fn sys_values(&self, now: Instant) -> Vec<(&'static str, String)> {
         let stats = self.stats();
+        let stored = self.stored_messages();
         let uptime = now.saturating_duration_since(self.started).as_secs();
         vec![
             ("$SYS/broker/version", self.config.version.clone()),
@@ -114,7 +115,34 @@ impl Broker {
                 "$SYS/broker/retained messages/count",
                 stats.retained_messages.to_string(),
             ),
+            (
+                "$SYS/broker/clients/expired",
+                self.counters.sessions_expired.to_string(),
+            ),
+            ("$SYS/broker/store/messages/count", stored.0.to_string()),
+            ("$SYS/broker/messages/stored", stored.0.to_string()),
+            ("$SYS/broker/store/messages/bytes", stored.1.to_string()),
         ]
+    }
+
+    /// Messages held for delivery, as Mosquitto counts its message store: retained messages
+    /// (`$SYS` ones aside) plus messages queued for sessions; and their payload bytes (queued
+    /// ones with their topic, as `max_queued_bytes` counts them).
+    fn stored_messages(&self) -> (u64, u64) {
+        let (count, bytes) =
+            self.sessions
+                .iter()
+                .fold((0u64, 0u64), |(count, bytes), (_, session)| {
+                    (
+                        count + session.queue.len() as u64,
+                        bytes + session.queue.bytes() as u64,
+                    )
+                });
+        let retained = self.retained.len() - self.retained.sys_len();
+        (
+            count + retained as u64,
+            bytes + self.retained.payload_bytes(),
+        )
     }
 
     /// Publishes the `$SYS` topics if they are due.

@@ -132,3 +132,37 @@ fn the_cluster_view_is_published_under_sys_cluster() {
     assert_eq!(value("$SYS/cluster/leader"), "1");
     assert_eq!(value("$SYS/cluster/term"), "4");
 }
+
+#[test]
+fn store_and_expiry_values_follow_queued_retained_and_expired_sessions() {
+    // Mosquitto's store/messages/count: retained messages plus messages queued for offline
+    // sessions; clients/expired: sessions whose expiry passed.
+    let mut h = H::with(sys_config());
+    h.connect_v5(1, "sleeper", false, 5);
+    h.subscribe(1, "q", QoS::AtLeastOnce);
+    h.closed(1);
+    h.connect(2, "pub", V5, true);
+    h.publish(2, publish("q", QoS::AtLeastOnce, Some(1), "abc"));
+    h.publish(2, publish("q", QoS::AtLeastOnce, Some(2), "def"));
+    let mut r = publish("r", QoS::AtMostOnce, None, "xy");
+    r.retain = true;
+    h.publish(2, r);
+    h.tick();
+    let value = |h: &H, topic: &str| -> String {
+        let values = h.broker.sys_values(h.now);
+        let (_, v) = values
+            .into_iter()
+            .find(|(t, _)| *t == topic)
+            .unwrap_or_else(|| panic!("{topic}"));
+        v
+    };
+    assert_eq!(value(&h, "$SYS/broker/store/messages/count"), "3");
+    assert_eq!(value(&h, "$SYS/broker/messages/stored"), "3");
+    // Queued: 3-byte payloads with their 1-byte topic; retained: the 2-byte payload.
+    assert_eq!(value(&h, "$SYS/broker/store/messages/bytes"), "10");
+    assert_eq!(value(&h, "$SYS/broker/clients/expired"), "0");
+    h.advance_secs(6);
+    h.tick();
+    assert_eq!(value(&h, "$SYS/broker/clients/expired"), "1");
+    assert_eq!(value(&h, "$SYS/broker/store/messages/count"), "1");
+}
