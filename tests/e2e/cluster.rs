@@ -185,3 +185,45 @@ async fn ctl_cluster_leave_removes_a_node_from_the_membership() {
     publish_retained(cluster.node(1), "pub-1", "after/leave", "two voters").await;
     expect_retained(cluster.node(2), "sub-2", "after/leave", "two voters").await;
 }
+
+// `/readyz` follows the cluster: every member of a healthy cluster answers 200; a node that
+// lost its leader and the quorum to elect another answers 503 and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_turns_503_on_a_node_left_without_a_leader() {
+    let mut cluster = MidgeCluster::start(3);
+    cluster.wait_for(1, "three voters", |v| v.voters().len() == 3);
+    let leader = cluster.agreed_leader();
+    let readyz = |addr| crate::metrics::get(addr, "/readyz");
+    for id in 1..=3 {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let (status, body) = readyz(cluster.node(id).admin_addr()).await;
+            if status == 200 {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "node {id} never ready: {status} {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let followers: Vec<u64> = (1..=3).filter(|id| *id != leader).collect();
+    cluster.kill(leader);
+    cluster.kill(followers[0]);
+    let survivor = cluster.node(followers[1]).admin_addr();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (status, body) = readyz(survivor).await;
+        if status == 503 {
+            assert!(body.contains("no Raft leader"), "{body}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "node {} still ready without a quorum: {status} {body}",
+            followers[1]
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -29,7 +29,7 @@ fn get_blocking(addr: SocketAddr, path: &str) -> (u16, String) {
 }
 
 /// [`get_blocking`] off the test's async runtime (the rumqttc event loops run on it).
-async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+pub(crate) async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     let path = path.to_string();
     tokio::task::spawn_blocking(move || get_blocking(addr, &path))
         .await
