@@ -588,8 +588,10 @@ fn sys_topics() {
     let m = Midge::start_with(&[("MIDGE__BROKER__SYS_INTERVAL_SECS", "1")]);
     // The retained replay gives every topic at once: the names dashboards built for
     // Mosquitto read, with values of the right form.
-    const EXPECTED: [&str; 6] = [
+    const EXPECTED: [&str; 8] = [
         "$SYS/broker/version",
+        "$SYS/broker/bytes/received",
+        "$SYS/broker/load/sockets/1min",
         "$SYS/broker/uptime",
         "$SYS/broker/clients/connected",
         "$SYS/broker/messages/received",

@@ -65,4 +65,4 @@ pub use message::Message;
 pub use retained_tree::RetainedTree;
 pub use session::Subscription;
 pub use subscription_tree::SubscriptionTree;
-pub use sys::ClusterSys;
+pub use sys::{ClusterSys, TrafficSys};

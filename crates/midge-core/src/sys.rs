@@ -16,6 +16,19 @@ pub struct SysTopics {
     last: HashMap<&'static str, String>,
     load: LoadAverages,
     cluster: Option<ClusterSys>,
+    traffic: Option<TrafficSys>,
+}
+
+/// What the server counts on the wire, for `$SYS/broker/bytes/...` and
+/// `$SYS/broker/load/sockets/...` (totals since startup).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrafficSys {
+    /// MQTT bytes read from clients.
+    pub bytes_received: u64,
+    /// MQTT bytes written to clients.
+    pub bytes_sent: u64,
+    /// Sockets accepted.
+    pub sockets: u64,
 }
 
 /// The node's view of its cluster, published under `$SYS/cluster/...` (the server passes it
@@ -38,6 +51,11 @@ pub struct ClusterSys {
 pub const UPTIME: &str = "$SYS/broker/uptime";
 
 impl Broker {
+    /// Records the traffic totals the next `$SYS` publication reports.
+    pub fn set_traffic_sys(&mut self, traffic: TrafficSys) {
+        self.sys.traffic = Some(traffic);
+    }
+
     /// Records the cluster view the next `$SYS` publication reports.
     pub fn set_cluster_sys(&mut self, cluster: ClusterSys) {
         self.sys.cluster = Some(cluster);
@@ -161,11 +179,16 @@ impl Broker {
             c.received_bytes,
             c.sent_bytes,
             c.connects,
+            self.sys.traffic.map_or(0, |t| t.sockets),
         ];
         self.sys.load.update(now, counts);
         let mut values = self.sys_values(now);
         values.extend(self.sys.load.values());
         values.extend(self.cluster_sys_values());
+        if let Some(t) = self.sys.traffic {
+            values.push(("$SYS/broker/bytes/received", t.bytes_received.to_string()));
+            values.push(("$SYS/broker/bytes/sent", t.bytes_sent.to_string()));
+        }
         for (topic, value) in values {
             if topic != UPTIME && self.sys.last.get(topic) == Some(&value) {
                 continue;

@@ -11,7 +11,7 @@ use std::time::Instant;
 pub(crate) type LoadCounts = [u64; KINDS];
 
 /// How many counters are averaged.
-const KINDS: usize = 7;
+const KINDS: usize = 8;
 
 /// The averaging windows, in seconds, in the order of each row of [`TOPICS`].
 const WINDOWS: [f64; 3] = [60.0, 300.0, 900.0];
@@ -52,6 +52,11 @@ pub(crate) const TOPICS: [[&str; 3]; KINDS] = [
         "$SYS/broker/load/connections/1min",
         "$SYS/broker/load/connections/5min",
         "$SYS/broker/load/connections/15min",
+    ],
+    [
+        "$SYS/broker/load/sockets/1min",
+        "$SYS/broker/load/sockets/5min",
+        "$SYS/broker/load/sockets/15min",
     ],
 ];
 

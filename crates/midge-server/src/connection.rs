@@ -107,7 +107,7 @@ enum Decoded {
 impl Connection {
     /// Serves the connection until it closes. Never panics on client input. `identity` is
     /// the Common Name of the client's verified TLS certificate, if it sent one.
-    pub(crate) async fn run<R, W>(self, mut reader: R, mut writer: W, identity: Option<String>)
+    pub(crate) async fn run<R, W>(self, reader: R, writer: W, identity: Option<String>)
     where
         R: AsyncRead + Unpin,
         W: AsyncWrite + Send + Unpin + 'static,
@@ -124,6 +124,8 @@ impl Connection {
             overload,
             counters,
         } = self;
+        let mut reader = counters.traffic.reader(reader);
+        let mut writer = counters.traffic.writer(writer);
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         let first = tokio::select! {
             res = timeout(

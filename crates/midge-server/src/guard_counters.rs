@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// limits, publish rates, overload). Shared by every listener; the metrics exporter reads [`GuardCounters::snapshot`].
 #[derive(Debug, Default)]
 pub struct GuardCounters {
+    /// Bytes and sockets of every client connection (not refusals, but counted beside them).
+    pub(crate) traffic: crate::traffic::Traffic,
     auth_failed: AtomicU64,
     auth_rate_limited: AtomicU64,
     anonymous_refused: AtomicU64,

@@ -50,6 +50,7 @@ mod shared_broker;
 mod shutdown;
 mod storage;
 mod tls;
+mod traffic;
 mod writer;
 mod ws_stream;
 mod ws_upgrade;

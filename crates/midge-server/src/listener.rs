@@ -55,6 +55,7 @@ impl Listener {
     pub(crate) async fn run(&mut self) {
         loop {
             let (socket, peer) = self.accept().await;
+            self.shared.counters.traffic.socket_opened();
             // Over the cap the connection is still accepted, so the client sees a prompt close
             // instead of hanging in the kernel backlog until its connect times out.
             let slots = self.shared.limits.slots();

@@ -13,7 +13,7 @@ use crate::security_reload::SecurityReload;
 use crate::shared_broker::{now, SharedBroker};
 use crate::storage::{self, Opened, Storage};
 use crate::{Config, ConfigSource, LogHandle, ServerError};
-use midge_core::{Broker, ClusterSys};
+use midge_core::{Broker, ClusterSys, TrafficSys};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -251,7 +251,7 @@ impl BoundServer {
                 config.auth.login_limiter(),
                 counters.clone(),
             )),
-            counters,
+            counters: counters.clone(),
             notify_shutdown: notify_shutdown.clone(),
             shutdown_complete: shutdown_complete_tx,
         };
@@ -266,7 +266,7 @@ impl BoundServer {
             .collect();
         drop(shared);
         let cluster_metrics = storage.as_ref().map(Storage::metrics_source);
-        let ticker = tokio::spawn(tick(broker.clone(), cluster_metrics));
+        let ticker = tokio::spawn(tick(broker.clone(), cluster_metrics, counters.clone()));
         // Ends with the shutdown broadcast.
         tokio::spawn(
             limits
@@ -344,7 +344,11 @@ struct BoundListener {
 }
 
 /// Feeds the core its periodic tick, with the cluster view for `$SYS/cluster/...`.
-async fn tick(broker: Arc<SharedBroker>, cluster: Option<midge_cluster::ClusterMetricsSource>) {
+async fn tick(
+    broker: Arc<SharedBroker>,
+    cluster: Option<midge_cluster::ClusterMetricsSource>,
+    counters: Arc<GuardCounters>,
+) {
     let mut interval = interval(TICK_INTERVAL);
     // After a stall, one catch-up tick is enough: the core works from `now`, not tick counts.
     interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -360,6 +364,12 @@ async fn tick(broker: Arc<SharedBroker>, cluster: Option<midge_cluster::ClusterM
                 term: m.term,
             }
         });
-        broker.tick(view);
+        let (bytes_received, bytes_sent, sockets) = counters.traffic.totals();
+        let traffic = TrafficSys {
+            bytes_received,
+            bytes_sent,
+            sockets,
+        };
+        broker.tick(view, traffic);
     }
 }

@@ -5,7 +5,9 @@ use crate::commit_watch::CommitWatch;
 use crate::committer::CommitQueue;
 use crate::connection_handle::{ConnHandle, DrainNotice, SendOutcome};
 use midge_codec::{Connect, Packet, ReasonCode};
-use midge_core::{Action, Broker, BrokerStats, ClusterSys, ConnId, EnhancedAuth, Event};
+use midge_core::{
+    Action, Broker, BrokerStats, ClusterSys, ConnId, EnhancedAuth, Event, TrafficSys,
+};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -205,8 +207,9 @@ impl SharedBroker {
     }
 
     /// Drives the core's timers; `cluster` is the view `$SYS/cluster/...` reports.
-    pub(crate) fn tick(&self, cluster: Option<ClusterSys>) {
+    pub(crate) fn tick(&self, cluster: Option<ClusterSys>, traffic: TrafficSys) {
         let mut guard = self.state.lock();
+        guard.broker.set_traffic_sys(traffic);
         if let Some(cluster) = cluster {
             guard.broker.set_cluster_sys(cluster);
         }

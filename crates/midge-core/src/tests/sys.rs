@@ -166,3 +166,37 @@ fn store_and_expiry_values_follow_queued_retained_and_expired_sessions() {
     assert_eq!(value(&h, "$SYS/broker/clients/expired"), "1");
     assert_eq!(value(&h, "$SYS/broker/store/messages/count"), "1");
 }
+
+#[test]
+fn traffic_totals_and_socket_load_are_published() {
+    let mut h = H::with(sys_config());
+    h.connect(1, "sys", V5, true);
+    h.subscribe(1, "$SYS/broker/#", QoS::AtMostOnce);
+    h.broker.set_traffic_sys(crate::TrafficSys {
+        bytes_received: 0,
+        bytes_sent: 0,
+        sockets: 0,
+    });
+    h.tick();
+    h.broker.set_traffic_sys(crate::TrafficSys {
+        bytes_received: 1234,
+        bytes_sent: 99,
+        sockets: 60,
+    });
+    h.advance_secs(10);
+    let out = publishes(&h.tick(), 1);
+    let value = |topic: &str| {
+        out.iter()
+            .find(|p| &*p.topic == topic)
+            .map(|p| String::from_utf8_lossy(&p.payload).into_owned())
+            .unwrap_or_else(|| panic!("{topic} not published"))
+    };
+    assert_eq!(value("$SYS/broker/bytes/received"), "1234");
+    assert_eq!(value("$SYS/broker/bytes/sent"), "99");
+    // 60 sockets in 10 s is 360 a minute; the 1-minute average moves 1 - e^(-1/6) of the way.
+    let sockets: f64 = value("$SYS/broker/load/sockets/1min")
+        .parse()
+        .expect("number");
+    let expected = 360.0 * (1.0 - (-10.0f64 / 60.0).exp());
+    assert!((sockets - expected).abs() < 0.01, "{sockets} vs {expected}");
+}
