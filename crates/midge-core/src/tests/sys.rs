@@ -2,7 +2,7 @@
 
 use super::harness::*;
 use crate::BrokerConfig;
-use midge_codec::{QoS, ReasonCode};
+use midge_codec::{Publish, QoS, ReasonCode};
 use std::time::Duration;
 
 fn sys_config() -> BrokerConfig {
@@ -11,6 +11,14 @@ fn sys_config() -> BrokerConfig {
         version: "midge 0.1.0".into(),
         ..config()
     }
+}
+
+/// The payload published on `topic` among `out`, as text; fails if there is none.
+fn payload_of(out: &[Publish], topic: &str) -> String {
+    out.iter()
+        .find(|p| &*p.topic == topic)
+        .map(|p| String::from_utf8_lossy(&p.payload).into_owned())
+        .unwrap_or_else(|| panic!("{topic} not published"))
 }
 
 #[test]
@@ -92,12 +100,7 @@ fn load_averages_follow_the_message_rate_under_mosquittos_names() {
     h.connect(3, "late", V5, true);
     h.advance_secs(10);
     let out = publishes(&h.tick(), 1);
-    let get = |topic: &str| -> f64 {
-        out.iter()
-            .find(|p| &*p.topic == topic)
-            .map(|p| String::from_utf8_lossy(&p.payload).parse().expect("number"))
-            .unwrap_or_else(|| panic!("{topic} not published"))
-    };
+    let get = |topic: &str| -> f64 { payload_of(&out, topic).parse().expect("number") };
     // 60 messages in 10 s is 360 a minute; the 1-minute average moves 1 - e^(-1/6) of the
     // way there from 0, the 15-minute one far less.
     let one = get("$SYS/broker/load/messages/received/1min");
@@ -120,12 +123,7 @@ fn the_cluster_view_is_published_under_sys_cluster() {
     h.connect(1, "sys", V5, true);
     h.subscribe(1, "$SYS/cluster/#", QoS::AtMostOnce);
     let out = publishes(&h.tick(), 1);
-    let value = |topic: &str| {
-        out.iter()
-            .find(|p| &*p.topic == topic)
-            .map(|p| String::from_utf8_lossy(&p.payload).into_owned())
-            .unwrap_or_else(|| panic!("{topic} not published"))
-    };
+    let value = |topic: &str| payload_of(&out, topic);
     assert_eq!(value("$SYS/cluster/node_id"), "2");
     assert_eq!(value("$SYS/cluster/nodes"), "3");
     assert_eq!(value("$SYS/cluster/voters"), "3");
@@ -185,12 +183,7 @@ fn traffic_totals_and_socket_load_are_published() {
     });
     h.advance_secs(10);
     let out = publishes(&h.tick(), 1);
-    let value = |topic: &str| {
-        out.iter()
-            .find(|p| &*p.topic == topic)
-            .map(|p| String::from_utf8_lossy(&p.payload).into_owned())
-            .unwrap_or_else(|| panic!("{topic} not published"))
-    };
+    let value = |topic: &str| payload_of(&out, topic);
     assert_eq!(value("$SYS/broker/bytes/received"), "1234");
     assert_eq!(value("$SYS/broker/bytes/sent"), "99");
     // 60 sockets in 10 s is 360 a minute; the 1-minute average moves 1 - e^(-1/6) of the way.
