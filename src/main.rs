@@ -51,8 +51,16 @@ fn run() -> anyhow::Result<()> {
     runtime.block_on(async {
         // Handlers are installed before the listening line is printed, so a SIGTERM sent as
         // soon as a supervisor sees that line already takes the graceful path.
-        let shutdown = shutdown_signal().context("cannot install signal handlers")?;
-        let server = Server::bind(config).await?;
+        let mut shutdown = Box::pin(shutdown_signal().context("cannot install signal handlers")?);
+        // Startup may wait (a new node joining through seeds that do not answer yet): a stop
+        // request then ends the process instead of waiting for it.
+        let server = tokio::select! {
+            bound = Server::bind(config) => bound?,
+            () = &mut shutdown => {
+                eprintln!("midge: stopped before startup finished");
+                return anyhow::Ok(());
+            }
+        };
         // Installed before the listening line too: SIGHUP's default action would end the
         // process.
         let reloads = server

@@ -227,3 +227,61 @@ async fn readyz_turns_503_on_a_node_left_without_a_leader() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+// A new node whose seeds do not answer waits to join; SIGTERM ends that wait (a Kubernetes pod
+// being deleted mid-join must not hang until it is killed): the process exits 0 promptly.
+#[test]
+fn sigterm_ends_a_node_still_waiting_to_join() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_midge"))
+        .args(["-p", "0", "--bind", "127.0.0.1", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env("MIDGE__ADMIN__PORT", "0")
+        .env("MIDGE__CLUSTER__BIND", "127.0.0.1:0")
+        .env("MIDGE__CLUSTER__NODE_ID", "2")
+        // Nothing listens on port 1: the seed never answers.
+        .env("MIDGE__CLUSTER__SEEDS", "127.0.0.1:1")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn midge");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut log = String::new();
+    while !log.contains("joining the cluster through its seeds") {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => log.push_str(&(line + "\n")),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("never started joining; log:\n{log}");
+            }
+        }
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert_eq!(status.code(), Some(0), "{log}");
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("still running 5 s after SIGTERM; log:\n{log}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
