@@ -1,5 +1,5 @@
 //! Sandbox guards over real sockets: connections per IP address, shallow wildcards, topic
-//! depth and subscription quota, publish rates and overload mode, each with the reason code
+//! depth and subscription quota (each counted), publish rates and overload mode, each with the reason code
 //! the client sees and the metric that counts it.
 
 use crate::connect::{
@@ -86,6 +86,20 @@ async fn shallow_wildcards_deep_topics_and_too_many_subscriptions_are_refused() 
         .subscribe_with(subscribe_packet(2, "#", qos_opts(QoS::AtMostOnce)))
         .await;
     assert_eq!(suback.reasons, vec![ReasonCode::UnspecifiedError]);
+    // Each refusal is counted under its guard: shallow "#", "+/x" and v3's "#"; the deep
+    // filter and the deep topic; the filter over quota.
+    let counters = |s: &prometheus_parse::Scrape| {
+        [
+            "min_wildcard_depth",
+            "max_topic_levels",
+            "max_subscriptions_per_client",
+        ]
+        .map(|r| crate::metrics::value(s, "midge_limit_rejections_total", &[("reason", r)]))
+    };
+    let s =
+        crate::metrics::scrape_until(&m, "the guard counters", |s| counters(s) == [3.0, 2.0, 1.0])
+            .await;
+    assert_eq!(counters(&s), [3.0, 2.0, 1.0]);
 }
 
 // A v5 client publishing faster than `limits.max_publish_rate` with `publish_rate_action =
@@ -101,20 +115,7 @@ async fn a_v5_client_over_its_publish_rate_is_disconnected_with_0x96() {
     let mut sub = connect(&m, V5, "rate-sub").await;
     sub.subscribe("rate/#", QoS::AtLeastOnce).await;
     let mut calm = connect(&m, V5, "calm").await;
-    let mut flood = connect(&m, V5, "flood").await;
-    for _ in 0..100 {
-        flood
-            .send(&Packet::Publish(publish(
-                "rate/flood",
-                QoS::AtMostOnce,
-                None,
-                b"x",
-            )))
-            .await;
-    }
-    flood
-        .expect_disconnect(ReasonCode::MessageRateTooHigh)
-        .await;
+    crate::guards_more::flood_until_0x96(&m, "flood", "rate/flood", b"x", 100).await;
     calm.publish("rate/calm", QoS::AtLeastOnce, b"still here")
         .await;
     let mut got_calm = false;

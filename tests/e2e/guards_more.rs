@@ -12,7 +12,7 @@ use crate::connect::{
 use crate::harness::{Midge, WAIT};
 use crate::metrics::{scrape, scrape_until, value};
 use bytes::BytesMut;
-use midge_codec::{AckKind, ConnAck, Connect, Packet, ProtocolVersion, QoS, ReasonCode};
+use midge_codec::{ConnAck, Connect, Packet, ProtocolVersion, QoS, ReasonCode};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -89,6 +89,37 @@ pub(crate) async fn send_connect(s: &mut TcpStream, connect: Connect) -> Option<
         [] => None,
         [Packet::ConnAck(ack)] => Some(ack.clone()),
         other => panic!("expected CONNACK or a bare close, got {other:?}"),
+    }
+}
+
+/// Connects a v5 client `id` and sends `count` QoS 0 publishes of `payload` to `topic` in one
+/// write; asserts the broker answers with exactly DISCONNECT 0x96 Message rate too high, then
+/// closes. The write may fail part-way: the broker can close before it has read everything.
+pub(crate) async fn flood_until_0x96(
+    m: &Midge,
+    id: &str,
+    topic: &str,
+    payload: &[u8],
+    count: usize,
+) {
+    let mut s = tcp_from(LOCAL, m.addr()).await;
+    let ack = send_connect(&mut s, connect_packet(V5, id, true))
+        .await
+        .expect("CONNACK");
+    assert_eq!(ack.reason, ReasonCode::Success);
+    let mut out = BytesMut::new();
+    for _ in 0..count {
+        let p = publish(topic, QoS::AtMostOnce, None, payload);
+        midge_codec::encode(&Packet::Publish(p), V5, &mut out).expect("encode");
+    }
+    let _ = s.write_all(&out).await;
+    let seen = read_packets(&mut s, V5, |_| false).await;
+    match seen.as_slice() {
+        [Packet::Disconnect(d)] => assert_eq!(d.reason, ReasonCode::MessageRateTooHigh),
+        other => panic!(
+            "expected DISCONNECT 0x96 then close, got {other:?}; log:\n{}",
+            m.log()
+        ),
     }
 }
 
@@ -266,27 +297,7 @@ async fn a_v5_client_over_its_publish_byte_rate_is_disconnected_with_0x96() {
     let mut sub = connect(&m, V5, "bytes-sub").await;
     sub.subscribe("bytes/#", QoS::AtLeastOnce).await;
     let mut calm = connect(&m, V5, "bytes-calm").await;
-    let mut s = tcp_from(LOCAL, m.addr()).await;
-    let ack = send_connect(&mut s, connect_packet(V5, "bytes-flood", true))
-        .await
-        .expect("CONNACK");
-    assert_eq!(ack.reason, ReasonCode::Success);
-    let payload = vec![b'x'; 5000];
-    let mut out = BytesMut::new();
-    for _ in 0..10 {
-        let p = publish("bytes/flood", QoS::AtMostOnce, None, &payload);
-        midge_codec::encode(&Packet::Publish(p), V5, &mut out).expect("encode");
-    }
-    // The broker may close (and reset) the connection before it has read everything.
-    let _ = s.write_all(&out).await;
-    let seen = read_packets(&mut s, V5, |_| false).await;
-    match seen.as_slice() {
-        [Packet::Disconnect(d)] => assert_eq!(d.reason, ReasonCode::MessageRateTooHigh),
-        other => panic!(
-            "expected DISCONNECT 0x96 then close, got {other:?}; log:\n{}",
-            m.log()
-        ),
-    }
+    flood_until_0x96(&m, "bytes-flood", "bytes/flood", &vec![b'x'; 5000], 10).await;
     calm.publish("bytes/calm", QoS::AtLeastOnce, b"within budget")
         .await;
     // The subscriber may get some of the flood's first messages (they were within budget)
@@ -389,71 +400,6 @@ async fn shallow_wildcards_are_granted_without_the_retained_replay() {
         value(&s, LIMIT_REJECTIONS, &[("reason", "min_wildcard_depth")]),
         0.0
     );
-}
-
-// The subscription guards' counters: shallow wildcards refused (SUBACK 0x87; v3 0x80) count as
-// `min_wildcard_depth`, filters and topic names deeper than `max_topic_levels` (SUBACK 0x8F,
-// PUBACK 0x90; v3 SUBACK 0x80) as `max_topic_levels`, and filters beyond
-// `max_subscriptions_per_client` (SUBACK 0x97) as `max_subscriptions_per_client` (MQTT 5
-// 3.9.3 and 3.4.2.1 for the codes).
-#[tokio::test]
-async fn the_subscription_guards_count_what_they_refuse() {
-    let m = Midge::start_with(&[
-        ("MIDGE__BROKER__MIN_WILDCARD_DEPTH", "1"),
-        ("MIDGE__BROKER__MAX_TOPIC_LEVELS", "4"),
-        ("MIDGE__BROKER__MAX_SUBSCRIPTIONS_PER_CLIENT", "2"),
-    ]);
-    let counters = |s: &prometheus_parse::Scrape| {
-        [
-            "min_wildcard_depth",
-            "max_topic_levels",
-            "max_subscriptions_per_client",
-            "min_wildcard_depth_replay",
-        ]
-        .map(|r| value(s, LIMIT_REJECTIONS, &[("reason", r)]))
-    };
-    assert_eq!(counters(&scrape(&m).await), [0.0; 4]);
-
-    let mut c = connect(&m, V5, "counted").await;
-    let mut sub = subscribe_packet(1, "#", qos_opts(QoS::AtMostOnce));
-    for filter in ["+/x", "a/b/c/d/e", "ok/#", "ok2/#", "third"] {
-        sub.filters
-            .push(subscribe_packet(1, filter, qos_opts(QoS::AtMostOnce)).filters[0].clone());
-    }
-    let suback = c.subscribe_with(sub).await;
-    assert_eq!(
-        suback.reasons,
-        vec![
-            ReasonCode::NotAuthorized,
-            ReasonCode::NotAuthorized,
-            ReasonCode::TopicFilterInvalid,
-            ReasonCode::Success,
-            ReasonCode::Success,
-            ReasonCode::QuotaExceeded,
-        ]
-    );
-    c.send(&Packet::Publish(publish(
-        "ok/1/2/3/4",
-        QoS::AtLeastOnce,
-        Some(9),
-        b"x",
-    )))
-    .await;
-    let ack = c.expect_ack(AckKind::PubAck, 9).await;
-    assert_eq!(ack.reason, ReasonCode::TopicNameInvalid);
-    let mut v3 = connect(&m, V3, "counted-v3").await;
-    let suback = v3
-        .subscribe_with(subscribe_packet(2, "a/b/c/d/e", qos_opts(QoS::AtMostOnce)))
-        .await;
-    // The codec decodes v3's 0x80 Failure as Unspecified error.
-    assert_eq!(suback.reasons, vec![ReasonCode::UnspecifiedError]);
-
-    // Shallow: "#" and "+/x"; too deep: two filters and one topic; over quota: "third".
-    let s = scrape_until(&m, "the guard counters", |s| {
-        counters(s) == [2.0, 3.0, 1.0, 0.0]
-    })
-    .await;
-    assert_eq!(counters(&s), [2.0, 3.0, 1.0, 0.0]);
 }
 
 // A listener's own `max_connections` caps that listener only: a second client on it is closed
