@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod cluster;
+mod cluster_routing;
 mod compose;
 mod connect;
 mod durability;

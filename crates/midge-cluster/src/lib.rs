@@ -32,6 +32,9 @@ mod config;
 mod control;
 mod error;
 mod joiner;
+mod link_handler;
+mod link_service;
+mod links;
 mod log_storage;
 mod metrics;
 mod network;
@@ -41,6 +44,7 @@ mod offline_sessions;
 pub mod pb;
 pub mod pb_impl;
 mod peer_channels;
+mod peer_link;
 mod proposer;
 mod raft_service;
 mod remote_commands;
@@ -50,6 +54,7 @@ mod snapshot_builder;
 mod snapshot_files;
 mod snapshot_stream;
 mod state_machine;
+mod ticket;
 mod type_config;
 
 #[cfg(test)]
@@ -60,6 +65,8 @@ pub use cluster_status::{ClusterStatus, MemberStatus};
 pub use config::ClusterConfig;
 pub use control::{ClusterControl, Joined};
 pub use error::ClusterError;
+pub use link_handler::{Inbound, LinkHandler, RouteUpdate};
+pub use links::{LinkStats, Links};
 pub use log_storage::LogStorage;
 pub use metrics::{ClusterMetrics, ClusterMetricsSource};
 pub use network::{GrpcNetwork, GrpcPeer, PeerUnreachable};
@@ -71,6 +78,9 @@ pub use remote_commands::RemoteCommands;
 pub use restore::restore_state;
 pub use snapshot_builder::SnapshotBuilder;
 pub use state_machine::StateMachine;
+pub use ticket::Ticket;
+/// The attribute [`LinkHandler`] implementations need.
+pub use tonic::async_trait;
 pub use type_config::TypeConfig;
 
 /// The openraft instance of a Midge node.

@@ -3,6 +3,8 @@
 use crate::batcher::Batcher;
 use crate::control::ClusterControl;
 use crate::joiner::join_through_seeds;
+use crate::link_service::LinkService;
+use crate::links::Links;
 use crate::metrics::SharedCounters;
 use crate::peer_channels::PeerChannels;
 use crate::proposer::Proposer;
@@ -10,7 +12,7 @@ use crate::raft_service::RaftRpcServer;
 use crate::remote_commands::RemoteCommands;
 use crate::{
     restore_state, ClusterConfig, ClusterError, ClusterMetrics, ClusterMetricsSource, GrpcNetwork,
-    LogStorage, MidgeRaft, StateMachine, WallClock,
+    LogStorage, MidgeRaft, NodeInfo, StateMachine, WallClock,
 };
 use midge_core::RestoredState;
 use midge_store::{LogStore, StateStore};
@@ -42,6 +44,9 @@ pub struct ClusterNode {
     remote: Option<RemoteCommands>,
     /// True once openraft has dropped its handles to both stores.
     stores_released: Box<dyn Fn() -> bool + Send + Sync>,
+    links: Links,
+    /// Keeps one broker link per member.
+    membership: JoinHandle<()>,
 }
 
 impl ClusterNode {
@@ -110,9 +115,11 @@ impl ClusterNode {
             changes: Arc::default(),
         };
         let (stop, stop_rx) = watch::channel(false);
+        let links = Links::new(config.node_id, channels.clone());
         let serving = listener.is_some();
         let grpc = listener.map(|listener| {
             let service = RaftRpcServer::service(control.clone());
+            let link_service = LinkService::service(links.clone());
             let mut stop = stop_rx.clone();
             tokio::spawn(async move {
                 let stopped = async move {
@@ -120,6 +127,7 @@ impl ClusterNode {
                 };
                 let served = tonic::transport::Server::builder()
                     .add_service(service)
+                    .add_service(link_service)
                     .serve_with_incoming_shutdown(TcpIncoming::from(listener), stopped)
                     .await;
                 if let Err(e) = served {
@@ -164,6 +172,11 @@ impl ClusterNode {
             origin_id,
         };
         let batcher = tokio::spawn(batcher.run());
+        let membership = tokio::spawn(watch_members(
+            raft.metrics(),
+            links.clone(),
+            stop.subscribe(),
+        ));
         Ok(ClusterNode {
             node_id: config.node_id,
             raft,
@@ -176,6 +189,8 @@ impl ClusterNode {
             grpc,
             remote: Some(RemoteCommands { rx: remote_rx }),
             stores_released,
+            links,
+            membership,
         })
     }
 
@@ -188,6 +203,11 @@ impl ClusterNode {
     /// return `None`).
     pub fn take_remote_commands(&mut self) -> Option<RemoteCommands> {
         self.remote.take()
+    }
+
+    /// The broker links to the other members (routes, forwarded publishes, claims).
+    pub fn links(&self) -> Links {
+        self.links.clone()
     }
 
     /// This node's id.
@@ -232,6 +252,8 @@ impl ClusterNode {
     /// `RocksStore` is closed and can be reopened).
     pub async fn shutdown(self) -> Result<(), ClusterError> {
         let _ = self.stop.send(true);
+        self.membership.abort();
+        self.links.set_peers(BTreeMap::new());
         if let Err(e) = self.batcher.await {
             tracing::error!(error = %e, "proposal batcher failed");
         }
@@ -265,8 +287,30 @@ impl ClusterNode {
     }
 }
 
+/// Keeps `links` at one link per member of the group but this node, until `stop`.
+async fn watch_members(
+    mut metrics: watch::Receiver<openraft::RaftMetrics<u64, NodeInfo>>,
+    links: Links,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let members: BTreeMap<u64, String> = metrics
+            .borrow_and_update()
+            .membership_config
+            .membership()
+            .nodes()
+            .map(|(id, node)| (*id, node.raft_addr.clone()))
+            .collect();
+        links.set_peers(members);
+        tokio::select! {
+            changed = metrics.changed() => if changed.is_err() { return },
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
 /// A random id for this start of the node (never 0), stamped on the entries it proposes.
-fn origin_id() -> u64 {
+pub(crate) fn origin_id() -> u64 {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);

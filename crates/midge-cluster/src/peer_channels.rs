@@ -1,6 +1,7 @@
 //! One long-lived gRPC channel per peer address, shared by Raft replication, forwarded
 //! proposals and membership requests.
 
+use crate::pb::broker_link_client::BrokerLinkClient;
 use crate::pb::raft_service_client::RaftServiceClient;
 use crate::ClusterError;
 use std::collections::HashMap;
@@ -27,6 +28,22 @@ pub struct PeerChannels {
 impl PeerChannels {
     /// A client for the node listening on `addr` (`host:port`), reusing its channel.
     pub(crate) fn client(&self, addr: &str) -> Result<RaftServiceClient<Channel>, ClusterError> {
+        Ok(RaftServiceClient::new(self.channel(addr)?)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES))
+    }
+
+    /// A broker-link client for the node listening on `addr`, on the same channel.
+    pub(crate) fn link_client(
+        &self,
+        addr: &str,
+    ) -> Result<BrokerLinkClient<Channel>, ClusterError> {
+        Ok(BrokerLinkClient::new(self.channel(addr)?)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES))
+    }
+
+    fn channel(&self, addr: &str) -> Result<Channel, ClusterError> {
         let channel = {
             let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
             match channels.get(addr) {
@@ -38,9 +55,7 @@ impl PeerChannels {
                 }
             }
         };
-        Ok(RaftServiceClient::new(channel)
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES))
+        Ok(channel)
     }
 }
 

@@ -1,7 +1,8 @@
 //! Outputs of the broker core, carried out by the server in order.
 
-use crate::{ConnId, DurableOp};
-use midge_codec::Packet;
+use crate::{ConnId, DurableOp, NodeId};
+use midge_codec::{Packet, Publish};
+use std::sync::Arc;
 
 /// Something the server must do.
 // `Send` is nearly every action; boxing its packet would cost an allocation per packet.
@@ -35,6 +36,38 @@ pub enum Action {
     NotifyDrained {
         /// The connection.
         conn: ConnId,
+    },
+    /// Tell every peer that this node now has a subscription to `route` (a filter, or
+    /// `$share/{group}/{filter}`). Emitted before the SUBACK, which the server holds until
+    /// every reachable peer acknowledged the route, so a message published anywhere after the
+    /// SUBACK reaches the subscriber. Route actions and claims are only emitted with
+    /// `BrokerConfig::cluster`.
+    RouteAdd {
+        /// The route.
+        route: String,
+    },
+    /// Tell every peer that this node no longer subscribes to `route`.
+    RouteRemove {
+        /// The route.
+        route: String,
+    },
+    /// Send `publish` to peer `node`, whose routes match it, to deliver to its sessions and
+    /// to the shared groups named in `groups`. Emitted before the publisher's acknowledgement;
+    /// for QoS 1 and 2 the server holds that until the peer took the message.
+    Forward {
+        /// The peer.
+        node: NodeId,
+        /// The message as published (topic resolved, no packet id, no alias).
+        publish: Publish,
+        /// `{group}/{filter}` names of the shared groups the peer serves for it.
+        groups: Vec<Arc<str>>,
+    },
+    /// A client connected here with this identifier: every peer ends its connection with the
+    /// same identifier, if it has one. Emitted before the CONNACK, which the server holds
+    /// until the reachable peers did.
+    Claim {
+        /// The client identifier.
+        client_id: Arc<str>,
     },
     /// Flush what was sent before, then close the connection. The core has already forgotten
     /// the connection; a later `Event::Closed` for it is ignored.

@@ -7,7 +7,9 @@ use crate::dropped::DropCounts;
 use crate::event::ConnId;
 use crate::guards::GuardCounters;
 use crate::hash::IntMap;
+use crate::local_routes::LocalRoutes;
 use crate::message::Message;
+use crate::remote_routes::RemoteRoutes;
 use crate::retained::{RetainedLimit, RetainedStore};
 use crate::router::{RouteScratch, SubTree};
 use crate::session_store::{SessionIdx, SessionStore};
@@ -78,6 +80,12 @@ pub struct BrokerStats {
     pub shallow_wildcard_replay_skipped: u64,
     /// v5 clients disconnected with 0x93 for exceeding the Receive Maximum.
     pub receive_maximum_exceeded: u64,
+    /// Publishes sent to peers (one per peer per message).
+    pub messages_forwarded: u64,
+    /// Publishes peers forwarded here.
+    pub messages_forwarded_in: u64,
+    /// Routes this node announces to peers (distinct filters subscribed here).
+    pub routes: u64,
 }
 
 /// The whole broker: every session, subscription and retained message of this node.
@@ -109,6 +117,10 @@ pub struct Broker {
     pub(crate) authorizer: Option<Arc<dyn Authorizer>>,
     pub(crate) access_counters: AccessCounters,
     pub(crate) guard_counters: GuardCounters,
+    /// This node's routes (filters subscribed here), for peers.
+    pub(crate) routes: LocalRoutes,
+    /// Peers' routes, to forward publishes.
+    pub(crate) remote: RemoteRoutes,
 }
 
 impl Broker {
@@ -138,6 +150,8 @@ impl Broker {
             authorizer: None,
             access_counters: AccessCounters::default(),
             guard_counters: GuardCounters::default(),
+            routes: LocalRoutes::default(),
+            remote: RemoteRoutes::default(),
         }
     }
 
@@ -162,6 +176,18 @@ impl Broker {
             Event::Drained { conn } => self.on_drained(now, conn, out),
             Event::Tick => self.on_tick(now, out),
             Event::Shutdown => self.on_shutdown(now, out),
+            Event::PeerRoutes {
+                node,
+                full,
+                add,
+                remove,
+            } => self.on_peer_routes(node, full, add, remove),
+            Event::PeerGone { node } => self.remote.drop_node(node),
+            Event::Forwarded { publish, groups } => self.on_forwarded(now, publish, &groups, out),
+            Event::Claimed { client_id } => self.on_claimed(now, &client_id, out),
+        }
+        if self.routes.has_pending() {
+            self.flush_routes(out);
         }
     }
 
@@ -227,6 +253,9 @@ impl Broker {
             shallow_wildcard_refused: self.guard_counters.shallow_wildcard_refused,
             shallow_wildcard_replay_skipped: self.guard_counters.shallow_wildcard_replay_skipped,
             receive_maximum_exceeded: self.guard_counters.receive_maximum_exceeded,
+            messages_forwarded: self.counters.forwarded,
+            messages_forwarded_in: self.counters.forwarded_in,
+            routes: self.routes.len() as u64,
         }
     }
 

@@ -75,6 +75,10 @@ pub struct BrokerConfig {
     /// Emit `Action::Persist` for durable state and `Action::SendDurable` for acknowledgements
     /// that promise durability. Off: no `Persist`, and those acknowledgements are plain `Send`.
     pub durable: bool,
+    /// This broker is a cluster node: emit `RouteAdd`/`RouteRemove` for its subscriptions and
+    /// `Claim` for its connects (`Forward` needs peers' routes, so it only happens in a
+    /// cluster anyway).
+    pub cluster: bool,
 }
 
 impl Default for BrokerConfig {
@@ -108,6 +112,7 @@ impl Default for BrokerConfig {
             shallow_wildcard_without_retained: false,
             shutdown_server_reference: None,
             durable: false,
+            cluster: false,
         }
     }
 }

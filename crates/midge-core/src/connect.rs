@@ -233,6 +233,8 @@ impl Broker {
         } else {
             self.persist_session(idx, out);
         }
+        // Peers end their connections with this client id before the CONNACK goes out.
+        self.claim(idx, out);
         // After the session is durable: a client must not be told about a session that a
         // crash could still lose.
         let connack = Packet::ConnAck(ConnAck {

@@ -33,6 +33,10 @@ pub struct Counters {
     pub sent_bytes: u64,
     /// `Action::Persist` emitted.
     pub persisted: u64,
+    /// `Action::Forward` emitted (publishes sent to peers).
+    pub forwarded: u64,
+    /// Publishes peers forwarded here.
+    pub forwarded_in: u64,
     /// Retained publishes refused because `max_retained_messages` were stored.
     pub retained_refused_count: u64,
     /// Retained publishes refused because their payload was over `max_retained_payload`.

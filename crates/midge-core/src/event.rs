@@ -1,7 +1,9 @@
 //! Inputs to the broker core.
 
+use crate::NodeId;
 use bytes::Bytes;
-use midge_codec::{Connect, Packet, ReasonCode};
+use midge_codec::{Connect, Packet, Publish, ReasonCode};
+use std::sync::Arc;
 
 /// Identifies one network connection; allocated by the server, never reused in a process.
 pub type ConnId = u64;
@@ -59,6 +61,40 @@ pub enum Event {
     Tick,
     /// The server is shutting down: v5 clients get DISCONNECT 0x8B, every connection closes.
     Shutdown,
+    /// A peer's routes changed (see `Action::RouteAdd`). With `full`, `add` is its whole route
+    /// set, replacing what was known (a peer sends that when it (re)connects).
+    PeerRoutes {
+        /// The peer.
+        node: NodeId,
+        /// `add` replaces every route of the peer.
+        full: bool,
+        /// Routes added.
+        add: Vec<String>,
+        /// Routes removed.
+        remove: Vec<String>,
+    },
+    /// A peer left the cluster or stayed unreachable past the grace period: its routes are
+    /// forgotten, so nothing more is forwarded to it.
+    PeerGone {
+        /// The peer.
+        node: NodeId,
+    },
+    /// A publish another node received and forwarded here (see `Action::Forward`): delivered
+    /// to this node's matching sessions and to the shared groups in `groups` only; never
+    /// retained here (retained messages are replicated through Raft) nor forwarded again.
+    Forwarded {
+        /// The message as published (topic resolved, no packet id).
+        publish: Publish,
+        /// `{group}/{filter}` names of the shared groups this node serves for it.
+        groups: Vec<Arc<str>>,
+    },
+    /// A client with this identifier connected to another node (see `Action::Claim`): its
+    /// connection here ends with v5 DISCONNECT 0x8E Session taken over, and its will is
+    /// published as on any takeover.
+    Claimed {
+        /// The client identifier.
+        client_id: String,
+    },
 }
 
 /// The server authenticated a CONNECT with an AUTH exchange (MQTT 5, 4.12): the CONNACK

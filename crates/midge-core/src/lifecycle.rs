@@ -136,6 +136,7 @@ impl Broker {
 
     /// Removes one subscription of session `idx` from the tree (or its shared group).
     pub(crate) fn drop_subscription(&mut self, idx: SessionIdx, filter: &str) {
+        self.routes.remove(filter);
         match topic::split_shared(filter) {
             Some(_) => {
                 let name = &filter["$share/".len()..];

@@ -1,12 +1,14 @@
 //! Routing a published message to every matching session (MQTT 3.3.4, 4.7).
 
 use crate::message::Message;
+use crate::remote_routes::RemoteMatch;
 use crate::session::Session;
 use crate::session_store::SessionIdx;
 use crate::shared::GroupId;
 use crate::subscription_tree::SubscriptionTree;
 use crate::{Action, Broker, DurableOp};
 use midge_codec::{Publish, QoS};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Who a subscription-tree entry belongs to.
@@ -51,6 +53,22 @@ pub struct RouteScratch {
     round: u64,
     merged: Vec<Merged>,
     groups: Vec<GroupId>,
+    /// Peers matching the message being routed.
+    pub(crate) remote: RemoteMatch,
+    /// Shared groups served by a member on this node for the message being routed.
+    pub(crate) served: Vec<Arc<str>>,
+}
+
+/// Which shared groups a routing call serves.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Groups<'a> {
+    /// A publish made on this node: every matching group gets one copy cluster-wide, from a
+    /// connected local member first, else from a peer holding members, else from a local
+    /// member that is offline; the rest of the cluster gets the message forwarded.
+    Cluster,
+    /// A publish forwarded from a peer: only these groups (the peer chose this node for
+    /// them), and nothing is forwarded on.
+    Only(&'a [Arc<str>]),
 }
 
 /// The copy of `publish` a subscriber gets: QoS min(publish, granted), RETAIN kept only with
@@ -80,15 +98,20 @@ impl Broker {
     /// Sends `publish` (topic resolved, no alias) to every session with a matching
     /// subscription: one copy per session with the highest granted QoS among its matching
     /// subscriptions (MQTT-3.3.4-2), skipping `publisher`'s No Local subscriptions
-    /// (MQTT-3.8.3-3), plus one copy per matching shared group. Returns the number of copies.
+    /// (MQTT-3.8.3-3), plus one copy per matching shared group chosen as `groups` says; with
+    /// `Groups::Cluster`, also one `Action::Forward` per peer with matching routes (overlapping
+    /// subscriptions on a peer still make one copy per session there). Returns the number of
+    /// copies, counting each forward as one.
     pub(crate) fn route(
         &mut self,
         now: Instant,
         publisher: Option<SessionIdx>,
         publish: &Publish,
         expires_at: Option<Instant>,
+        groups_served: Groups<'_>,
         out: &mut Vec<Action>,
     ) -> usize {
+        let cluster = matches!(groups_served, Groups::Cluster) && self.forwards(&publish.topic);
         let scratch = &mut self.scratch;
         scratch.round += 1;
         let round = scratch.round;
@@ -136,7 +159,16 @@ impl Broker {
             );
             self.deliver_to(now, m.session, message, out);
         }
+        let mut served = std::mem::take(&mut self.scratch.served);
+        served.clear();
         for gid in groups.drain(..) {
+            let name = match groups_served {
+                Groups::Only(names) => match self.shared.name(gid) {
+                    Some(name) if names.contains(name) => None,
+                    _ => continue,
+                },
+                Groups::Cluster => self.shared.name(gid).cloned(),
+            };
             let sessions = &self.sessions;
             let picked = self
                 .shared
@@ -144,6 +176,17 @@ impl Broker {
             let Some((session, entry)) = picked else {
                 continue;
             };
+            if let Some(name) = name {
+                let connected = self
+                    .sessions
+                    .get(session)
+                    .is_some_and(Session::is_connected);
+                if cluster && !connected && self.scratch.remote_holds(&name) {
+                    // Every local member is offline and a peer has members: theirs first.
+                    continue;
+                }
+                served.push(name);
+            }
             let message = tailor(
                 publish,
                 entry.qos,
@@ -156,6 +199,10 @@ impl Broker {
         }
         self.scratch.merged = merged;
         self.scratch.groups = groups;
+        if cluster {
+            copies += self.emit_forwards(publish, &served, out);
+        }
+        self.scratch.served = served;
         copies
     }
 
@@ -184,7 +231,7 @@ impl Broker {
             // A client's publish over the limits was refused before it got here; a will over
             // them is still published, just not stored.
             if self.refuse_retained(&publish) {
-                return self.route(now, publisher, &publish, expires_at, out);
+                return self.route(now, publisher, &publish, expires_at, Groups::Cluster, out);
             }
             let persist = (self.config.durable
                 && !midge_codec::topic::is_sys_topic(&publish.topic))
@@ -205,6 +252,6 @@ impl Broker {
                 }
             }
         }
-        self.route(now, publisher, &publish, expires_at, out)
+        self.route(now, publisher, &publish, expires_at, Groups::Cluster, out)
     }
 }

@@ -5,12 +5,15 @@
 use crate::router::{SubEntry, SubKey, SubTree};
 use crate::session_store::SessionIdx;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Index of a shared group.
 pub type GroupId = u32;
 
 #[derive(Debug)]
 struct SharedGroup {
+    /// `{group}/{filter}`.
+    name: Arc<str>,
     filter: String,
     members: Vec<(SessionIdx, SubEntry)>,
     cursor: usize,
@@ -40,6 +43,7 @@ impl SharedGroups {
             Some(&gid) => gid,
             None => {
                 let group = SharedGroup {
+                    name: Arc::from(name),
                     filter: filter.to_string(),
                     members: Vec::new(),
                     cursor: 0,
@@ -97,6 +101,11 @@ impl SharedGroups {
             self.by_name.remove(name);
         }
         true
+    }
+
+    /// The `{group}/{filter}` name of group `gid`.
+    pub fn name(&self, gid: GroupId) -> Option<&Arc<str>> {
+        Some(&self.groups.get(gid as usize)?.as_ref()?.name)
     }
 
     /// Picks the member of group `gid` to receive the next message: the next one in

@@ -125,6 +125,8 @@ impl Broker {
             reasons,
             properties: AckProperties::default(),
         });
+        // The new routes go to peers first: the SUBACK waits for them.
+        self.flush_routes(out);
         out.push(self.ack_action(conn_id, suback, persistent));
 
         if !retained_for.is_empty() {
@@ -153,6 +155,7 @@ impl Broker {
             .is_some();
         if !existed {
             self.subscription_count += 1;
+            self.routes.add(filter);
         }
         let entry = SubEntry {
             qos: subscription.options.qos,

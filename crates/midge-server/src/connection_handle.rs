@@ -17,6 +17,9 @@ pub(crate) enum Outbound {
     /// Write everything before this, then send nothing more until durable batch `seq` is
     /// committed; if it fails, close the connection without sending what follows.
     WaitFor(u64),
+    /// Write everything before this, then send nothing more until every ticket (a request to
+    /// a peer: a route, a claim, a forward) is answered or abandoned.
+    Gate(Vec<midge_cluster::Ticket>),
     /// Write everything before this, then call the notice (the core's `NotifyDrained`).
     Drained(DrainNotice),
     /// Flush everything before this, then close the socket.
@@ -134,6 +137,12 @@ impl ConnHandle {
     pub(crate) fn wait_for(&self, seq: u64) {
         // An error means the writer is gone; the packets that follow are dropped the same way.
         let _ = self.tx.send(Outbound::WaitFor(seq));
+    }
+
+    /// Holds everything queued after this until every ticket completes.
+    pub(crate) fn gate(&self, tickets: Vec<midge_cluster::Ticket>) {
+        // An error means the writer is gone; the packets that follow are dropped the same way.
+        let _ = self.tx.send(Outbound::Gate(tickets));
     }
 
     /// Calls `notice` once the writer has written everything queued before it (never if the

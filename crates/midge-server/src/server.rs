@@ -119,8 +119,10 @@ impl Server {
                 commits,
                 remote,
                 control,
+                links,
             } = storage::open(&config, local_addr).await?;
             let broker = SharedBroker::new(broker, Some(commits));
+            broker.attach_links(links);
             tokio::spawn(storage::apply_remote(remote, broker.clone()));
             cluster_control = Some(control);
             (broker, Some(storage))

@@ -4,6 +4,7 @@
 use crate::commit_watch::CommitWatch;
 use crate::committer::CommitQueue;
 use crate::connection_handle::{ConnHandle, DrainNotice, SendOutcome};
+use midge_cluster::{Inbound, LinkHandler, LinkStats, Links, Ticket};
 use midge_codec::{Connect, Packet, ReasonCode};
 use midge_core::{
     Action, Broker, BrokerStats, ClusterSys, ConnId, EnhancedAuth, Event, TrafficSys,
@@ -57,6 +58,13 @@ struct State {
     me: Weak<SharedBroker>,
     /// QoS 0 publishes dropped by the slow-reader guard (`limits.max_pending_bytes`).
     slow_reader_dropped: u64,
+    /// The links to peers (`None` without storage, which is what runs the cluster).
+    links: Option<Links>,
+    /// Requests to peers made by the current `handle` call (new routes, a claim, QoS >= 1
+    /// forwards). The connection whose event it is (`origin`) gets nothing more from this
+    /// call until they are answered: its SUBACK, CONNACK or PUBACK waits for them.
+    tickets: Vec<Ticket>,
+    origin: Option<ConnId>,
 }
 
 /// The counters of one metrics scrape or `$SYS` round, read under one lock acquisition.
@@ -86,6 +94,9 @@ impl SharedBroker {
                 commits,
                 me: me.clone(),
                 slow_reader_dropped: 0,
+                links: None,
+                tickets: Vec::new(),
+                origin: None,
             }),
             next_conn_id: AtomicU64::new(1),
         })
@@ -98,6 +109,53 @@ impl SharedBroker {
         for op in ops {
             state.broker.apply_replicated(op);
         }
+    }
+
+    /// Connects the broker to its peers: they get its routes, and what they send is handled
+    /// by it. Call once, before any client connects.
+    pub(crate) fn attach_links(self: &Arc<Self>, links: Links) {
+        let mut state = self.state.lock();
+        links.set_routes(state.broker.take_routes());
+        links.set_handler(Arc::new(PeerHandler {
+            broker: Arc::downgrade(self),
+        }));
+        state.links = Some(links);
+    }
+
+    /// Applies a batch from peer `from` under one lock acquisition; returns the durable batch
+    /// to wait for before the peer may acknowledge its publishers, if any.
+    pub(crate) fn exchange(&self, from: u64, batch: Inbound) -> Option<(u64, CommitWatch)> {
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
+        if let Some(routes) = batch.routes {
+            state.handle(Event::PeerRoutes {
+                node: from,
+                full: routes.full,
+                add: routes.add,
+                remove: routes.remove,
+            });
+        }
+        for client_id in batch.claims {
+            state.handle(Event::Claimed { client_id });
+        }
+        for (publish, groups) in batch.publishes {
+            state.handle(Event::Forwarded { publish, groups });
+        }
+        state.flush_commits();
+        let commits = state.commits.as_ref()?;
+        Some((commits.hold_for()?, commits.watch()))
+    }
+
+    /// Peer `node` is gone: forget its routes.
+    pub(crate) fn peer_gone(&self, node: u64) {
+        let mut guard = self.state.lock();
+        guard.handle(Event::PeerGone { node });
+        guard.flush_commits();
+    }
+
+    /// The links' counters (`None` without a cluster).
+    pub(crate) fn link_stats(&self) -> Option<LinkStats> {
+        self.state.lock().links.as_ref().map(Links::stats)
     }
 
     /// The committer's progress, for a new connection's writer (`None` without storage).
@@ -139,6 +197,7 @@ impl SharedBroker {
             },
         };
         state.broker.handle(now(), event, &mut state.actions);
+        state.origin = Some(conn);
         let mut reason = ReasonCode::Success;
         let mut assigned_client_id = None;
         for action in &state.actions {
@@ -257,6 +316,10 @@ impl SharedBroker {
 
 impl State {
     fn handle(&mut self, event: Event) {
+        self.origin = match &event {
+            Event::Packet { conn, .. } => Some(*conn),
+            _ => None,
+        };
         self.broker.handle(now(), event, &mut self.actions);
         self.dispatch();
     }
@@ -264,8 +327,35 @@ impl State {
     /// Carries out the queued actions in order. Actions for connections that are already gone
     /// are dropped: the core may still address a connection whose socket just failed.
     fn dispatch(&mut self) {
+        self.tickets.clear();
         for action in self.actions.drain(..) {
             match action {
+                Action::RouteAdd { route } => {
+                    if let Some(links) = &self.links {
+                        self.tickets.extend(links.route_add(route));
+                    }
+                }
+                Action::RouteRemove { route } => {
+                    if let Some(links) = &self.links {
+                        links.route_remove(route);
+                    }
+                }
+                Action::Claim { client_id } => {
+                    if let Some(links) = &self.links {
+                        self.tickets.extend(links.claim(&client_id));
+                    }
+                }
+                Action::Forward {
+                    node,
+                    publish,
+                    groups,
+                } => {
+                    if let Some(links) = &self.links {
+                        let ack = publish.qos > midge_codec::QoS::AtMostOnce;
+                        self.tickets
+                            .extend(links.forward(node, &publish, &groups, ack));
+                    }
+                }
                 Action::Persist(op) => match self.commits.as_mut() {
                     Some(commits) => commits.persist(op),
                     // The core only emits these with `BrokerConfig::durable`, which is set
@@ -274,6 +364,9 @@ impl State {
                 },
                 Action::Send { conn, packet } => {
                     if let Some(handle) = self.conns.get(&conn) {
+                        if Some(conn) == self.origin && !self.tickets.is_empty() {
+                            handle.gate(std::mem::take(&mut self.tickets));
+                        }
                         self.slow_reader_dropped += send(handle, packet);
                     }
                 }
@@ -284,6 +377,9 @@ impl State {
                     // It covers every op persisted so far, including this section's.
                     if let Some(seq) = self.commits.as_ref().and_then(CommitQueue::hold_for) {
                         handle.wait_for(seq);
+                    }
+                    if Some(conn) == self.origin && !self.tickets.is_empty() {
+                        handle.gate(std::mem::take(&mut self.tickets));
                     }
                     self.slow_reader_dropped += send(handle, packet);
                 }
@@ -310,6 +406,37 @@ impl State {
     fn flush_commits(&mut self) {
         if let Some(commits) = self.commits.as_mut() {
             commits.flush();
+        }
+    }
+}
+
+/// Hands what peers send to the broker (the links hold it until the broker is attached).
+struct PeerHandler {
+    broker: Weak<SharedBroker>,
+}
+
+#[midge_cluster::async_trait]
+impl LinkHandler for PeerHandler {
+    async fn exchange(&self, from: u64, batch: Inbound) {
+        let Some(broker) = self.broker.upgrade() else {
+            return;
+        };
+        if let Some((seq, mut watch)) = broker.exchange(from, batch) {
+            // The peer is answered either way (its tickets complete on failure too); what
+            // this node could not make durable is in its log.
+            if let Err(failed) = watch.wait(seq).await {
+                tracing::warn!(
+                    peer = from,
+                    ?failed,
+                    "forwarded messages were not made durable"
+                );
+            }
+        }
+    }
+
+    fn peer_gone(&self, node: u64) {
+        if let Some(broker) = self.broker.upgrade() {
+            broker.peer_gone(node);
         }
     }
 }

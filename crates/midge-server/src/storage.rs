@@ -6,7 +6,8 @@ use crate::committer::{commit_channel, CommitQueue, Propose, ProposeError};
 use crate::shared_broker::now;
 use crate::{Config, ServerError};
 use midge_cluster::{
-    ClusterConfig, ClusterControl, ClusterNode, NodeInfo, Proposer, RemoteCommands, WallClock,
+    ClusterConfig, ClusterControl, ClusterNode, Links, NodeInfo, Proposer, RemoteCommands,
+    WallClock,
 };
 use midge_core::{Broker, DurableOp, RestoredState};
 use midge_store::{LogStore, RocksStore, StoreError};
@@ -36,6 +37,8 @@ pub(crate) struct Opened {
     pub(crate) remote: RemoteCommands,
     /// Membership and status, for the admin API.
     pub(crate) control: ClusterControl,
+    /// The broker links to peers.
+    pub(crate) links: Links,
 }
 
 /// The core's clock paired with the wall clock: deadlines cross restarts as unix times.
@@ -160,12 +163,14 @@ pub(crate) async fn open(config: &Config, mqtt_addr: SocketAddr) -> Result<Opene
     let (commits, committer) = commit_channel(node.proposer());
     let committer = tokio::spawn(committer.run());
     let control = node.control();
+    let links = node.links();
     Ok(Opened {
         storage: Storage { node, committer },
         broker,
         commits,
         remote,
         control,
+        links,
     })
 }
 

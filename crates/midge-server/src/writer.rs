@@ -36,6 +36,8 @@ enum Step {
     Wait(u64),
     /// Write what is gathered, then call this.
     Drained(DrainNotice),
+    /// Write what is gathered, then wait for these requests to peers.
+    Gate(Vec<midge_cluster::Ticket>),
 }
 
 /// Owns the socket's write half. Ends after an [`Outbound::Close`], when every sender is gone
@@ -87,6 +89,11 @@ impl<W: AsyncWrite + Unpin> ConnWriter<W> {
                 Step::More => {}
                 Step::Close => break,
                 Step::Drained(notice) => notice.notify(),
+                Step::Gate(tickets) => {
+                    for ticket in tickets {
+                        ticket.wait().await;
+                    }
+                }
                 Step::Wait(seq) => {
                     let waited = match self.outbox.commits.as_mut() {
                         Some(commits) => commits.wait(seq).await,
@@ -161,6 +168,14 @@ impl<W: AsyncWrite + Unpin> ConnWriter<W> {
         match item {
             Outbound::Close => Step::Close,
             Outbound::Drained(notice) => Step::Drained(notice),
+            Outbound::Gate(mut tickets) => {
+                tickets.retain(|t| !t.is_done());
+                if tickets.is_empty() {
+                    Step::More
+                } else {
+                    Step::Gate(tickets)
+                }
+            }
             Outbound::WaitFor(seq) => match &self.outbox.commits {
                 // Already committed (the common case under load): no need to break the batch.
                 Some(commits) if commits.status(seq) != CommitStatus::Committed => Step::Wait(seq),

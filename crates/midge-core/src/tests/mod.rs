@@ -4,6 +4,7 @@
 pub(crate) mod harness;
 
 mod access;
+mod cluster;
 mod connect;
 mod durable;
 mod durable_replay;

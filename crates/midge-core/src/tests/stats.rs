@@ -39,6 +39,8 @@ fn counters() {
             bytes_sent: 2,
             sessions_clean: 2,
             sessions_persistent: 1,
+            // Distinct filters: t/# (two sessions) and t/1.
+            routes: 2,
             ..BrokerStats::default()
         }
     );

@@ -5,7 +5,7 @@ use super::family::FamilySpec;
 use crate::guard_counters::{GuardCounters, GuardSnapshot};
 use crate::live_limits::LiveLimits;
 use crate::shared_broker::{SharedBroker, StatsSnapshot};
-use midge_cluster::{ClusterMetrics, ClusterMetricsSource};
+use midge_cluster::{ClusterMetrics, ClusterMetricsSource, LinkStats};
 use midge_core::{BrokerStats, DropReason};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
@@ -127,6 +127,27 @@ const RAFT_ENTRIES: FamilySpec = FamilySpec::counter(
     "Raft entries written for them (proposals per entry is the group-commit factor).",
     &[],
 );
+const CLUSTER_PEERS: FamilySpec = FamilySpec::gauge(
+    "midge_cluster_peers",
+    "Other members this node has a broker link to, by whether the last exchange succeeded.",
+    &["state"],
+);
+const CLUSTER_ROUTES: FamilySpec = FamilySpec::gauge(
+    "midge_cluster_routes",
+    "Distinct subscription filters this node announces to its peers.",
+    &[],
+);
+const CLUSTER_FORWARDED: FamilySpec = FamilySpec::counter(
+    "midge_cluster_forwarded_total",
+    "Publishes forwarded between nodes: sent to and acknowledged by a peer, or received \
+     from one.",
+    &["direction"],
+);
+const CLUSTER_FORWARD_DROPPED: FamilySpec = FamilySpec::counter(
+    "midge_cluster_forward_dropped_total",
+    "Publishes not forwarded because their peer was unreachable or too far behind.",
+    &[],
+);
 
 /// Every family the collector reports; the Raft ones only with storage.
 const BROKER_FAMILIES: &[FamilySpec] = &[
@@ -156,6 +177,10 @@ const RAFT_FAMILIES: &[FamilySpec] = &[
     RAFT_APPLY_LAG,
     RAFT_PROPOSALS,
     RAFT_ENTRIES,
+    CLUSTER_PEERS,
+    CLUSTER_ROUTES,
+    CLUSTER_FORWARDED,
+    CLUSTER_FORWARD_DROPPED,
 ];
 
 /// Where the collector reads from.
@@ -209,6 +234,8 @@ impl Collector for NodeCollector {
         families.push(OVERLOAD_ENTERED.single(overload.entered() as f64));
         if let Some(cluster) = &self.sources.cluster {
             families.extend(raft_families(&cluster.metrics()));
+            let links = self.sources.broker.link_stats().unwrap_or_default();
+            families.extend(link_families(&links, &stats));
         }
         families
     }
@@ -251,6 +278,10 @@ fn broker_families(
         shallow_wildcard_refused,
         shallow_wildcard_replay_skipped,
         receive_maximum_exceeded,
+        // Cluster families, reported by `link_families`.
+        messages_forwarded: _,
+        messages_forwarded_in: _,
+        routes: _,
     } = &snapshot.broker;
     // Totals (`sessions`, `messages_*`) are the sums of the labelled series below.
     let f = |v: u64| v as f64;
@@ -347,6 +378,23 @@ fn raft_families(m: &ClusterMetrics) -> Vec<MetricFamily> {
         RAFT_APPLY_LAG.single(m.apply_lag() as f64),
         RAFT_PROPOSALS.single(m.proposals as f64),
         RAFT_ENTRIES.single(m.batches as f64),
+    ]
+}
+
+/// The broker links' state as families.
+fn link_families(links: &LinkStats, stats: &StatsSnapshot) -> Vec<MetricFamily> {
+    let f = |v: u64| v as f64;
+    vec![
+        CLUSTER_PEERS.family(&[
+            (&["up"], f(links.peers_up)),
+            (&["down"], f(links.peers - links.peers_up)),
+        ]),
+        CLUSTER_ROUTES.single(f(stats.broker.routes)),
+        CLUSTER_FORWARDED.family(&[
+            (&["out"], f(links.forwarded)),
+            (&["in"], f(stats.broker.messages_forwarded_in)),
+        ]),
+        CLUSTER_FORWARD_DROPPED.single(f(links.dropped)),
     ]
 }
 

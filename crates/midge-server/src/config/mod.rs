@@ -118,6 +118,8 @@ impl Config {
     pub fn broker_config(&self) -> BrokerConfig {
         let mut config = self.broker.to_core(Config::version());
         config.durable = self.storage.enabled;
+        // Storage runs the Raft node, which is what makes a broker a cluster member.
+        config.cluster = self.storage.enabled;
         config
     }
 
@@ -356,6 +358,7 @@ mod tests {
         let core = BrokerConfig {
             version: ours.version.clone(),
             durable: ours.durable,
+            cluster: ours.cluster,
             ..BrokerConfig::default()
         };
         assert_eq!(ours, core);

@@ -99,6 +99,7 @@ impl BrokerSection {
             shutdown_server_reference: Some(self.shutdown_server_reference.clone())
                 .filter(|r| !r.is_empty()),
             durable: false,
+            cluster: false,
         }
     }
 }

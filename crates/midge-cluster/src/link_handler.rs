@@ -1,0 +1,38 @@
+//! What a node's broker does with what peers send it over their broker links.
+
+use midge_codec::Publish;
+use std::sync::Arc;
+
+/// Route changes of one peer, in one batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouteUpdate {
+    /// `add` is the peer's whole route set, replacing what was known.
+    pub full: bool,
+    /// Routes added (filters as subscribed, `$share/{group}/{filter}` for groups).
+    pub add: Vec<String>,
+    /// Routes removed.
+    pub remove: Vec<String>,
+}
+
+/// One batch from a peer, to apply in this order: routes, claims, publishes.
+#[derive(Debug, Clone, Default)]
+pub struct Inbound {
+    /// The peer's route changes, if the batch carried any.
+    pub routes: Option<RouteUpdate>,
+    /// Client identifiers that connected to the peer.
+    pub claims: Vec<String>,
+    /// Publishes for this node's sessions, each with the shared groups this node serves.
+    pub publishes: Vec<(Publish, Vec<Arc<str>>)>,
+}
+
+/// The broker behind a node's links (implemented by the server).
+#[tonic::async_trait]
+pub trait LinkHandler: Send + Sync + 'static {
+    /// Applies a batch from peer `from`; returns once what it queued for persistent sessions
+    /// is durable (the peer then acknowledges its publishers).
+    async fn exchange(&self, from: u64, batch: Inbound);
+
+    /// Peer `node` left the cluster or stayed unreachable past the grace period: forget its
+    /// routes.
+    fn peer_gone(&self, node: u64);
+}

@@ -1,0 +1,331 @@
+//! One node's broker link to one peer: a task that sends route changes, client-id claims and
+//! forwarded publishes in batches, one `Exchange` RPC at a time (so the peer sees them in the
+//! order they were queued), over the peer's shared gRPC channel.
+//!
+//! The first batch, and the first after any failure or a `resync_routes` reply, carries the
+//! whole route set. With nothing to send, an empty batch goes out every `HEARTBEAT`, so a
+//! restarted peer asks for the routes within a second and a dead one is noticed. While the
+//! peer is unreachable, queued items are dropped (their tickets complete, forwarded publishes
+//! are counted as dropped) and the link retries with backoff; after `GRACE` of failures the
+//! broker is told to forget the peer's routes.
+
+use crate::link_handler::LinkHandler;
+use crate::pb;
+use crate::peer_channels::PeerChannels;
+use crate::ticket::Completion;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Most publishes in one batch.
+const MAX_BATCH: usize = 1024;
+/// An idle link sends an empty batch this often.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+/// Deadline of one exchange.
+const RPC_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a peer may stay unreachable before its routes are dropped.
+pub(crate) const GRACE: Duration = Duration::from_secs(3);
+const BACKOFF_START: Duration = Duration::from_millis(50);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// Publishes queued for one peer beyond which more are dropped (a peer that cannot keep up
+/// must not exhaust this node's memory).
+pub(crate) const MAX_QUEUED: usize = 100_000;
+
+/// Counters shared by every link of a node.
+#[derive(Debug, Default)]
+pub(crate) struct LinkCounters {
+    /// Publishes a peer acknowledged.
+    pub(crate) forwarded: AtomicU64,
+    /// Publishes dropped: the peer was unreachable or its queue was full.
+    pub(crate) dropped: AtomicU64,
+    /// Exchanges that failed.
+    pub(crate) failures: AtomicU64,
+}
+
+/// Something queued for a peer.
+#[derive(Debug)]
+pub(crate) enum Item {
+    /// A route added (`add`) or removed on this node.
+    Route {
+        route: String,
+        add: bool,
+        done: Option<Completion>,
+    },
+    /// A client connected here.
+    Claim { client_id: String, done: Completion },
+    /// A publish for the peer's sessions.
+    Publish {
+        publish: pb::ForwardedPublish,
+        done: Option<Completion>,
+    },
+    /// Send the whole route set next (it was replaced).
+    Resync,
+}
+
+/// What the node shares with each of its links.
+#[derive(Clone)]
+pub(crate) struct LinkShared {
+    pub(crate) node_id: u64,
+    pub(crate) incarnation: u64,
+    pub(crate) channels: PeerChannels,
+    pub(crate) routes: Arc<Mutex<HashSet<String>>>,
+    pub(crate) handler: Arc<OnceLock<Arc<dyn LinkHandler>>>,
+    pub(crate) counters: Arc<LinkCounters>,
+    /// Per peer: (incarnation, last route batch) received from it.
+    pub(crate) received: Arc<Mutex<HashMap<u64, (u64, u64)>>>,
+}
+
+/// The handle of a running link; dropping it stops the task.
+#[derive(Debug)]
+pub(crate) struct PeerLink {
+    pub(crate) addr: String,
+    tx: mpsc::UnboundedSender<Item>,
+    queued: Arc<AtomicUsize>,
+    up: Arc<AtomicBool>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for PeerLink {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl PeerLink {
+    /// Starts the link from this node to peer `to` at `addr`.
+    pub(crate) fn start(shared: LinkShared, to: u64, addr: String) -> PeerLink {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        // Down until the first exchange succeeds: a client is not held waiting for a peer
+        // that never answered; the first exchange carries every route anyway.
+        let up = Arc::new(AtomicBool::new(false));
+        let task = LinkTask {
+            shared,
+            to,
+            addr: addr.clone(),
+            rx,
+            queued: queued.clone(),
+            up: up.clone(),
+            seq: 0,
+            needs_full: true,
+        };
+        PeerLink {
+            addr,
+            tx,
+            queued,
+            up,
+            task: tokio::spawn(task.run()),
+        }
+    }
+
+    /// True unless the last exchange failed.
+    pub(crate) fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    /// Queues `item`; false if the link is gone.
+    pub(crate) fn send(&self, item: Item) -> bool {
+        if matches!(item, Item::Publish { .. }) {
+            self.queued.fetch_add(1, Ordering::Relaxed);
+        }
+        self.tx.send(item).is_ok()
+    }
+
+    /// True if the peer has too many publishes queued to take another.
+    pub(crate) fn is_full(&self) -> bool {
+        self.queued.load(Ordering::Relaxed) >= MAX_QUEUED
+    }
+}
+
+/// The items of one exchange.
+#[derive(Default)]
+struct Batch {
+    /// Last change per route (a route added and removed in one batch is removed).
+    routes: HashMap<String, bool>,
+    route_order: Vec<String>,
+    claims: Vec<String>,
+    publishes: Vec<pb::ForwardedPublish>,
+    resync: bool,
+    /// Completed (dropped) once the exchange ends, answered or not.
+    done: Vec<Completion>,
+}
+
+impl Batch {
+    fn push(&mut self, item: Item) {
+        match item {
+            Item::Route { route, add, done } => {
+                if self.routes.insert(route.clone(), add).is_none() {
+                    self.route_order.push(route);
+                }
+                self.done.extend(done);
+            }
+            Item::Claim { client_id, done } => {
+                self.claims.push(client_id);
+                self.done.push(done);
+            }
+            Item::Publish { publish, done } => {
+                self.publishes.push(publish);
+                self.done.extend(done);
+            }
+            Item::Resync => self.resync = true,
+        }
+    }
+}
+
+struct LinkTask {
+    shared: LinkShared,
+    to: u64,
+    addr: String,
+    rx: mpsc::UnboundedReceiver<Item>,
+    queued: Arc<AtomicUsize>,
+    up: Arc<AtomicBool>,
+    /// Batches of this incarnation that carried route changes.
+    seq: u64,
+    needs_full: bool,
+}
+
+impl LinkTask {
+    async fn run(mut self) {
+        // Counted as down from the start, without a warning until the grace period passes.
+        let mut down_since: Option<Instant> = Some(Instant::now());
+        let mut ever_up = false;
+        let mut gone_reported = false;
+        let mut backoff = BACKOFF_START;
+        loop {
+            let mut batch = Batch::default();
+            if down_since.is_none() && !self.needs_full {
+                match tokio::time::timeout(HEARTBEAT, self.rx.recv()).await {
+                    Ok(Some(item)) => batch.push(item),
+                    Ok(None) => return,
+                    Err(_) => {}
+                }
+            }
+            while batch.publishes.len() < MAX_BATCH {
+                match self.rx.try_recv() {
+                    Ok(item) => batch.push(item),
+                    Err(_) => break,
+                }
+            }
+            let publishes = batch.publishes.len();
+            self.queued.fetch_sub(publishes, Ordering::Relaxed);
+            if batch.resync {
+                self.needs_full = true;
+            }
+            if down_since.is_some() {
+                // Unreachable: what was queued meanwhile is dropped; the routes go out whole
+                // with the next attempt.
+                self.shared
+                    .counters
+                    .dropped
+                    .fetch_add(publishes as u64, Ordering::Relaxed);
+                batch = Batch::default();
+            }
+            let rpc = self.build(&mut batch);
+            let sent = rpc.publishes.len() as u64;
+            match self.exchange(rpc).await {
+                Ok(reply) => {
+                    if down_since.take().is_some() {
+                        if ever_up {
+                            tracing::info!(peer = self.to, "peer reachable again");
+                        } else {
+                            tracing::info!(peer = self.to, "broker link up");
+                        }
+                        ever_up = true;
+                        self.up.store(true, Ordering::Relaxed);
+                    }
+                    gone_reported = false;
+                    backoff = BACKOFF_START;
+                    if reply.resync_routes {
+                        self.needs_full = true;
+                    }
+                    self.shared
+                        .counters
+                        .forwarded
+                        .fetch_add(sent, Ordering::Relaxed);
+                }
+                Err(error) => {
+                    self.needs_full = true;
+                    let counters = &self.shared.counters;
+                    counters.failures.fetch_add(1, Ordering::Relaxed);
+                    counters.dropped.fetch_add(sent, Ordering::Relaxed);
+                    let since = *down_since.get_or_insert_with(|| {
+                        tracing::warn!(peer = self.to, addr = %self.addr, %error,
+                            "peer unreachable; dropping what is forwarded to it");
+                        Instant::now()
+                    });
+                    tracing::debug!(peer = self.to, %error, "exchange failed");
+                    self.up.store(false, Ordering::Relaxed);
+                    // The batch's waiters are released before the backoff.
+                    drop(batch);
+                    if !gone_reported && since.elapsed() >= GRACE {
+                        gone_reported = true;
+                        tracing::warn!(peer = self.to, grace = ?GRACE,
+                            "peer unreachable past the grace period; forgetting its routes");
+                        // Its next batch must carry its routes whole.
+                        self.shared
+                            .received
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .remove(&self.to);
+                        if let Some(handler) = self.shared.handler.get() {
+                            handler.peer_gone(self.to);
+                        }
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                }
+            }
+        }
+    }
+
+    /// The exchange for `batch` (the whole route set when one is due).
+    fn build(&mut self, batch: &mut Batch) -> pb::ExchangeRpc {
+        let (full, add, remove) = if self.needs_full {
+            self.needs_full = false;
+            // Route changes queued before now are part of this set.
+            let routes = self.shared.routes.lock().unwrap_or_else(|e| e.into_inner());
+            (true, routes.iter().cloned().collect(), Vec::new())
+        } else {
+            let mut add = Vec::new();
+            let mut remove = Vec::new();
+            for route in batch.route_order.drain(..) {
+                match batch.routes.get(&route) {
+                    Some(true) => add.push(route),
+                    _ => remove.push(route),
+                }
+            }
+            (false, add, remove)
+        };
+        if full || !add.is_empty() || !remove.is_empty() {
+            self.seq += 1;
+        }
+        pb::ExchangeRpc {
+            from_node: self.shared.node_id,
+            incarnation: self.shared.incarnation,
+            routes_seq: self.seq,
+            routes_full: full,
+            routes_add: add,
+            routes_remove: remove,
+            claims: std::mem::take(&mut batch.claims),
+            publishes: std::mem::take(&mut batch.publishes),
+        }
+    }
+
+    async fn exchange(&mut self, rpc: pb::ExchangeRpc) -> Result<pb::ExchangeReply, String> {
+        let mut client = self
+            .shared
+            .channels
+            .link_client(&self.addr)
+            .map_err(|e| e.to_string())?;
+        let mut request = tonic::Request::new(rpc);
+        request.set_timeout(RPC_TIMEOUT);
+        match tokio::time::timeout(RPC_TIMEOUT, client.exchange(request)).await {
+            Ok(Ok(reply)) => Ok(reply.into_inner()),
+            Ok(Err(status)) => Err(format!("{}: {}", status.code(), status.message())),
+            Err(_) => Err("timed out".to_string()),
+        }
+    }
+}

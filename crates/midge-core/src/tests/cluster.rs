@@ -1,0 +1,264 @@
+//! The broker as one node of a cluster: route changes for peers, forwarding to the peers whose
+//! routes match (no duplicates, shared groups served once cluster-wide), delivering what peers
+//! forward, and client-id claims (MQTT-3.1.4-3 across nodes).
+
+use super::harness::*;
+use crate::{Action, BrokerConfig, Event, NodeId};
+use midge_codec::{Packet, QoS, ReasonCode, Subscribe, SubscribeProperties, TopicSubscription};
+use std::sync::Arc;
+
+fn cluster_config() -> BrokerConfig {
+    BrokerConfig {
+        cluster: true,
+        ..config()
+    }
+}
+
+fn routes(actions: &[Action]) -> Vec<String> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::RouteAdd { route } => Some(format!("+{route}")),
+            Action::RouteRemove { route } => Some(format!("-{route}")),
+            _ => None,
+        })
+        .collect()
+}
+
+fn forwards(actions: &[Action]) -> Vec<(NodeId, String, Vec<String>)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Forward {
+                node,
+                publish,
+                groups,
+            } => Some((
+                *node,
+                publish.topic.to_string(),
+                groups.iter().map(|g| g.to_string()).collect(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+fn subscribe_raw(h: &mut H, conn: u64, filter: &str) -> Vec<Action> {
+    h.packet(
+        conn,
+        Packet::Subscribe(Subscribe {
+            packet_id: 5,
+            filters: vec![TopicSubscription {
+                filter: filter.to_string(),
+                options: opts(QoS::AtLeastOnce),
+            }],
+            properties: SubscribeProperties::default(),
+        }),
+    )
+}
+
+fn peer_routes(h: &mut H, node: NodeId, full: bool, add: &[&str], remove: &[&str]) {
+    let out = h.event(Event::PeerRoutes {
+        node,
+        full,
+        add: add.iter().map(|s| s.to_string()).collect(),
+        remove: remove.iter().map(|s| s.to_string()).collect(),
+    });
+    assert!(out.is_empty(), "{out:?}");
+}
+
+#[test]
+fn the_first_subscriber_adds_a_route_before_its_suback_and_the_last_removes_it() {
+    let mut h = H::with(cluster_config());
+    h.connect(1, "a", V5, true);
+    h.connect(2, "b", V5, true);
+    let first = subscribe_raw(&mut h, 1, "t/+");
+    assert_eq!(routes(&first), ["+t/+"]);
+    // Route before SUBACK: the server holds the SUBACK until peers acknowledged the route.
+    assert!(matches!(first[0], Action::RouteAdd { .. }), "{first:?}");
+    assert!(matches!(
+        &first[1],
+        Action::Send {
+            packet: Packet::SubAck(_),
+            ..
+        }
+    ));
+    // A second subscriber to the same filter, or a re-subscribe, changes no route.
+    assert!(routes(&subscribe_raw(&mut h, 2, "t/+")).is_empty());
+    assert!(routes(&subscribe_raw(&mut h, 1, "t/+")).is_empty());
+    assert_eq!(h.unsubscribe(1, &["t/+"]), [ReasonCode::Success]);
+    let gone = h.closed(2);
+    assert_eq!(routes(&gone), ["-t/+"]);
+    assert_eq!(h.broker.take_routes(), Vec::<String>::new());
+}
+
+#[test]
+fn shared_subscriptions_are_routes_with_their_group() {
+    let mut h = H::with(cluster_config());
+    h.connect(1, "a", V5, true);
+    assert_eq!(
+        routes(&subscribe_raw(&mut h, 1, "$share/g/t/#")),
+        ["+$share/g/t/#"]
+    );
+    assert_eq!(h.broker.take_routes(), ["$share/g/t/#"]);
+}
+
+#[test]
+fn a_publish_goes_once_to_each_peer_with_matching_routes() {
+    let mut h = H::with(cluster_config());
+    h.connect(1, "pub", V5, true);
+    peer_routes(&mut h, 2, true, &["t/+", "t/#", "t/1"], &[]);
+    peer_routes(&mut h, 3, true, &["other"], &[]);
+    peer_routes(&mut h, 4, true, &["#"], &[]);
+    let out = h.publish(1, publish("t/1", QoS::AtLeastOnce, Some(1), "m"));
+    let mut f = forwards(&out);
+    f.sort();
+    assert_eq!(
+        f,
+        [(2, "t/1".into(), vec![]), (4, "t/1".into(), vec![])],
+        "one copy per node however many of its filters match"
+    );
+    // Forwards come before the PUBACK, which counts them as matching subscribers (no 0x10).
+    let puback = out.iter().position(|a| {
+        matches!(
+            a,
+            Action::Send {
+                packet: Packet::Ack(_),
+                ..
+            }
+        )
+    });
+    let last_forward = out
+        .iter()
+        .rposition(|a| matches!(a, Action::Forward { .. }));
+    assert!(last_forward < puback, "{out:?}");
+    assert_eq!(
+        acks(&out, 1, midge_codec::AckKind::PubAck)[0].reason,
+        ReasonCode::Success
+    );
+    // `$SYS` topics never leave the node.
+    assert!(forwards(&h.publish(1, publish("$SYS/x", QoS::AtMostOnce, None, "m"))).is_empty());
+    // A delta removes one route; a gone peer takes all of its routes with it.
+    peer_routes(&mut h, 2, false, &[], &["t/+", "t/#", "t/1"]);
+    h.event(Event::PeerGone { node: 4 });
+    assert!(forwards(&h.publish(1, publish("t/1", QoS::AtMostOnce, None, "m"))).is_empty());
+    assert_eq!(h.broker.peer_route_count(3), 1);
+}
+
+#[test]
+fn a_forwarded_publish_reaches_local_sessions_once_and_goes_no_further() {
+    let mut h = H::with(cluster_config());
+    h.connect(1, "sub", V5, true);
+    h.connect(2, "member", V5, true);
+    subscribe_raw(&mut h, 1, "t/+");
+    subscribe_raw(&mut h, 1, "t/#");
+    subscribe_raw(&mut h, 2, "$share/g/t/#");
+    peer_routes(&mut h, 3, true, &["t/#"], &[]);
+    let mut p = retained("t/1", QoS::AtLeastOnce, None, "fwd");
+    p.retain = true;
+    let out = h.event(Event::Forwarded {
+        publish: p.clone(),
+        groups: vec![],
+    });
+    // MQTT-3.3.4-2 across nodes: one copy for the session, however many filters match.
+    assert_eq!(payloads(&out, 1), ["fwd"]);
+    // The group was not chosen for this node by the sender: its member gets nothing.
+    assert!(payloads(&out, 2).is_empty());
+    assert!(forwards(&out).is_empty(), "never forwarded again");
+    // Not stored as retained here (Raft replicates retained messages).
+    h.connect(4, "late", V5, true);
+    let (_, late) = h.subscribe_with(4, "t/#", opts(QoS::AtMostOnce), None);
+    assert!(payloads(&late, 4).is_empty());
+    // When the sender chose this node for the group, one member gets it.
+    let out = h.event(Event::Forwarded {
+        publish: p,
+        groups: vec![Arc::from("g/t/#")],
+    });
+    assert_eq!(payloads(&out, 2), ["fwd"]);
+}
+
+#[test]
+fn a_shared_group_is_served_once_cluster_wide_preferring_local_members() {
+    let mut h = H::with(cluster_config());
+    h.connect(1, "pub", V5, true);
+    peer_routes(&mut h, 2, true, &["$share/g/t"], &[]);
+    peer_routes(&mut h, 3, true, &["$share/g/t"], &[]);
+    // No local member: each message goes to one peer, alternating.
+    let mut chosen = Vec::new();
+    for _ in 0..4 {
+        let f = forwards(&h.publish(1, publish("t", QoS::AtMostOnce, None, "m")));
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].2, ["g/t"]);
+        chosen.push(f[0].0);
+    }
+    chosen.sort_unstable();
+    assert_eq!(chosen, [2, 2, 3, 3]);
+    // A connected local member takes them all.
+    h.connect(4, "member", V5, true);
+    subscribe_raw(&mut h, 4, "$share/g/t");
+    for _ in 0..3 {
+        let out = h.publish(1, publish("t", QoS::AtMostOnce, None, "m"));
+        assert_eq!(payloads(&out, 4), ["m"]);
+        assert!(forwards(&out).is_empty());
+    }
+}
+
+#[test]
+fn an_offline_local_member_yields_to_a_peer_holding_members() {
+    let mut h = H::with(cluster_config());
+    h.connect(1, "pub", V5, true);
+    h.connect_v5(2, "member", false, 100);
+    subscribe_raw(&mut h, 2, "$share/g/t");
+    h.closed(2);
+    peer_routes(&mut h, 3, true, &["$share/g/t"], &[]);
+    let f = forwards(&h.publish(1, publish("t", QoS::AtLeastOnce, Some(1), "m")));
+    assert_eq!(f, [(3, "t".to_string(), vec!["g/t".to_string()])]);
+    // Without a peer holding the group, the offline member's session queues it.
+    h.event(Event::PeerGone { node: 3 });
+    assert!(forwards(&h.publish(1, publish("t", QoS::AtLeastOnce, Some(2), "m"))).is_empty());
+}
+
+#[test]
+fn a_claim_from_another_node_takes_the_session_over_with_0x8e() {
+    let mut h = H::with(cluster_config());
+    let mut connect = connect_packet(V5, "dev", true);
+    connect.will = Some(will("wills/dev", "gone", QoS::AtMostOnce, false, None));
+    let out = h.connect_with(1, connect);
+    // Every connect claims its client id in the cluster, before the CONNACK.
+    assert!(matches!(&out[0], Action::Claim { client_id } if &**client_id == "dev"));
+    assert!(matches!(
+        &out[1],
+        Action::Send {
+            packet: Packet::ConnAck(_),
+            ..
+        }
+    ));
+    h.connect(2, "watcher", V5, true);
+    h.subscribe(2, "wills/#", QoS::AtMostOnce);
+    let out = h.event(Event::Claimed {
+        client_id: "dev".into(),
+    });
+    // MQTT-3.1.4-3: the existing connection is closed; v5 gets DISCONNECT 0x8E.
+    assert_disconnected(&out, 1, ReasonCode::SessionTakenOver);
+    assert_eq!(payloads(&out, 2), ["gone"], "its will is published");
+    // Unknown or offline client ids change nothing.
+    assert!(h
+        .event(Event::Claimed {
+            client_id: "dev".into()
+        })
+        .is_empty());
+    assert!(h
+        .event(Event::Claimed {
+            client_id: "nobody".into()
+        })
+        .is_empty());
+}
+
+#[test]
+fn without_cluster_mode_no_route_or_claim_actions_are_emitted() {
+    let mut h = H::new();
+    let out = h.connect_with(1, connect_packet(V5, "a", true));
+    assert!(!out.iter().any(|a| matches!(a, Action::Claim { .. })));
+    h.subscribe(1, "t", QoS::AtMostOnce);
+    assert!(h.broker.take_routes() == ["t"]);
+}

@@ -1,0 +1,328 @@
+//! Live messages across a three-node cluster of real `midge` processes: subscribe on node 2,
+//! publish on nodes 1 and 3 at every QoS; one copy however many of a node's subscriptions
+//! match; `$share` groups spread over nodes; client-id takeover across nodes (v5 0x8E); the
+//! mosquitto command line clients on different nodes; and a killed node costing the others
+//! nothing but its own subscribers.
+
+use crate::connect::connect_packet;
+use crate::harness::v4::{self, QoS};
+use crate::harness::{have_tool, next_matching, Midge, MidgeCluster, RawClient, WAIT};
+use crate::metrics::{scrape, scrape_until, value};
+use midge_codec::{Disconnect, Packet, ProtocolVersion, ReasonCode};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// Starts `n` nodes and waits until every node's broker links to the others are up, so a
+/// SUBACK on any node waits for every peer.
+async fn linked_cluster(n: u64) -> MidgeCluster {
+    let cluster = MidgeCluster::start(n);
+    for id in 1..=n {
+        cluster.wait_for(id, "every member", |v| v.members.len() as u64 == n);
+        let peers = (n - 1) as f64;
+        scrape_until(cluster.node(id), "broker links up", |s| {
+            value(s, "midge_cluster_peers", &[("state", "up")]) == peers
+        })
+        .await;
+    }
+    cluster
+}
+
+/// Publishes `payload` on `topic` at `qos` from a new client of `node`, waiting for the
+/// PUBACK/PUBCOMP of QoS 1/2.
+async fn publish_on(node: &Midge, id: &str, topic: &str, qos: QoS, payload: &str) {
+    let (client, mut inbox) = v4::connect(node, id).await;
+    client
+        .publish(topic, qos, false, payload.as_bytes().to_vec())
+        .await
+        .expect("publish");
+    if qos != QoS::AtMostOnce {
+        next_matching(&mut inbox, |p| match p {
+            v4::Packet::PubAck(_) | v4::Packet::PubComp(_) => Some(()),
+            _ => None,
+        })
+        .await
+        .expect("publish acknowledged");
+    }
+    let _ = client.disconnect().await;
+}
+
+/// The payloads of the next `n` publishes in `inbox`, with their QoS.
+async fn receive(inbox: &mut crate::harness::Inbox<v4::Packet>, n: usize) -> Vec<(String, QoS)> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        let p = v4::publish(inbox).await;
+        got.push((String::from_utf8_lossy(&p.payload).into_owned(), p.qos));
+    }
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    got
+}
+
+/// Asserts nothing more is published to `inbox` for a moment.
+async fn nothing_more(inbox: &mut crate::harness::Inbox<v4::Packet>) {
+    let more = tokio::time::timeout(Duration::from_millis(300), v4::publish(inbox)).await;
+    assert!(more.is_err(), "unexpected extra copy: {more:?}");
+}
+
+// MQTT-3.3.4-1 (every matching subscriber gets the message) across nodes: the SUBACK on node 2
+// is sent once nodes 1 and 3 know the route, so what they publish right after it arrives, at
+// min(published, granted) QoS (MQTT-3.8.4-8 / 3.3.4 QoS downgrade).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_on_node_2_gets_what_nodes_1_and_3_publish_at_every_qos() {
+    let cluster = linked_cluster(3).await;
+    let (sub, mut inbox) = v4::connect(cluster.node(2), "sub-2").await;
+    v4::subscribe(&sub, &mut inbox, "x/#", QoS::ExactlyOnce).await;
+    for (id, node) in [(1, cluster.node(1)), (3, cluster.node(3))] {
+        for (qos, name) in [
+            (QoS::AtMostOnce, "q0"),
+            (QoS::AtLeastOnce, "q1"),
+            (QoS::ExactlyOnce, "q2"),
+        ] {
+            let payload = format!("n{id}-{name}");
+            publish_on(node, &format!("pub-{id}-{name}"), "x/y", qos, &payload).await;
+        }
+    }
+    let got = receive(&mut inbox, 6).await;
+    let want: Vec<(String, QoS)> = ["n1", "n3"]
+        .iter()
+        .flat_map(|n| {
+            [
+                (format!("{n}-q0"), QoS::AtMostOnce),
+                (format!("{n}-q1"), QoS::AtLeastOnce),
+                (format!("{n}-q2"), QoS::ExactlyOnce),
+            ]
+        })
+        .collect();
+    assert_eq!(got, want);
+    nothing_more(&mut inbox).await;
+    let s = scrape(cluster.node(2)).await;
+    assert!(value(&s, "midge_cluster_forwarded_total", &[("direction", "in")]) >= 6.0);
+
+    // Unsubscribed: node 2 withdraws the route, nothing more arrives.
+    sub.unsubscribe("x/#").await.expect("unsubscribe");
+    next_matching(&mut inbox, |p| match p {
+        v4::Packet::UnsubAck(_) => Some(()),
+        _ => None,
+    })
+    .await
+    .expect("UNSUBACK");
+    scrape_until(cluster.node(2), "no routes", |s| {
+        value(s, "midge_cluster_routes", &[]) == 0.0
+    })
+    .await;
+}
+
+// MQTT-3.3.4-2: overlapping subscriptions of one session get one copy, also when the message
+// comes from another node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_subscriptions_on_another_node_get_one_copy() {
+    let cluster = linked_cluster(2).await;
+    let (sub, mut inbox) = v4::connect(cluster.node(2), "overlap").await;
+    for filter in ["o/+", "o/#", "o/a"] {
+        v4::subscribe(&sub, &mut inbox, filter, QoS::AtLeastOnce).await;
+    }
+    publish_on(
+        cluster.node(1),
+        "overlap-pub",
+        "o/a",
+        QoS::AtLeastOnce,
+        "once",
+    )
+    .await;
+    assert_eq!(
+        receive(&mut inbox, 1).await,
+        [("once".into(), QoS::AtLeastOnce)]
+    );
+    nothing_more(&mut inbox).await;
+}
+
+// MQTT 4.8.2: each message to a `$share` group goes to one member, whichever node it is on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_group_spread_over_two_nodes_gets_each_message_once() {
+    let cluster = linked_cluster(3).await;
+    let (m2, mut in2) = v4::connect(cluster.node(2), "member-2").await;
+    v4::subscribe(&m2, &mut in2, "$share/g/jobs/#", QoS::AtLeastOnce).await;
+    let (m3, mut in3) = v4::connect(cluster.node(3), "member-3").await;
+    v4::subscribe(&m3, &mut in3, "$share/g/jobs/#", QoS::AtLeastOnce).await;
+    let (p, mut pin) = v4::connect(cluster.node(1), "jobs-pub").await;
+    let n = 20;
+    for i in 0..n {
+        p.publish("jobs/x", QoS::AtLeastOnce, false, format!("{i:02}"))
+            .await
+            .expect("publish");
+    }
+    let mut acked = 0;
+    while acked < n {
+        next_matching(&mut pin, |p| match p {
+            v4::Packet::PubAck(_) => Some(()),
+            _ => None,
+        })
+        .await
+        .expect("PUBACK");
+        acked += 1;
+    }
+    let mut got = Vec::new();
+    let (mut from2, mut from3) = (0, 0);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while got.len() < n {
+        tokio::select! {
+            p = v4::publish(&mut in2) => { from2 += 1; got.push(p.payload); }
+            p = v4::publish(&mut in3) => { from3 += 1; got.push(p.payload); }
+            _ = tokio::time::sleep_until(deadline) => panic!("only {} of {n} arrived", got.len()),
+        }
+    }
+    got.sort();
+    got.dedup();
+    assert_eq!(got.len(), n, "every message exactly once");
+    assert!(
+        from2 > 0 && from3 > 0,
+        "both nodes' members served: {from2} / {from3}"
+    );
+    nothing_more(&mut in2).await;
+    nothing_more(&mut in3).await;
+}
+
+fn v5_connect(client_id: &str) -> Packet {
+    Packet::Connect(Box::new(connect_packet(
+        ProtocolVersion::V5,
+        client_id,
+        true,
+    )))
+}
+
+// MQTT-3.1.4-3 across nodes: a client id connecting on node 2 ends its connection on node 1,
+// which gets DISCONNECT 0x8E (Session taken over) before the new CONNACK is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_id_taken_over_on_another_node_gets_0x8e() {
+    let cluster = linked_cluster(3).await;
+    let mut old = RawClient::connect(cluster.node(1).addr(), ProtocolVersion::V5).await;
+    old.send(&v5_connect("roamer")).await;
+    assert!(
+        matches!(old.recv().await, Some(Packet::ConnAck(a)) if a.reason == ReasonCode::Success)
+    );
+    let mut new = RawClient::connect(cluster.node(2).addr(), ProtocolVersion::V5).await;
+    new.send(&v5_connect("roamer")).await;
+    assert!(
+        matches!(new.recv().await, Some(Packet::ConnAck(a)) if a.reason == ReasonCode::Success)
+    );
+    // The old connection was already told when the new CONNACK went out.
+    let seen = tokio::time::timeout(Duration::from_millis(500), old.expect_closed())
+        .await
+        .expect("the old connection is closed right away");
+    assert!(
+        seen.contains(&Packet::Disconnect(Disconnect::new(
+            ReasonCode::SessionTakenOver
+        ))),
+        "{seen:?}"
+    );
+    // The new one stays up.
+    new.send(&Packet::PingReq).await;
+    assert_eq!(new.recv().await, Some(Packet::PingResp));
+}
+
+// The brief's quick check with real clients: `mosquitto_sub` on node 2, `mosquitto_pub` on
+// node 1, QoS 1.
+#[test]
+fn mosquitto_sub_on_one_node_gets_mosquitto_pub_on_another() {
+    if !have_tool("mosquitto_sub", "apt-get install mosquitto-clients") {
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let cluster = rt.block_on(linked_cluster(2));
+    let port = |id: u64| cluster.node(id).port().to_string();
+    // Line-buffered (`stdbuf`), so its `-d` output arrives as it happens, not at exit.
+    let mut sub = Command::new("stdbuf")
+        .args([
+            "-oL",
+            "mosquitto_sub",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port(2),
+            "-t",
+            "mc/#",
+            "-q",
+            "1",
+            "-v",
+            "-d",
+        ])
+        .args(["-C", "1", "-W", "30"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn mosquitto_sub");
+    let mut lines = BufReader::new(sub.stdout.take().expect("stdout")).lines();
+    // `-d` prints the SUBACK; node 1 knows the route by then.
+    loop {
+        let line = lines.next().expect("mosquitto_sub ended").expect("read");
+        if line.contains("received SUBACK") {
+            break;
+        }
+    }
+    let out = Command::new("mosquitto_pub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port(1),
+            "-t",
+            "mc/x",
+            "-q",
+            "1",
+            "-m",
+            "hello",
+        ])
+        .output()
+        .expect("run mosquitto_pub");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(sub.wait().expect("wait").success());
+    assert!(got.iter().any(|l| l == "mc/x hello"), "{got:?}");
+}
+
+// A node killed with subscribers on it: publishers on the other nodes are still acknowledged
+// (nothing waits on the dead node past one request deadline), the survivors' subscribers
+// still get everything, and after the grace period the dead node's routes are dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_costs_the_others_only_its_own_subscribers() {
+    let mut cluster = linked_cluster(3).await;
+    let (s2, mut in2) = v4::connect(cluster.node(2), "survivor").await;
+    v4::subscribe(&s2, &mut in2, "k/#", QoS::AtLeastOnce).await;
+    let (s3, mut in3) = v4::connect(cluster.node(3), "doomed").await;
+    v4::subscribe(&s3, &mut in3, "k/#", QoS::AtLeastOnce).await;
+    publish_on(
+        cluster.node(1),
+        "k-pub-0",
+        "k/x",
+        QoS::AtLeastOnce,
+        "before",
+    )
+    .await;
+    assert_eq!(receive(&mut in3, 1).await[0].0, "before");
+    cluster.kill(3);
+    for i in 0..5 {
+        publish_on(
+            cluster.node(1),
+            &format!("k-pub-{i}"),
+            "k/x",
+            QoS::AtLeastOnce,
+            &format!("after-{i}"),
+        )
+        .await;
+    }
+    let got = receive(&mut in2, 6).await;
+    let mut want: Vec<(String, QoS)> = (0..5)
+        .map(|i| (format!("after-{i}"), QoS::AtLeastOnce))
+        .collect();
+    want.push(("before".into(), QoS::AtLeastOnce));
+    want.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(got, want);
+    scrape_until(cluster.node(1), "node 3 down", |s| {
+        value(s, "midge_cluster_peers", &[("state", "down")]) == 1.0
+    })
+    .await;
+}
