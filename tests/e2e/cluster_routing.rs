@@ -15,7 +15,7 @@ use std::time::Duration;
 
 /// Starts `n` nodes and waits until every node's broker links to the others are up, so a
 /// SUBACK on any node waits for every peer.
-async fn linked_cluster(n: u64) -> MidgeCluster {
+pub(crate) async fn linked_cluster(n: u64) -> MidgeCluster {
     let cluster = MidgeCluster::start(n);
     for id in 1..=n {
         cluster.wait_for(id, "every member", |v| v.members.len() as u64 == n);

@@ -1,13 +1,15 @@
 //! `deploy/compose.yaml` with a real Docker: the image built by `deploy/local-image.sh` from
 //! this test's `midge` binary, three containers forming a cluster, a retained QoS 1 message
-//! published on node 1 and received on node 2 (mosquitto clients over ports published on
-//! 127.0.0.1), then one container stopped and the other two still serving.
+//! published on node 1 and received on node 2, live QoS 1 messages published on one node and
+//! received on another (mosquitto clients over ports published on 127.0.0.1), then one
+//! container stopped and the other two still serving both.
 //!
 //! Skipped with a message when Docker, Docker Compose or the mosquitto clients are missing.
 //! The Compose project and the image are removed at the end, whatever happens.
 
 use crate::harness::{have_tool, ClusterView};
 use crate::paho::output_within;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -220,6 +222,88 @@ fn expect_retained(project: &Project, mqtt: &str, topic: &str, payload: &str) {
     }
 }
 
+/// Waits until every node in `admins` has broker links up to `peers` other nodes (its
+/// `midge_cluster_peers{state="up"}` metric), so a SUBACK waits for all of them.
+fn wait_for_links(project: &Project, admins: &[String], peers: usize) {
+    let deadline = Instant::now() + CLUSTER_WAIT;
+    let want = format!("midge_cluster_peers{{state=\"up\"}} {peers}");
+    for a in admins {
+        loop {
+            let body = ureq::get(&format!("http://{a}/metrics"))
+                .call()
+                .ok()
+                .and_then(|mut r| r.body_mut().read_to_string().ok())
+                .unwrap_or_default();
+            if body.lines().any(|l| l == want) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{a} never had {peers} broker links up\n--- logs ---\n{}",
+                project.logs()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+/// A live (not retained) QoS 1 message across nodes: `mosquitto_sub` on `sub_mqtt` (its
+/// SUBACK comes once the other nodes know the route), then `mosquitto_pub` on `pub_mqtt`.
+fn live_message(project: &Project, sub_mqtt: &str, pub_mqtt: &str, topic: &str, payload: &str) {
+    let (sh, sp) = sub_mqtt.rsplit_once(':').expect("host:port");
+    let (ph, pp) = pub_mqtt.rsplit_once(':').expect("host:port");
+    // Line-buffered, so the `-d` line about the SUBACK arrives when it happens.
+    let mut sub = Command::new("stdbuf")
+        .args([
+            "-oL",
+            "mosquitto_sub",
+            "-h",
+            sh,
+            "-p",
+            sp,
+            "-t",
+            topic,
+            "-q",
+            "1",
+            "-d",
+        ])
+        .args(["-C", "1", "-W", "30"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn mosquitto_sub");
+    let mut lines = BufReader::new(sub.stdout.take().expect("stdout")).lines();
+    loop {
+        let line = lines.next().and_then(Result::ok);
+        let line = line.unwrap_or_else(|| {
+            panic!(
+                "mosquitto_sub on {sub_mqtt} ended before its SUBACK\n{}",
+                project.logs()
+            )
+        });
+        if line.contains("received SUBACK") {
+            break;
+        }
+    }
+    let (out, timed_out) = output_within(
+        Command::new("mosquitto_pub")
+            .args(["-h", ph, "-p", pp, "-t", topic, "-m", payload, "-q", "1"]),
+        CLIENT_LIMIT,
+    );
+    assert!(
+        out.status.success() && !timed_out,
+        "mosquitto_pub to {pub_mqtt}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = sub.wait().expect("wait for mosquitto_sub");
+    assert!(
+        status.success() && got.iter().any(|l| l == payload),
+        "{sub_mqtt} did not get {payload:?} published on {pub_mqtt}: {got:?}\n--- logs ---\n{}",
+        project.logs()
+    );
+}
+
 /// Builds the image from this test's binary with `deploy/local-image.sh`.
 fn build_image(tag: &str) {
     let script = repo().join("deploy").join("local-image.sh");
@@ -280,6 +364,22 @@ fn three_containers_form_a_cluster_and_survive_one_stopping() {
     publish_retained(&project, &mqtt[0], "compose/greeting", "hello from node 1");
     expect_retained(&project, &mqtt[1], "compose/greeting", "hello from node 1");
     println!("retained message published on node 1 received on node 2");
+    wait_for_links(&project, &admin, 2);
+    live_message(
+        &project,
+        &mqtt[1],
+        &mqtt[0],
+        "compose/live",
+        "live from node 1",
+    );
+    live_message(
+        &project,
+        &mqtt[2],
+        &mqtt[1],
+        "compose/live",
+        "live from node 2",
+    );
+    println!("live QoS 1 messages published on one node received on another");
 
     // Stop node 3 (SIGTERM, drained); nodes 1 and 2 are still a majority of the voters.
     project.run(&["stop", "midge3"]);
@@ -292,5 +392,12 @@ fn three_containers_form_a_cluster_and_survive_one_stopping() {
             .map(|r| r.status().as_u16());
         assert_eq!(status.ok(), Some(200), "/healthz of {a}");
     }
-    println!("with node 3 stopped, nodes 1 and 2 commit and serve retained messages");
+    live_message(
+        &project,
+        &mqtt[0],
+        &mqtt[1],
+        "compose/live",
+        "node 3 is still away",
+    );
+    println!("with node 3 stopped, nodes 1 and 2 commit and serve retained and live messages");
 }

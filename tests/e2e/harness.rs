@@ -411,6 +411,13 @@ pub mod v4 {
     /// Connects with `opts`, waits for CONNACK, and returns the client, the CONNACK's
     /// session-present flag and an inbox of everything received afterwards.
     pub async fn connect_with(opts: MqttOptions) -> (AsyncClient, bool, Inbox<Packet>) {
+        try_connect_with(opts).await.expect("CONNACK")
+    }
+
+    /// [`connect_with`], returning the error that ended the connection before its CONNACK.
+    pub async fn try_connect_with(
+        opts: MqttOptions,
+    ) -> Result<(AsyncClient, bool, Inbox<Packet>), String> {
         let (client, mut el) = AsyncClient::new(opts, 1000);
         let (tx, mut rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
@@ -433,9 +440,8 @@ pub mod v4 {
             Packet::ConnAck(c) => Some(c.session_present),
             _ => None,
         })
-        .await
-        .expect("CONNACK");
-        (client, present, rx)
+        .await?;
+        Ok((client, present, rx))
     }
 
     /// Connects a client with a clean session.

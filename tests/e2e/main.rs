@@ -4,6 +4,7 @@
 mod bad_input;
 mod cluster;
 mod cluster_routing;
+mod cluster_sessions;
 mod compose;
 mod connect;
 mod durability;

@@ -217,6 +217,10 @@ pub struct PubSubArgs {
     /// subscriber.
     #[arg(long, num_args = 0..=1, default_missing_value = "midge-bench", value_name = "GROUP")]
     pub shared: Option<String>,
+    /// Connect the subscribers to this port of the same host instead of `--port` (another
+    /// node of a cluster: publishes then cross between nodes).
+    #[arg(long = "sub-port")]
+    pub sub_port: Option<u16>,
     #[command(flatten)]
     #[serde(flatten)]
     pub common: CommonArgs,

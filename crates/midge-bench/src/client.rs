@@ -46,6 +46,8 @@ impl Role {
 pub struct ClientCtx {
     /// Where and how to connect.
     pub dialer: Dialer,
+    /// Where subscribers connect, when not through `dialer`.
+    pub sub_dialer: Option<Dialer>,
     /// CONNECT settings.
     pub options: ClientOptions,
     /// Client id prefix.
@@ -82,7 +84,11 @@ impl ClientCtx {
         let mut settled = Settle::new(stats);
         let client_id = self.client_id(&role, index);
         let started = now_ns();
-        let conn = match Connection::open(&self.dialer, index, &client_id, &self.options).await {
+        let dialer = match (&role, &self.sub_dialer) {
+            (Role::Subscriber { .. }, Some(d)) => d,
+            _ => &self.dialer,
+        };
+        let conn = match Connection::open(dialer, index, &client_id, &self.options).await {
             Ok(conn) => conn,
             Err(e) => {
                 Stats::add(&stats.connect_failed, 1);

@@ -63,6 +63,8 @@ pub struct Plan {
     pub args: serde_json::Value,
     /// Broker address.
     pub broker: SocketAddr,
+    /// Where subscribers connect, when not to `broker` (`pubsub --sub-port`).
+    pub sub_broker: Option<SocketAddr>,
     /// Source addresses.
     pub ifaddr: Vec<std::net::IpAddr>,
     /// CONNECT settings.
@@ -106,6 +108,10 @@ impl Plan {
             scenario: command.name(),
             args: serde_json::to_value(command).unwrap_or_default(),
             broker,
+            sub_broker: match command {
+                Command::Pubsub(a) => a.sub_port.map(|p| SocketAddr::new(broker.ip(), p)),
+                _ => None,
+            },
             ifaddr: common.ifaddr.clone(),
             options: client_options(common)?,
             prefix: common.prefix.clone(),
@@ -186,6 +192,12 @@ impl Plan {
     /// The dialer for this plan.
     pub fn dialer(&self) -> Dialer {
         Dialer::new(self.broker, self.ifaddr.clone())
+    }
+
+    /// The dialer for subscribers (`--sub-port`), if they go elsewhere.
+    pub fn sub_dialer(&self) -> Option<Dialer> {
+        self.sub_broker
+            .map(|addr| Dialer::new(addr, self.ifaddr.clone()))
     }
 }
 

@@ -49,6 +49,7 @@ impl Runner {
         let stats = Arc::new(Stats::default());
         let ctx = Arc::new(ClientCtx {
             dialer: plan.dialer(),
+            sub_dialer: plan.sub_dialer(),
             options: plan.options.clone(),
             prefix: plan.prefix.clone(),
             stats: stats.clone(),

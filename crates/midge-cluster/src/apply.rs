@@ -30,6 +30,7 @@ pub(crate) fn command_writes(
                 will: c.will,
                 connected: c.connected,
                 offline_since_ms: offline.put(&c.client_id, c.connected, command.timestamp_ms),
+                owner_node: c.owner_node,
             };
             StateWrite::SessionPut {
                 client_id: c.client_id,

@@ -1,6 +1,7 @@
 //! What a node's broker does with what peers send it over their broker links.
 
 use midge_codec::Publish;
+use midge_core::DurableOp;
 use std::sync::Arc;
 
 /// Route changes of one peer, in one batch.
@@ -19,8 +20,8 @@ pub struct RouteUpdate {
 pub struct Inbound {
     /// The peer's route changes, if the batch carried any.
     pub routes: Option<RouteUpdate>,
-    /// Client identifiers that connected to the peer.
-    pub claims: Vec<String>,
+    /// Clients that connected (or are connecting) to the peer.
+    pub claims: Vec<crate::pb::Claim>,
     /// Publishes for this node's sessions, each with the shared groups this node serves.
     pub publishes: Vec<(Publish, Vec<Arc<str>>)>,
 }
@@ -29,8 +30,9 @@ pub struct Inbound {
 #[tonic::async_trait]
 pub trait LinkHandler: Send + Sync + 'static {
     /// Applies a batch from peer `from`; returns once what it queued for persistent sessions
-    /// is durable (the peer then acknowledges its publishers).
-    async fn exchange(&self, from: u64, batch: Inbound);
+    /// is durable (the peer then acknowledges its publishers), with the sessions its
+    /// `hand_off` claims asked for, as the ops that rebuild them.
+    async fn exchange(&self, from: u64, batch: Inbound) -> Vec<(Arc<str>, Vec<DurableOp>)>;
 
     /// Peer `node` left the cluster or stayed unreachable past the grace period: forget its
     /// routes.

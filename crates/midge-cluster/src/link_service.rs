@@ -5,8 +5,9 @@ use crate::link_handler::{Inbound, RouteUpdate};
 use crate::links::Links;
 use crate::pb;
 use crate::pb::broker_link_server::{BrokerLink, BrokerLinkServer};
-use crate::pb_impl::forwarded_from_pb;
+use crate::pb_impl::{command_from_op, forwarded_from_pb};
 use crate::peer_channels::MAX_MESSAGE_BYTES;
+use crate::WallClock;
 use tonic::{Request, Response, Status};
 
 /// Serves one node's `BrokerLink`.
@@ -53,9 +54,18 @@ impl BrokerLink for LinkService {
             claims: rpc.claims,
             publishes,
         };
-        handler.exchange(rpc.from_node, batch).await;
+        let handed = handler.exchange(rpc.from_node, batch).await;
+        let clock = WallClock::now();
+        let sessions = handed
+            .into_iter()
+            .map(|(client_id, ops)| pb::HandedOff {
+                client_id: client_id.to_string(),
+                ops: ops.iter().map(|op| command_from_op(op, &clock)).collect(),
+            })
+            .collect();
         Ok(Response::new(pb::ExchangeReply {
             resync_routes: resync,
+            sessions,
         }))
     }
 }

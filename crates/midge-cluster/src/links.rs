@@ -5,13 +5,22 @@
 use crate::link_handler::LinkHandler;
 use crate::pb;
 use crate::pb_impl::forwarded_to_pb;
+use crate::pb_impl::op_from_command;
 use crate::peer_channels::PeerChannels;
 use crate::peer_link::{Item, LinkCounters, LinkShared, PeerLink};
+use crate::restore::{restore_state, Sessions};
 use crate::ticket::{ticket, Ticket};
+use crate::WallClock;
 use midge_codec::Publish;
+use midge_core::{DurableState, RestoredSession};
+use midge_store::StateStore;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
+use tokio::sync::oneshot;
+
+/// How long adopting a stored session waits for this node to catch up with the Raft log.
+const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Counters of a node's links, for metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -28,10 +37,24 @@ pub struct LinkStats {
     pub failures: u64,
 }
 
+/// The session a peer handed over, rebuilt from its ops (`None` if one does not decode).
+fn session_from_commands(commands: Vec<pb::Command>, now: &WallClock) -> Option<RestoredSession> {
+    let mut state = DurableState::new();
+    for command in commands {
+        state.apply(now.instant, op_from_command(command, now).ok()?);
+    }
+    state.into_restored().sessions.into_iter().next()
+}
+
 /// The broker links of one node; clone it freely.
 #[derive(Clone)]
 pub struct Links {
     shared: LinkShared,
+    /// This node's state store, for sessions whose owner cannot hand them over (weak: the
+    /// node's shutdown waits for every strong handle to go).
+    store: Weak<dyn StateStore>,
+    /// This node's Raft progress, to read the store only once it caught up.
+    metrics: tokio::sync::watch::Receiver<openraft::RaftMetrics<u64, crate::NodeInfo>>,
     peers: Arc<Mutex<HashMap<u64, PeerLink>>>,
 }
 
@@ -49,8 +72,15 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Links {
     /// The links of node `node_id`, on `channels`, with no peers yet.
-    pub(crate) fn new(node_id: u64, channels: PeerChannels) -> Links {
+    pub(crate) fn new(
+        node_id: u64,
+        channels: PeerChannels,
+        store: &Arc<dyn StateStore>,
+        metrics: tokio::sync::watch::Receiver<openraft::RaftMetrics<u64, crate::NodeInfo>>,
+    ) -> Links {
         Links {
+            store: Arc::downgrade(store),
+            metrics,
             shared: LinkShared {
                 node_id,
                 incarnation: crate::node::origin_id(),
@@ -118,23 +148,107 @@ impl Links {
         tickets
     }
 
-    /// A client connected here: every reachable peer ends its connection with that id; the
-    /// tickets complete once they did.
-    pub fn claim(&self, client_id: &str) -> Vec<Ticket> {
+    /// A client connected here (asking for a `clean_start`; its session here `persistent`
+    /// or not): every reachable peer ends its connection with that id and lets go of its
+    /// session; the tickets complete once they did.
+    pub fn claim(&self, client_id: &str, clean_start: bool, persistent: bool) -> Vec<Ticket> {
+        let claim = pb::Claim {
+            client_id: client_id.to_string(),
+            clean_start,
+            persistent,
+            hand_off: false,
+        };
         let mut tickets = Vec::new();
         for link in lock(&self.peers).values() {
             if !link.is_up() {
                 continue;
             }
             let (t, c) = ticket();
-            if link.send(Item::Claim {
-                client_id: client_id.to_string(),
+            let item = Item::Claim {
+                claim: claim.clone(),
                 done: c,
-            }) {
+                reply: None,
+            };
+            if link.send(item) {
                 tickets.push(t);
             }
         }
         tickets
+    }
+
+    /// The persistent session of `client_id`, for a client resuming it here: handed over by
+    /// the reachable peer that has it (its connection there ends with 0x8E), else read from
+    /// this node's store (its owner is gone or unreachable: what was committed for it), else
+    /// `None`. Deadlines in it are relative to `now`.
+    pub async fn take_session(&self, client_id: &str, now: WallClock) -> Option<RestoredSession> {
+        let mut waiting = Vec::new();
+        for link in lock(&self.peers).values() {
+            if !link.is_up() {
+                continue;
+            }
+            let (reply, rx) = oneshot::channel();
+            let (_, done) = ticket();
+            let item = Item::Claim {
+                claim: pb::Claim {
+                    client_id: client_id.to_string(),
+                    clean_start: false,
+                    persistent: true,
+                    hand_off: true,
+                },
+                done,
+                reply: Some(reply),
+            };
+            if link.send(item) {
+                waiting.push(rx);
+            }
+        }
+        for rx in waiting {
+            // A peer without the session, or unreachable, drops its sender.
+            if let Ok(commands) = rx.await {
+                match session_from_commands(commands, &now) {
+                    Some(session) => return Some(session),
+                    None => tracing::warn!(client_id, "a peer handed over an unreadable session"),
+                }
+            }
+        }
+        // The owner is gone: what it committed for the session may not be applied here yet
+        // (a follower learns of commits a heartbeat later, and only from a leader). Wait,
+        // boundedly, until a leader is known and everything in this node's log is applied.
+        let mut metrics = self.metrics.clone();
+        let caught_up = |m: &openraft::RaftMetrics<u64, crate::NodeInfo>| {
+            m.current_leader.is_some() && m.last_applied.map(|l| l.index) >= m.last_log_index
+        };
+        if tokio::time::timeout(CATCH_UP, metrics.wait_for(caught_up))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                client_id,
+                "adopting a stored session before this node caught up"
+            );
+        }
+        let store = self.store.upgrade()?;
+        let id = client_id.to_string();
+        let node = self.shared.node_id;
+        let read = tokio::task::spawn_blocking(move || {
+            let which = Sessions::ClientOwnedElsewhere {
+                client_id: &id,
+                node,
+            };
+            restore_state(&*store, &now, which)
+        })
+        .await;
+        match read {
+            Ok(Ok(state)) => state.sessions.into_iter().next(),
+            Ok(Err(e)) => {
+                tracing::error!(client_id, error = %e, "cannot read the stored session");
+                None
+            }
+            Err(e) => {
+                tracing::error!(client_id, error = %e, "reading the stored session failed");
+                None
+            }
+        }
     }
 
     /// Forwards `publish` to peer `node` for its sessions and its members of `groups`. With

@@ -10,6 +10,7 @@ use crate::peer_channels::PeerChannels;
 use crate::proposer::Proposer;
 use crate::raft_service::RaftRpcServer;
 use crate::remote_commands::RemoteCommands;
+use crate::restore::Sessions;
 use crate::{
     restore_state, ClusterConfig, ClusterError, ClusterMetrics, ClusterMetricsSource, GrpcNetwork,
     LogStorage, MidgeRaft, NodeInfo, StateMachine, WallClock,
@@ -115,7 +116,8 @@ impl ClusterNode {
             changes: Arc::default(),
         };
         let (stop, stop_rx) = watch::channel(false);
-        let links = Links::new(config.node_id, channels.clone());
+        let dyn_state: Arc<dyn StateStore> = state.clone();
+        let links = Links::new(config.node_id, channels.clone(), &dyn_state, raft.metrics());
         let serving = listener.is_some();
         let grpc = listener.map(|listener| {
             let service = RaftRpcServer::service(control.clone());
@@ -181,7 +183,7 @@ impl ClusterNode {
             node_id: config.node_id,
             raft,
             state,
-            proposer: Proposer::new(tx),
+            proposer: Proposer::new(tx, config.node_id),
             counters,
             stop,
             batcher,
@@ -218,7 +220,7 @@ impl ClusterNode {
     /// Everything durable, for `Broker::restore`, with deadlines relative to `now`. Reads the
     /// whole state store (blocking): call it at startup, before proposing.
     pub fn restored_state(&self, now: &WallClock) -> Result<RestoredState, ClusterError> {
-        restore_state(&*self.state, now)
+        restore_state(&*self.state, now, Sessions::OwnedBy(self.node_id))
     }
 
     /// A handle to propose durable changes; clone it freely.

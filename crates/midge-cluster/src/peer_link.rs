@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 /// Most publishes in one batch.
@@ -54,8 +54,13 @@ pub(crate) enum Item {
         add: bool,
         done: Option<Completion>,
     },
-    /// A client connected here.
-    Claim { client_id: String, done: Completion },
+    /// A client connected (or is connecting) here; with `reply`, the peer hands over the
+    /// client's session if it has it.
+    Claim {
+        claim: pb::Claim,
+        done: Completion,
+        reply: Option<oneshot::Sender<Vec<pb::Command>>>,
+    },
     /// A publish for the peer's sessions.
     Publish {
         publish: pb::ForwardedPublish,
@@ -146,7 +151,9 @@ struct Batch {
     /// Last change per route (a route added and removed in one batch is removed).
     routes: HashMap<String, bool>,
     route_order: Vec<String>,
-    claims: Vec<String>,
+    claims: Vec<pb::Claim>,
+    /// Who waits for a handed-over session, by client id.
+    replies: Vec<(String, oneshot::Sender<Vec<pb::Command>>)>,
     publishes: Vec<pb::ForwardedPublish>,
     resync: bool,
     /// Completed (dropped) once the exchange ends, answered or not.
@@ -162,8 +169,11 @@ impl Batch {
                 }
                 self.done.extend(done);
             }
-            Item::Claim { client_id, done } => {
-                self.claims.push(client_id);
+            Item::Claim { claim, done, reply } => {
+                if let Some(reply) = reply {
+                    self.replies.push((claim.client_id.clone(), reply));
+                }
+                self.claims.push(claim);
                 self.done.push(done);
             }
             Item::Publish { publish, done } => {
@@ -240,6 +250,12 @@ impl LinkTask {
                     backoff = BACKOFF_START;
                     if reply.resync_routes {
                         self.needs_full = true;
+                    }
+                    let mut sessions = reply.sessions;
+                    for (client_id, waiter) in batch.replies.drain(..) {
+                        if let Some(pos) = sessions.iter().position(|s| s.client_id == client_id) {
+                            let _ = waiter.send(sessions.swap_remove(pos).ops);
+                        }
                     }
                     self.shared
                         .counters

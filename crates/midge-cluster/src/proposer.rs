@@ -1,5 +1,6 @@
 //! The handle the broker uses to make changes durable.
 
+use crate::pb::command::Op;
 use crate::pb_impl::command_from_op;
 use crate::{pb, ClusterError, WallClock};
 use midge_core::DurableOp;
@@ -21,11 +22,13 @@ pub(crate) struct Proposal {
 #[derive(Debug, Clone)]
 pub struct Proposer {
     tx: mpsc::Sender<Proposal>,
+    /// Stamped on every `SessionPut`: the node that writes a session owns it.
+    node_id: u64,
 }
 
 impl Proposer {
-    pub(crate) fn new(tx: mpsc::Sender<Proposal>) -> Proposer {
-        Proposer { tx }
+    pub(crate) fn new(tx: mpsc::Sender<Proposal>, node_id: u64) -> Proposer {
+        Proposer { tx, node_id }
     }
 
     /// Proposes `ops` (in order, in one Raft entry) stamped with `now`; the future resolves
@@ -38,7 +41,16 @@ impl Proposer {
         ops: Vec<DurableOp>,
         now: WallClock,
     ) -> impl Future<Output = Result<(), ClusterError>> + Send + 'static {
-        let commands: Vec<pb::Command> = ops.iter().map(|op| command_from_op(op, &now)).collect();
+        let commands: Vec<pb::Command> = ops
+            .iter()
+            .map(|op| {
+                let mut command = command_from_op(op, &now);
+                if let Some(Op::SessionPut(put)) = &mut command.op {
+                    put.owner_node = self.node_id;
+                }
+                command
+            })
+            .collect();
         let tx = self.tx.clone();
         async move {
             if commands.is_empty() {

@@ -6,7 +6,7 @@ use midge_codec::LastWill;
 use midge_core::{RestoredSession, RestoredState, Subscription};
 use midge_store::{StateStore, StateTable, StoreError};
 use prost::Message;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,18 +23,28 @@ const NEVER_EXPIRES: u32 = u32::MAX;
 pub fn restore_state(
     store: &dyn StateStore,
     now: &WallClock,
+    which: Sessions<'_>,
 ) -> Result<RestoredState, ClusterError> {
     let mut retained = Vec::new();
-    scan(store, StateTable::Retained, |topic, _, value| {
-        let stored = pb::StoredMessage::decode(value).map_err(|e| e.to_string())?;
-        let message = message_from_pb(stored, now).map_err(|e| e.to_string())?;
-        retained.push((Arc::<str>::from(topic), message));
-        Ok(())
-    })?;
+    // Only a full restore wants the retained messages.
+    if let Sessions::OwnedBy(_) = which {
+        scan(store, StateTable::Retained, which, |topic, _, value| {
+            let stored = pb::StoredMessage::decode(value).map_err(|e| e.to_string())?;
+            let message = message_from_pb(stored, now).map_err(|e| e.to_string())?;
+            retained.push((Arc::<str>::from(topic), message));
+            Ok(())
+        })?;
+    }
 
     let mut sessions: BTreeMap<String, RestoredSession> = BTreeMap::new();
-    scan(store, StateTable::Sessions, |client_id, _, value| {
+    // Sessions left out on purpose (owned by another node): their rows are no orphans.
+    let mut others: HashSet<String> = HashSet::new();
+    scan(store, StateTable::Sessions, which, |client_id, _, value| {
         let record = pb::SessionRecord::decode(value).map_err(|e| e.to_string())?;
+        if !which.includes(client_id, record.owner_node) {
+            others.insert(client_id.to_string());
+            return Ok(());
+        }
         let session = restored_session(client_id, record, now)?;
         sessions.insert(client_id.to_string(), session);
         Ok(())
@@ -44,6 +54,7 @@ pub fn restore_state(
     scan(
         store,
         StateTable::Subscriptions,
+        which,
         |client_id, filter, value| {
             let filter = std::str::from_utf8(filter)
                 .map_err(|e| format!("filter is not UTF-8: {e}"))?
@@ -52,32 +63,39 @@ pub fn restore_state(
             let sub = Subscription::try_from(sub).map_err(|e| e.to_string())?;
             match sessions.get_mut(client_id) {
                 Some(s) => s.subscriptions.push((filter, sub)),
+                None if others.contains(client_id) => {}
                 None => orphans += 1,
             }
             Ok(())
         },
     )?;
 
-    scan(store, StateTable::Messages, |client_id, seq, value| {
-        let seq = u64::from_be_bytes(
-            seq.try_into()
-                .map_err(|_| format!("seq key part has {} bytes", seq.len()))?,
-        );
-        let stored = pb::SessionMessage::decode(value).map_err(|e| e.to_string())?;
-        let state =
-            message_state_from_pb(stored.state, stored.packet_id).map_err(|e| e.to_string())?;
-        let message = stored
-            .message
-            .ok_or_else(|| "SessionMessage.message missing".to_string())?;
-        let message = message_from_pb(message, now).map_err(|e| e.to_string())?;
-        match sessions.get_mut(client_id) {
-            Some(s) => s.messages.push((seq, message, state)),
-            None => orphans += 1,
-        }
-        Ok(())
-    })?;
+    scan(
+        store,
+        StateTable::Messages,
+        which,
+        |client_id, seq, value| {
+            let seq = u64::from_be_bytes(
+                seq.try_into()
+                    .map_err(|_| format!("seq key part has {} bytes", seq.len()))?,
+            );
+            let stored = pb::SessionMessage::decode(value).map_err(|e| e.to_string())?;
+            let state =
+                message_state_from_pb(stored.state, stored.packet_id).map_err(|e| e.to_string())?;
+            let message = stored
+                .message
+                .ok_or_else(|| "SessionMessage.message missing".to_string())?;
+            let message = message_from_pb(message, now).map_err(|e| e.to_string())?;
+            match sessions.get_mut(client_id) {
+                Some(s) => s.messages.push((seq, message, state)),
+                None if others.contains(client_id) => {}
+                None => orphans += 1,
+            }
+            Ok(())
+        },
+    )?;
 
-    scan(store, StateTable::Qos2, |client_id, packet_id, _| {
+    scan(store, StateTable::Qos2, which, |client_id, packet_id, _| {
         let id = u16::from_be_bytes(
             packet_id
                 .try_into()
@@ -85,6 +103,7 @@ pub fn restore_state(
         );
         match sessions.get_mut(client_id) {
             Some(s) => s.qos2_received.push(id),
+            None if others.contains(client_id) => {}
             None => orphans += 1,
         }
         Ok(())
@@ -139,14 +158,43 @@ fn restored_session(
     })
 }
 
-/// Scans a table, turning a row `f` cannot decode into an error naming the table and key.
+/// Which persistent sessions [`restore_state`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sessions<'a> {
+    /// Those this node owns, and those written before sessions had owners (a restart).
+    OwnedBy(u64),
+    /// This client's, if another node owns it (adopting a session from a node that is gone;
+    /// a session this node owns but its broker no longer has was ended here).
+    ClientOwnedElsewhere {
+        /// The client.
+        client_id: &'a str,
+        /// This node.
+        node: u64,
+    },
+}
+
+impl Sessions<'_> {
+    fn includes(&self, client_id: &str, owner: u64) -> bool {
+        match self {
+            Sessions::OwnedBy(node) => owner == 0 || owner == *node,
+            Sessions::ClientOwnedElsewhere {
+                client_id: id,
+                node,
+            } => *id == client_id && owner != 0 && owner != *node,
+        }
+    }
+}
+
+/// Scans a table (the rows of one client for `Sessions::ClientOwnedElsewhere`), turning a row `f` cannot
+/// decode into an error naming the table and key.
 fn scan(
     store: &dyn StateStore,
     table: StateTable,
+    which: Sessions<'_>,
     mut f: impl FnMut(&str, &[u8], &[u8]) -> Result<(), String>,
 ) -> Result<(), ClusterError> {
     let mut failed = None;
-    let result = store.scan(table, &mut |key, part, value| {
+    let mut visit = |key: &str, part: &[u8], value: &[u8]| {
         f(key, part, value).map_err(|reason| {
             let key = if part.is_empty() {
                 key.to_string()
@@ -160,7 +208,13 @@ fn scan(
             });
             StoreError::Invalid("decode failed".to_string())
         })
-    });
+    };
+    let result = match which {
+        Sessions::ClientOwnedElsewhere { client_id, .. } if table != StateTable::Retained => {
+            store.scan_client(table, client_id, &mut visit)
+        }
+        _ => store.scan(table, &mut visit),
+    };
     match (failed, result) {
         (Some(e), _) => Err(e),
         (None, r) => Ok(r?),

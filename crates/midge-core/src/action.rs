@@ -68,6 +68,10 @@ pub enum Action {
     Claim {
         /// The client identifier.
         client_id: Arc<str>,
+        /// The client asked for a clean start.
+        clean_start: bool,
+        /// The session here outlives the connection.
+        persistent: bool,
     },
     /// Flush what was sent before, then close the connection. The core has already forgotten
     /// the connection; a later `Event::Closed` for it is ignored.

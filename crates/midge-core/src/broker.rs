@@ -184,7 +184,11 @@ impl Broker {
             } => self.on_peer_routes(node, full, add, remove),
             Event::PeerGone { node } => self.remote.drop_node(node),
             Event::Forwarded { publish, groups } => self.on_forwarded(now, publish, &groups, out),
-            Event::Claimed { client_id } => self.on_claimed(now, &client_id, out),
+            Event::Claimed {
+                client_id,
+                clean_start,
+                persistent,
+            } => self.on_claimed(now, &client_id, clean_start, persistent, out),
         }
         if self.routes.has_pending() {
             self.flush_routes(out);
@@ -208,6 +212,11 @@ impl Broker {
             Some(RetainedLimit::TotalBytes) => self.counters.retained_refused_bytes += 1,
         }
         true
+    }
+
+    /// True if a session (connected or not) of `client_id` is here.
+    pub fn has_session(&self, client_id: &str) -> bool {
+        self.sessions.find(client_id).is_some()
     }
 
     /// The client identifier of a connected connection (assigned ones included).

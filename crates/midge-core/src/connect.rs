@@ -149,6 +149,21 @@ impl Broker {
                 if let Some(will) = will_to_publish {
                     self.publish_will(now, None, will, out);
                 }
+                if existing.is_none()
+                    && self.config.cluster
+                    && self.config.durable
+                    && connect.clean_start
+                    && expiry > 0
+                {
+                    // Another node may have stored a session under this id: a clean start
+                    // discards it (MQTT-3.1.2-4) before this node writes its own.
+                    self.persist(
+                        DurableOp::SessionDelete {
+                            client_id: client_id.clone(),
+                        },
+                        out,
+                    );
+                }
                 let serial = self.sessions.next_serial();
                 self.sessions
                     .insert(Session::new(client_id.clone(), serial, expiry))
@@ -234,7 +249,9 @@ impl Broker {
             self.persist_session(idx, out);
         }
         // Peers end their connections with this client id before the CONNACK goes out.
-        self.claim(idx, out);
+        self.claim(idx, connect.clean_start, out);
+        // An adopted session's routes too: peers know them before the CONNACK.
+        self.flush_routes(out);
         // After the session is durable: a client must not be told about a session that a
         // crash could still lose.
         let connack = Packet::ConnAck(ConnAck {

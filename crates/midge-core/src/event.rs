@@ -89,11 +89,15 @@ pub enum Event {
         groups: Vec<Arc<str>>,
     },
     /// A client with this identifier connected to another node (see `Action::Claim`): its
-    /// connection here ends with v5 DISCONNECT 0x8E Session taken over, and its will is
-    /// published as on any takeover.
+    /// connection here ends with v5 DISCONNECT 0x8E Session taken over, its will is published
+    /// as on any takeover, and this node lets go of its session.
     Claimed {
         /// The client identifier.
         client_id: String,
+        /// The client asked the other node for a clean start.
+        clean_start: bool,
+        /// The other node keeps a persistent session for it.
+        persistent: bool,
     },
 }
 

@@ -9,7 +9,7 @@ use crate::local_routes::RouteChange;
 use crate::router::{Groups, RouteScratch};
 use crate::session_store::SessionIdx;
 use crate::{Action, Broker, NodeId};
-use midge_codec::{Publish, ReasonCode};
+use midge_codec::Publish;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -111,29 +111,9 @@ impl Broker {
         }
     }
 
-    /// A client with `client_id` connected to another node: its connection here ends as on
-    /// a takeover (v5 DISCONNECT 0x8E, the will published). A persistent session stays here,
-    /// offline, until it expires or its client comes back to this node.
-    pub(crate) fn on_claimed(&mut self, now: Instant, client_id: &str, out: &mut Vec<Action>) {
-        let Some(idx) = self.sessions.find(client_id) else {
-            return;
-        };
-        let Some(conn) = self.sessions.get(idx).and_then(|s| s.conn) else {
-            return;
-        };
-        self.end_connection(
-            now,
-            conn,
-            Some(ReasonCode::SessionTakenOver),
-            true,
-            true,
-            out,
-        );
-    }
-
     /// Emits `Action::Claim` for the session in slot `idx`, whose client just connected
     /// (with `BrokerConfig::cluster`).
-    pub(crate) fn claim(&mut self, idx: SessionIdx, out: &mut Vec<Action>) {
+    pub(crate) fn claim(&mut self, idx: SessionIdx, clean_start: bool, out: &mut Vec<Action>) {
         if !self.config.cluster {
             return;
         }
@@ -142,6 +122,8 @@ impl Broker {
         };
         out.push(Action::Claim {
             client_id: session.client_id.clone(),
+            clean_start,
+            persistent: session.is_persistent(),
         });
     }
 

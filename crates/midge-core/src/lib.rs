@@ -26,6 +26,7 @@ mod durable_state;
 mod event;
 mod forward;
 mod guards;
+mod hand_off;
 mod hash;
 mod inbound;
 mod inflight;

@@ -25,7 +25,7 @@ impl Broker {
         }
     }
 
-    fn restore_session(&mut self, now: Instant, r: RestoredSession) {
+    pub(crate) fn restore_session(&mut self, now: Instant, r: RestoredSession) {
         if r.expiry_interval == 0 || self.sessions.find(&r.client_id).is_some() {
             return;
         }

@@ -371,6 +371,9 @@ impl<R: AsyncRead + Unpin> Session<R> {
         let own = handle.clone();
         let mut writer_task = tokio::spawn(ConnWriter::new(writer, outbox, version).run());
 
+        if refused.is_none() {
+            self.broker.fetch_session(&connect).await;
+        }
         let client_id = match self.broker.connect(self.id, handle, connect, refused, auth) {
             ConnectOutcome::Accepted { assigned_client_id } => {
                 let client_id = assigned_client_id.unwrap_or(label);

@@ -122,9 +122,10 @@ impl SharedBroker {
         state.links = Some(links);
     }
 
-    /// Applies a batch from peer `from` under one lock acquisition; returns the durable batch
-    /// to wait for before the peer may acknowledge its publishers, if any.
-    pub(crate) fn exchange(&self, from: u64, batch: Inbound) -> Option<(u64, CommitWatch)> {
+    /// Applies a batch from peer `from` under one lock acquisition; returns the sessions it
+    /// asked to have handed over (as ops) and the durable batch to wait for before the peer
+    /// may acknowledge its publishers or adopt those sessions, if any.
+    pub(crate) fn exchange(&self, from: u64, batch: Inbound) -> Exchanged {
         let mut guard = self.state.lock();
         let state = &mut *guard;
         if let Some(routes) = batch.routes {
@@ -135,15 +136,70 @@ impl SharedBroker {
                 remove: routes.remove,
             });
         }
-        for client_id in batch.claims {
-            state.handle(Event::Claimed { client_id });
+        let mut handed = Vec::new();
+        for claim in batch.claims {
+            if claim.hand_off {
+                state.origin = None;
+                let ops = state
+                    .broker
+                    .hand_off(now(), &claim.client_id, &mut state.actions);
+                state.dispatch();
+                if let Some(ops) = ops {
+                    tracing::info!(
+                        "Handing the session of {} over to node {from}.",
+                        claim.client_id
+                    );
+                    handed.push((Arc::from(claim.client_id), ops));
+                }
+            } else {
+                state.handle(Event::Claimed {
+                    client_id: claim.client_id,
+                    clean_start: claim.clean_start,
+                    persistent: claim.persistent,
+                });
+            }
         }
         for (publish, groups) in batch.publishes {
             state.handle(Event::Forwarded { publish, groups });
         }
         state.flush_commits();
-        let commits = state.commits.as_ref()?;
-        Some((commits.hold_for()?, commits.watch()))
+        let wait = state
+            .commits
+            .as_ref()
+            .and_then(|c| Some((c.hold_for()?, c.watch())));
+        Exchanged { handed, wait }
+    }
+
+    /// Before the core sees a CONNECT that resumes a session (clean start 0) it does not
+    /// have: takes the session over from the peer that has it, or from the store if that
+    /// peer is gone, so the client resumes it here.
+    pub(crate) async fn fetch_session(&self, connect: &Connect) {
+        if connect.clean_start || connect.client_id.is_empty() {
+            return;
+        }
+        let links = {
+            let state = self.state.lock();
+            if state.broker.has_session(&connect.client_id) {
+                return;
+            }
+            match &state.links {
+                Some(links) => links.clone(),
+                None => return,
+            }
+        };
+        let Some(session) = links
+            .take_session(&connect.client_id, crate::storage::wall_clock())
+            .await
+        else {
+            return;
+        };
+        let mut state = self.state.lock();
+        if state.broker.adopt(now(), session) {
+            tracing::info!(
+                "Took over the session of {} from another node.",
+                connect.client_id
+            );
+        }
     }
 
     /// Peer `node` is gone: forget its routes.
@@ -340,9 +396,14 @@ impl State {
                         links.route_remove(route);
                     }
                 }
-                Action::Claim { client_id } => {
+                Action::Claim {
+                    client_id,
+                    clean_start,
+                    persistent,
+                } => {
                     if let Some(links) = &self.links {
-                        self.tickets.extend(links.claim(&client_id));
+                        self.tickets
+                            .extend(links.claim(&client_id, clean_start, persistent));
                     }
                 }
                 Action::Forward {
@@ -410,6 +471,14 @@ impl State {
     }
 }
 
+/// What [`SharedBroker::exchange`] produced.
+pub(crate) struct Exchanged {
+    /// Sessions handed over, as the ops that rebuild them.
+    pub(crate) handed: Vec<(Arc<str>, Vec<midge_core::DurableOp>)>,
+    /// The durable batch to wait for first, with the watch to wait on.
+    pub(crate) wait: Option<(u64, CommitWatch)>,
+}
+
 /// Hands what peers send to the broker (the links hold it until the broker is attached).
 struct PeerHandler {
     broker: Weak<SharedBroker>,
@@ -417,11 +486,16 @@ struct PeerHandler {
 
 #[midge_cluster::async_trait]
 impl LinkHandler for PeerHandler {
-    async fn exchange(&self, from: u64, batch: Inbound) {
+    async fn exchange(
+        &self,
+        from: u64,
+        batch: Inbound,
+    ) -> Vec<(Arc<str>, Vec<midge_core::DurableOp>)> {
         let Some(broker) = self.broker.upgrade() else {
-            return;
+            return Vec::new();
         };
-        if let Some((seq, mut watch)) = broker.exchange(from, batch) {
+        let Exchanged { handed, wait } = broker.exchange(from, batch);
+        if let Some((seq, mut watch)) = wait {
             // The peer is answered either way (its tickets complete on failure too); what
             // this node could not make durable is in its log.
             if let Err(failed) = watch.wait(seq).await {
@@ -432,6 +506,7 @@ impl LinkHandler for PeerHandler {
                 );
             }
         }
+        handed
     }
 
     fn peer_gone(&self, node: u64) {

@@ -4,7 +4,7 @@
 //! crash loses at most writes the log can replay. Reads take the state lock only while they
 //! pin a view (an iterator or a snapshot), so a callback may write to the store.
 
-use crate::keys::decode_state_key;
+use crate::keys::{client_prefix, decode_state_key};
 use crate::snapshot_format::SnapshotWriter;
 use crate::state_ops::{lower, StateOp};
 use crate::{RocksStore, RowVisitor, StateStore, StateTable, StateWrite, StoreError};
@@ -66,6 +66,34 @@ impl StateStore for RocksStore {
             let (key, value) = item.map_err(|e| self.err(e))?;
             let (first, second) = decode_state_key(table, &key)?;
             f(first, second, &value)?;
+        }
+        Ok(())
+    }
+
+    fn scan_client(
+        &self,
+        table: StateTable,
+        client_id: &str,
+        f: &mut RowVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        let prefix = client_prefix(client_id)?;
+        let iter = {
+            let _guard = self.state_read()?;
+            self.db.iterator_cf(
+                self.cf(table.name())?,
+                IteratorMode::From(&prefix, rocksdb::Direction::Forward),
+            )
+        };
+        for item in iter {
+            let (key, value) = item.map_err(|e| self.err(e))?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            let (first, second) = decode_state_key(table, &key)?;
+            // The prefix carries the id's length: a longer id never shares it.
+            if first == client_id {
+                f(first, second, &value)?;
+            }
         }
         Ok(())
     }

@@ -144,6 +144,23 @@ pub trait StateStore: Send + Sync + 'static {
     /// where the second part is the filter, the seq (8 bytes big-endian) or the packet id
     /// (2 bytes big-endian), and empty for retained, sessions and meta.
     fn scan(&self, table: StateTable, f: &mut RowVisitor<'_>) -> Result<(), StoreError>;
+    /// Like [`StateStore::scan`], limited to the rows of one client of a client-keyed table
+    /// (sessions, subscriptions, messages, QoS 2). The default filters a full scan; a store
+    /// with ordered keys reads just the client's range.
+    fn scan_client(
+        &self,
+        table: StateTable,
+        client_id: &str,
+        f: &mut RowVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        self.scan(table, &mut |key, part, value| {
+            if key == client_id {
+                f(key, part, value)
+            } else {
+                Ok(())
+            }
+        })
+    }
     /// Streams a consistent copy of every table to `out` (a point-in-time view; writes may go
     /// on meanwhile) in a self-checking format. Returns the bytes written.
     fn export(&self, out: &mut dyn Write) -> Result<u64, StoreError>;

@@ -45,6 +45,8 @@ pub fn command_from_op(op: &DurableOp, clock: &WallClock) -> pb::Command {
             expiry_interval: *expiry_interval,
             will: will.as_ref().map(pb::LastWill::from),
             connected: *connected,
+            // Stamped by the proposer, which knows its node.
+            owner_node: 0,
         }),
         DurableOp::SessionDelete { client_id } => Op::SessionDelete(pb::SessionDelete {
             client_id: id(client_id),

@@ -230,7 +230,7 @@ fn restore_names_the_table_and_key_of_a_corrupt_row() {
             value: vec![0xff, 0xff, 0xff],
         }])
         .unwrap();
-    let err = restore_state(&store, &WallClock::now()).unwrap_err();
+    let err = restore_state(&store, &WallClock::now(), crate::Sessions::OwnedBy(1)).unwrap_err();
     match &err {
         ClusterError::Corrupt { table, key, .. } => {
             assert_eq!((*table, key.as_str()), ("retained", "bad/topic"));
@@ -252,7 +252,7 @@ fn restore_names_the_table_and_key_of_a_corrupt_row() {
             },
         ])
         .unwrap();
-    let err = restore_state(&store, &WallClock::now())
+    let err = restore_state(&store, &WallClock::now(), crate::Sessions::OwnedBy(1))
         .unwrap_err()
         .to_string();
     assert!(err.contains("messages") && err.contains("c/42"), "{err}");

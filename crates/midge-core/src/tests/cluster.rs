@@ -225,7 +225,10 @@ fn a_claim_from_another_node_takes_the_session_over_with_0x8e() {
     connect.will = Some(will("wills/dev", "gone", QoS::AtMostOnce, false, None));
     let out = h.connect_with(1, connect);
     // Every connect claims its client id in the cluster, before the CONNACK.
-    assert!(matches!(&out[0], Action::Claim { client_id } if &**client_id == "dev"));
+    assert!(matches!(
+        &out[0],
+        Action::Claim { client_id, clean_start: true, persistent: false } if &**client_id == "dev"
+    ));
     assert!(matches!(
         &out[1],
         Action::Send {
@@ -237,21 +240,21 @@ fn a_claim_from_another_node_takes_the_session_over_with_0x8e() {
     h.subscribe(2, "wills/#", QoS::AtMostOnce);
     let out = h.event(Event::Claimed {
         client_id: "dev".into(),
+        clean_start: true,
+        persistent: false,
     });
     // MQTT-3.1.4-3: the existing connection is closed; v5 gets DISCONNECT 0x8E.
     assert_disconnected(&out, 1, ReasonCode::SessionTakenOver);
     assert_eq!(payloads(&out, 2), ["gone"], "its will is published");
-    // Unknown or offline client ids change nothing.
-    assert!(h
-        .event(Event::Claimed {
-            client_id: "dev".into()
-        })
-        .is_empty());
-    assert!(h
-        .event(Event::Claimed {
-            client_id: "nobody".into()
-        })
-        .is_empty());
+    // Client ids no longer (or never) here change nothing.
+    for id in ["dev", "nobody"] {
+        let claimed = Event::Claimed {
+            client_id: id.into(),
+            clean_start: true,
+            persistent: false,
+        };
+        assert!(h.event(claimed).is_empty());
+    }
 }
 
 #[test]
@@ -261,4 +264,128 @@ fn without_cluster_mode_no_route_or_claim_actions_are_emitted() {
     assert!(!out.iter().any(|a| matches!(a, Action::Claim { .. })));
     h.subscribe(1, "t", QoS::AtMostOnce);
     assert!(h.broker.take_routes() == ["t"]);
+}
+
+fn durable_cluster_config() -> BrokerConfig {
+    BrokerConfig {
+        cluster: true,
+        ..durable_config()
+    }
+}
+
+#[test]
+fn a_handed_off_session_is_adopted_with_its_subscriptions_and_messages() {
+    // Node A: a persistent session with a subscription, one message in flight and one queued.
+    let mut a = H::with(BrokerConfig {
+        max_inflight: 1,
+        ..cluster_config()
+    });
+    a.connect_v5(1, "dev", false, 300);
+    subscribe_raw(&mut a, 1, "q/#");
+    a.connect(2, "pub", V5, true);
+    a.publish(2, publish("q/1", QoS::AtLeastOnce, Some(1), "inflight"));
+    a.publish(2, publish("q/2", QoS::AtLeastOnce, Some(2), "queued"));
+    let mut out = Vec::new();
+    let ops = a
+        .broker
+        .hand_off(a.now, "dev", &mut out)
+        .expect("the session is here");
+    // The client is told (MQTT-3.1.4-3), the routes go, nothing durable changes on A.
+    assert_disconnected(&out, 1, ReasonCode::SessionTakenOver);
+    assert_eq!(routes(&out), ["-q/#"]);
+    assert!(persisted(&out).is_empty());
+    assert!(!a.broker.has_session("dev"));
+    assert!(a.broker.hand_off(a.now, "dev", &mut out).is_none());
+
+    // Node B rebuilds it from the ops and the client resumes there.
+    let mut state = crate::DurableState::new();
+    for op in ops {
+        state.apply(a.now, op);
+    }
+    let session = state.into_restored().sessions.pop().expect("one session");
+    let mut b = H::with(cluster_config());
+    assert!(b.broker.adopt(b.now, session.clone()));
+    assert!(!b.broker.adopt(b.now, session), "only once");
+    let after = b.connect_with(7, connect_packet(V5, "dev", false));
+    // The adopted session's route goes to peers before the CONNACK.
+    let connack = after
+        .iter()
+        .position(|a| {
+            matches!(
+                a,
+                Action::Send {
+                    packet: Packet::ConnAck(_),
+                    ..
+                }
+            )
+        })
+        .expect("CONNACK");
+    assert!(matches!(
+        &after[..connack],
+        [Action::Claim { .. }, Action::RouteAdd { .. }]
+    ));
+    // MQTT-3.2.2-2: the session is present; the in-flight message is re-sent with DUP
+    // (MQTT-4.4.0-1), then the queued one.
+    let Action::Send {
+        packet: Packet::ConnAck(ack),
+        ..
+    } = &after[connack]
+    else {
+        unreachable!()
+    };
+    assert!(ack.session_present);
+    let got = publishes(&after, 7);
+    assert_eq!(got.len(), 2, "{after:?}");
+    assert!(got[0].dup);
+    assert_eq!(&got[0].payload[..], b"inflight");
+    assert_eq!(&got[1].payload[..], b"queued");
+    assert!(routes(&after).contains(&"+q/#".to_string()));
+}
+
+#[test]
+fn a_clean_session_is_not_handed_off() {
+    let mut a = H::with(durable_cluster_config());
+    a.connect(1, "clean", V5, true);
+    let mut out = Vec::new();
+    assert!(a.broker.hand_off(a.now, "clean", &mut out).is_none());
+    assert!(out.is_empty());
+}
+
+#[test]
+fn a_clean_start_elsewhere_deletes_the_stored_session_only_if_nothing_replaces_it() {
+    for (persistent_there, deleted) in [(false, true), (true, false)] {
+        let mut h = H::with(durable_cluster_config());
+        let mut c = connect_packet(V5, "dev", false);
+        c.properties.session_expiry_interval = Some(300);
+        h.connect_with(1, c);
+        let out = h.event(Event::Claimed {
+            client_id: "dev".into(),
+            clean_start: true,
+            persistent: persistent_there,
+        });
+        assert_disconnected(&out, 1, ReasonCode::SessionTakenOver);
+        let deletes = persisted(&out)
+            .iter()
+            .filter(|op| matches!(op, crate::DurableOp::SessionDelete { .. }))
+            .count();
+        assert_eq!(deletes == 1, deleted, "{out:?}");
+        assert!(!h.broker.has_session("dev"));
+    }
+}
+
+#[test]
+fn a_clean_start_of_a_persistent_session_clears_what_another_node_stored() {
+    let mut h = H::with(durable_cluster_config());
+    let mut c = connect_packet(V5, "dev", true);
+    c.properties.session_expiry_interval = Some(60);
+    let out = h.connect_with(1, c);
+    let ops = persisted(&out);
+    assert!(
+        matches!(ops.first(), Some(crate::DurableOp::SessionDelete { .. })),
+        "{ops:?}"
+    );
+    assert!(matches!(
+        ops.get(1),
+        Some(crate::DurableOp::SessionPut { .. })
+    ));
 }

@@ -389,7 +389,7 @@ fn action_line(action: &Action) -> String {
         Action::RouteAdd { route } => format!("route +{route}"),
         Action::RouteRemove { route } => format!("route -{route}"),
         Action::Forward { node, publish, .. } => format!("forward {node} {}", publish.topic),
-        Action::Claim { client_id } => format!("claim {client_id}"),
+        Action::Claim { client_id, .. } => format!("claim {client_id}"),
     }
 }
 

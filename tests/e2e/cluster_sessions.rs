@@ -1,0 +1,156 @@
+//! Persistent sessions across a three-node cluster of real `midge` processes: a session moves
+//! to the node its client reconnects to, with its queued messages; a connected one is taken
+//! over from another node (v5 0x8E, session present); and after `kill -9` of the node holding
+//! it, the session resumes on a survivor with every acknowledged QoS 1 message.
+
+use crate::cluster_routing::linked_cluster;
+use crate::connect::connect_packet;
+use crate::harness::v4::{self, QoS};
+use crate::harness::{next_matching, Inbox, Midge, RawClient, WAIT};
+use midge_codec::{
+    Disconnect, Packet, ProtocolVersion, ReasonCode, Subscribe, SubscriptionOptions,
+    TopicSubscription,
+};
+
+/// Connects `id` with clean session 0 to `node`; returns the client, session present and inbox.
+async fn persistent(node: &Midge, id: &str) -> (v4::AsyncClient, bool, Inbox<v4::Packet>) {
+    v4::connect_with(v4::options(node, id, false)).await
+}
+
+/// Publishes QoS 1 messages `payloads` on `topic` from `node`, waiting for every PUBACK.
+async fn publish_acked(node: &Midge, id: &str, topic: &str, payloads: &[&str]) {
+    let (client, mut inbox) = v4::connect(node, id).await;
+    for p in payloads {
+        client
+            .publish(topic, QoS::AtLeastOnce, false, p.as_bytes().to_vec())
+            .await
+            .expect("publish");
+    }
+    for _ in payloads {
+        next_matching(&mut inbox, |p| match p {
+            v4::Packet::PubAck(_) => Some(()),
+            _ => None,
+        })
+        .await
+        .expect("PUBACK");
+    }
+    let _ = client.disconnect().await;
+}
+
+/// The payloads of the next `n` publishes, in arrival order.
+async fn payloads(inbox: &mut Inbox<v4::Packet>, n: usize) -> Vec<String> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        let p = v4::publish(inbox).await;
+        got.push(String::from_utf8_lossy(&p.payload).into_owned());
+    }
+    got
+}
+
+// MQTT-3.1.2-4 / MQTT-3.2.2-2 across nodes: a client that reconnects with clean session 0 to
+// another node resumes its session there (session present) and gets what was queued for it
+// while it was away, in order (MQTT-4.6.0-6).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_moves_to_the_node_its_client_reconnects_to() {
+    let cluster = linked_cluster(3).await;
+    let (c, present, mut inbox) = persistent(cluster.node(1), "mover").await;
+    assert!(!present);
+    v4::subscribe(&c, &mut inbox, "mv/#", QoS::AtLeastOnce).await;
+    c.disconnect().await.expect("disconnect");
+    drop(inbox);
+    publish_acked(cluster.node(3), "mv-pub", "mv/x", &["q1", "q2", "q3"]).await;
+
+    let (c2, present, mut inbox2) = persistent(cluster.node(2), "mover").await;
+    assert!(present, "the session came along");
+    assert_eq!(payloads(&mut inbox2, 3).await, ["q1", "q2", "q3"]);
+    // Its subscription lives on node 2 now: a publish anywhere reaches it there.
+    publish_acked(cluster.node(1), "mv-pub-2", "mv/y", &["live"]).await;
+    assert_eq!(payloads(&mut inbox2, 1).await, ["live"]);
+    let _ = c2.disconnect().await;
+}
+
+fn subscribe_packet(filter: &str) -> Packet {
+    Packet::Subscribe(Subscribe {
+        packet_id: 1,
+        filters: vec![TopicSubscription {
+            filter: filter.to_string(),
+            options: SubscriptionOptions {
+                qos: midge_codec::QoS::AtLeastOnce,
+                ..SubscriptionOptions::default()
+            },
+        }],
+        properties: Default::default(),
+    })
+}
+
+// MQTT-3.1.4-3 for a persistent session: the connection on node 1 gets DISCONNECT 0x8E and the
+// client resumes on node 2 with its subscription.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connected_persistent_session_is_taken_over_from_another_node() {
+    let cluster = linked_cluster(3).await;
+    let mut connect = connect_packet(ProtocolVersion::V5, "roaming", false);
+    connect.properties.session_expiry_interval = Some(300);
+    let mut old = RawClient::connect(cluster.node(1).addr(), ProtocolVersion::V5).await;
+    old.send(&Packet::Connect(Box::new(connect.clone()))).await;
+    assert!(
+        matches!(old.recv().await, Some(Packet::ConnAck(a)) if a.reason == ReasonCode::Success)
+    );
+    old.send(&subscribe_packet("roam/#")).await;
+    assert!(matches!(old.recv().await, Some(Packet::SubAck(_))));
+
+    let mut new = RawClient::connect(cluster.node(2).addr(), ProtocolVersion::V5).await;
+    new.send(&Packet::Connect(Box::new(connect))).await;
+    match new.recv().await {
+        Some(Packet::ConnAck(a)) => {
+            assert_eq!(a.reason, ReasonCode::Success);
+            assert!(a.session_present, "resumed on node 2");
+        }
+        other => panic!("expected CONNACK, got {other:?}"),
+    }
+    let seen = old.expect_closed().await;
+    assert!(
+        seen.contains(&Packet::Disconnect(Disconnect::new(
+            ReasonCode::SessionTakenOver
+        ))),
+        "{seen:?}"
+    );
+    publish_acked(cluster.node(3), "roam-pub", "roam/x", &["after"]).await;
+    match new.recv().await {
+        Some(Packet::Publish(p)) => assert_eq!(&p.payload[..], b"after"),
+        other => panic!("expected the publish on node 2, got {other:?}"),
+    }
+}
+
+// The brief's promise: with three nodes and the one holding a persistent session killed
+// (`kill -9`), no QoS 1 message acknowledged to its publisher for that session is lost; the
+// client resumes on a survivor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_kill_9_of_its_node_a_session_resumes_on_a_survivor_with_nothing_lost() {
+    let mut cluster = linked_cluster(3).await;
+    let (c, _, mut inbox) = persistent(cluster.node(1), "survivor").await;
+    v4::subscribe(&c, &mut inbox, "kv/#", QoS::AtLeastOnce).await;
+    c.disconnect().await.expect("disconnect");
+    drop(inbox);
+    let sent: Vec<String> = (0..5).map(|i| format!("m{i}")).collect();
+    let sent_refs: Vec<&str> = sent.iter().map(String::as_str).collect();
+    publish_acked(cluster.node(2), "kv-pub", "kv/x", &sent_refs).await;
+    cluster.kill(1);
+
+    // While the survivors elect a new leader, the connect's durable write cannot commit: the
+    // CONNACK is refused (v3 return code 3) and the client retries, as real clients do.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let (c3, present, mut inbox3) = loop {
+        match v4::try_connect_with(v4::options(cluster.node(3), "survivor", false)).await {
+            Ok(connected) => break connected,
+            Err(e) => assert!(
+                tokio::time::Instant::now() < deadline,
+                "never reconnected: {e}\n{}",
+                cluster.node(3).log()
+            ),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(present, "resumed from the replicated store");
+    assert_eq!(payloads(&mut inbox3, 5).await, sent);
+    let _ = c3.disconnect().await;
+}
