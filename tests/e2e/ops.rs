@@ -242,3 +242,55 @@ async fn shutdown_ends_within_the_grace_period_with_a_client_that_never_reads() 
         m.log()
     );
 }
+
+// The admin API lists this node's clients; `midge ctl clients kick` disconnects one with v5
+// DISCONNECT 0x98 (Administrative action) and the others carry on.
+#[tokio::test]
+async fn the_admin_api_lists_clients_and_kicks_one_with_0x98() {
+    let m = Midge::start();
+    let (mut kept, _) = connect_ok(&m, persistent(V5, "kept")).await;
+    kept.subscribe("adm/#", QoS::AtLeastOnce).await;
+    let mut kicked = connect(&m, V5, "kick me/äö").await;
+    let (status, body) = crate::metrics::get(m.admin_addr(), "/api/v1/clients").await;
+    assert_eq!(status, 200, "{body}");
+    let list: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let ids: Vec<&str> = list
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|c| c["client_id"].as_str())
+        .collect();
+    assert_eq!(ids, ["kept", "kick me/äö"]);
+    assert_eq!(list[0]["persistent"], true);
+    assert_eq!(list[0]["subscriptions"], 1);
+    assert_eq!(list[1]["protocol"], "5.0");
+
+    let admin = format!("http://{}", m.admin_addr());
+    let ctl = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_midge"))
+            .args(["ctl", "--admin", &admin, "clients"])
+            .args(args)
+            .output()
+            .expect("run midge ctl")
+    };
+    let out = ctl(&["kick", "kick me/äö"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen = kicked.expect_closed().await;
+    assert!(
+        seen.contains(&Packet::Disconnect(midge_codec::Disconnect::new(
+            ReasonCode::AdministrativeAction
+        ))),
+        "{seen:?}"
+    );
+    // Kicking a client that is not connected fails and says so.
+    let out = ctl(&["kick", "kick me/äö"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("404"));
+    still_connected(&mut kept).await;
+    let out = ctl(&["list"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"kept\""));
+}

@@ -16,6 +16,7 @@
 mod access;
 mod action;
 mod broker;
+mod clients;
 mod config;
 mod connect;
 mod connection;
@@ -60,6 +61,7 @@ mod tests;
 pub use access::{Authorizer, ClientIdentity};
 pub use action::Action;
 pub use broker::{Broker, BrokerStats};
+pub use clients::ClientInfo;
 pub use config::BrokerConfig;
 pub use dropped::{DropCounts, DropReason};
 pub use durable::{DurableOp, MessageState, RestoredSession, RestoredState};

@@ -30,6 +30,21 @@ pub enum CtlCommand {
     /// Cluster membership.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// The clients connected to the node.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+}
+
+/// `midge ctl clients ...`.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum ClientsCommand {
+    /// List the node's connected clients.
+    List,
+    /// Disconnect a client (v5 DISCONNECT 0x98 Administrative action).
+    Kick {
+        /// The client identifier.
+        client_id: String,
+    },
 }
 
 /// `midge ctl cluster ...`.
@@ -92,7 +107,17 @@ pub enum CtlError {
 
 /// Runs `args` against the node's admin API; returns what to print.
 pub fn run_ctl(args: &CtlArgs) -> Result<String, CtlError> {
-    let CtlCommand::Cluster(command) = &args.command;
+    let command = match &args.command {
+        CtlCommand::Cluster(command) => command,
+        CtlCommand::Clients(ClientsCommand::List) => {
+            return pretty(http(&args.admin, "GET", "/api/v1/clients", None)?);
+        }
+        CtlCommand::Clients(ClientsCommand::Kick { client_id }) => {
+            let path = format!("/api/v1/clients/{}", percent_encode(client_id));
+            http(&args.admin, "DELETE", &path, None)?;
+            return Ok(format!("disconnected {client_id}"));
+        }
+    };
     let (method, path, body) = match command {
         ClusterCommand::Status => ("GET", "/api/v1/cluster", None),
         ClusterCommand::Join {
@@ -115,12 +140,27 @@ pub fn run_ctl(args: &CtlArgs) -> Result<String, CtlError> {
         ),
     };
     let body = body.map(|b| b.to_string());
-    let answer = http(&args.admin, method, path, body.as_deref())?;
-    // Pretty-printed when it is JSON, as sent otherwise.
+    pretty(http(&args.admin, method, path, body.as_deref())?)
+}
+
+/// JSON pretty-printed, anything else as sent.
+fn pretty(answer: String) -> Result<String, CtlError> {
     Ok(match serde_json::from_str::<serde_json::Value>(&answer) {
         Ok(value) => serde_json::to_string_pretty(&value).unwrap_or(answer),
         Err(_) => answer,
     })
+}
+
+/// `s` as one URL path segment: unreserved characters kept, every other byte %-encoded.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// One HTTP/1.1 request with `Connection: close`; returns the body of a 2xx answer.
@@ -197,6 +237,12 @@ fn unchunk(mut rest: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_ids_become_one_path_segment() {
+        assert_eq!(percent_encode("a-b_c.d~9"), "a-b_c.d~9");
+        assert_eq!(percent_encode("kick me/ä"), "kick%20me%2F%C3%A4");
+    }
 
     #[test]
     fn decodes_chunked_bodies() {

@@ -61,7 +61,7 @@ pub use config::{
     ConfigSource, FsyncMode, LimitsSection, ListenerProtocol, ListenerSection, LogFormat,
     LogSection, PublishRateAction, StorageSection, DEFAULT_CONFIG_TOML,
 };
-pub use ctl::{run_ctl, ClusterCommand, CtlArgs, CtlCommand, CtlError};
+pub use ctl::{run_ctl, ClientsCommand, ClusterCommand, CtlArgs, CtlCommand, CtlError};
 pub use endpoint::EndpointError;
 pub use error::ServerError;
 pub use guard_counters::{GuardCounters, GuardSnapshot};

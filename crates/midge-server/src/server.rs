@@ -241,6 +241,7 @@ impl BoundServer {
                 metrics,
                 ready: ready.clone(),
                 cluster: cluster_control,
+                broker: broker.clone(),
             },
             std::future::pending(),
         ));

@@ -209,6 +209,23 @@ impl SharedBroker {
         guard.flush_commits();
     }
 
+    /// This node's connected clients (one lock acquisition; for the admin API).
+    pub(crate) fn clients(&self) -> Vec<midge_core::ClientInfo> {
+        self.state.lock().broker.clients()
+    }
+
+    /// Disconnects `client_id` with v5 0x98 Administrative action; false if it is not
+    /// connected here.
+    pub(crate) fn kick(&self, client_id: &str) -> bool {
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
+        state.origin = None;
+        let kicked = state.broker.kick(now(), client_id, &mut state.actions);
+        state.dispatch();
+        state.flush_commits();
+        kicked
+    }
+
     /// The links' counters (`None` without a cluster).
     pub(crate) fn link_stats(&self) -> Option<LinkStats> {
         self.state.lock().links.as_ref().map(Links::stats)

@@ -1,10 +1,12 @@
 //! The admin HTTP listener: `/metrics` (Prometheus), `/healthz` (the process serves HTTP),
-//! `/readyz` (listeners up, member of the Raft group, caught up with its commits) and
-//! `/api/v1/cluster` (membership: status, join, leave).
+//! `/readyz` (listeners up, member of the Raft group, caught up with its commits),
+//! `/api/v1/cluster` (membership: status, join, leave) and `/api/v1/clients` (this node's
+//! clients; `DELETE /api/v1/clients/{id}` disconnects one).
 //!
 //! It only reads: counters the broker and listeners keep anyway, and the Raft node's metrics.
 //! It binds in `Server::bind`, next to the MQTT listeners, so a taken port fails startup.
 
+mod clients_api;
 mod cluster_api;
 mod family;
 mod metrics;
@@ -20,7 +22,7 @@ use crate::ServerError;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -43,6 +45,8 @@ pub(crate) struct AdminState {
     pub(crate) ready: Arc<Readiness>,
     /// `None` with storage disabled.
     pub(crate) cluster: Option<midge_cluster::ClusterControl>,
+    /// The broker, for `/api/v1/clients`.
+    pub(crate) broker: Arc<crate::shared_broker::SharedBroker>,
 }
 
 impl AdminServer {
@@ -77,6 +81,8 @@ impl AdminServer {
             .route("/api/v1/cluster", get(cluster_api::status))
             .route("/api/v1/cluster/join", post(cluster_api::join))
             .route("/api/v1/cluster/leave", post(cluster_api::leave))
+            .route("/api/v1/clients", get(clients_api::list))
+            .route("/api/v1/clients/{client_id}", delete(clients_api::kick))
             .with_state(state);
         tracing::info!("admin listening on http://{}", self.local_addr);
         if let Err(err) = axum::serve(self.listener, app)
