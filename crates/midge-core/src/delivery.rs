@@ -237,7 +237,8 @@ impl Session {
 
     /// Emits `MessageDelete` for message `seq` (completed, dropped or expired), if the
     /// session persists.
-    pub fn forget_message(&self, seq: u64, ob: &mut Outbox) {
+    pub fn forget_message(&mut self, seq: u64, ob: &mut Outbox) {
+        self.shared_seqs.remove(&seq);
         if self.persists(ob) {
             ob.persist(DurableOp::MessageDelete {
                 client_id: self.client_id.clone(),

@@ -47,6 +47,7 @@ mod router;
 mod session;
 mod session_store;
 mod shared;
+mod shared_redelivery;
 mod subscribe;
 pub mod subscription_tree;
 mod sys;

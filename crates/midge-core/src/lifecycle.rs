@@ -42,7 +42,9 @@ impl Broker {
         session.replay.connection_ended();
         if session.expiry_interval == 0 {
             // The session ends with the connection: the will goes out now (MQTT-3.1.2-8).
-            self.remove_session(idx);
+            if let Some(old) = self.remove_session(idx) {
+                self.redeliver_shared(now, &old, out);
+            }
             if let Some(will) = will {
                 self.publish_will(now, None, will, out);
             }
@@ -204,6 +206,7 @@ impl Broker {
             }
             if let Some(session) = self.remove_session(idx) {
                 self.counters.sessions_expired += 1;
+                self.redeliver_shared(now, &session, out);
                 if let Some(pending) = &session.pending_will {
                     self.publish_will(now, None, pending.will.clone(), out);
                 }

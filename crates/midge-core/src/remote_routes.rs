@@ -119,6 +119,19 @@ impl RemoteRoutes {
         });
     }
 
+    /// A peer holding members of shared group `group` (`{group}/{filter}`), round-robin.
+    pub fn holder_of(&mut self, group: &Arc<str>) -> Option<NodeId> {
+        let route = format!("$share/{group}");
+        let mut nodes: Vec<NodeId> = self
+            .by_node
+            .iter()
+            .filter(|(_, routes)| routes.contains(&route))
+            .map(|(n, _)| *n)
+            .collect();
+        nodes.sort_unstable();
+        self.pick(group, &nodes)
+    }
+
     /// The next of `nodes` (holders of `group`) to get one of the group's messages, in
     /// round-robin order.
     pub fn pick(&mut self, group: &Arc<str>, nodes: &[NodeId]) -> Option<NodeId> {

@@ -162,13 +162,14 @@ impl Broker {
         let mut served = std::mem::take(&mut self.scratch.served);
         served.clear();
         for gid in groups.drain(..) {
-            let name = match groups_served {
-                Groups::Only(names) => match self.shared.name(gid) {
-                    Some(name) if names.contains(name) => None,
-                    _ => continue,
-                },
-                Groups::Cluster => self.shared.name(gid).cloned(),
+            let Some(name) = self.shared.name(gid).cloned() else {
+                continue;
             };
+            if let Groups::Only(names) = groups_served {
+                if !names.contains(&name) {
+                    continue;
+                }
+            }
             let sessions = &self.sessions;
             let picked = self
                 .shared
@@ -176,16 +177,16 @@ impl Broker {
             let Some((session, entry)) = picked else {
                 continue;
             };
-            if let Some(name) = name {
-                let connected = self
-                    .sessions
-                    .get(session)
-                    .is_some_and(Session::is_connected);
-                if cluster && !connected && self.scratch.remote_holds(&name) {
-                    // Every local member is offline and a peer has members: theirs first.
-                    continue;
-                }
-                served.push(name);
+            let connected = self
+                .sessions
+                .get(session)
+                .is_some_and(Session::is_connected);
+            if cluster && !connected && self.scratch.remote_holds(&name) {
+                // Every local member is offline and a peer has members: theirs first.
+                continue;
+            }
+            if cluster {
+                served.push(name.clone());
             }
             let message = tailor(
                 publish,
@@ -194,7 +195,7 @@ impl Broker {
                 entry.identifier.into_iter().collect(),
                 expires_at,
             );
-            self.deliver_to(now, session, message, out);
+            self.deliver_shared(now, session, name, message, out);
             copies += 1;
         }
         self.scratch.merged = merged;

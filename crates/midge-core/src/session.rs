@@ -1,7 +1,7 @@
 //! Session state: everything that outlives a network connection (MQTT 4.1).
 
 use crate::event::ConnId;
-use crate::hash::IntSet;
+use crate::hash::{IntMap, IntSet};
 use crate::inflight::Inflight;
 use crate::offline_queue::MessageQueue;
 use crate::replay::RetainedReplay;
@@ -64,6 +64,10 @@ pub struct Session {
     /// False for a session restored from storage until its client connects again: its
     /// identity is unknown, so access checks on its messages wait until then.
     pub identity_known: bool,
+    /// QoS 1/2 messages (by seq) this session got as a member of a `$share` group, with the
+    /// group's `{group}/{filter}` name: if the session ends before they complete, another
+    /// member gets them (MQTT 4.8.2). In memory only.
+    pub shared_seqs: IntMap<u64, Arc<str>>,
 }
 
 impl Session {
@@ -84,6 +88,7 @@ impl Session {
             replay: RetainedReplay::default(),
             username: None,
             identity_known: false,
+            shared_seqs: IntMap::default(),
         }
     }
 

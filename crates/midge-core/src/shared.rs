@@ -108,6 +108,16 @@ impl SharedGroups {
         Some(&self.groups.get(gid as usize)?.as_ref()?.name)
     }
 
+    /// [`SharedGroups::pick`] by the group's `{group}/{filter}` name.
+    pub fn pick_by_name(
+        &mut self,
+        name: &str,
+        connected: impl Fn(SessionIdx) -> bool,
+    ) -> Option<(SessionIdx, SubEntry)> {
+        let gid = *self.by_name.get(name)?;
+        self.pick(gid, connected)
+    }
+
     /// Picks the member of group `gid` to receive the next message: the next one in
     /// round-robin order for which `connected` is true, else the next one.
     pub fn pick(

@@ -389,3 +389,19 @@ fn a_clean_start_of_a_persistent_session_clears_what_another_node_stored() {
         Some(crate::DurableOp::SessionPut { .. })
     ));
 }
+
+#[test]
+fn a_leaving_members_unacknowledged_message_goes_to_a_peer_holding_the_group() {
+    let mut h = H::with(cluster_config());
+    h.connect(1, "pub", V5, true);
+    h.connect(2, "member", V5, true);
+    subscribe_raw(&mut h, 2, "$share/g/t");
+    peer_routes(&mut h, 3, true, &["$share/g/t"], &[]);
+    let out = h.publish(1, publish("t", QoS::AtLeastOnce, Some(1), "m"));
+    assert_eq!(payloads(&out, 2), ["m"], "the local member first");
+    let out = h.closed(2);
+    assert_eq!(
+        forwards(&out),
+        [(3, "t".to_string(), vec!["g/t".to_string()])]
+    );
+}

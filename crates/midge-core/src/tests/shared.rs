@@ -122,3 +122,34 @@ fn shared_not_available_and_no_local() {
     );
     assert_disconnected(&actions, 1, ReasonCode::ProtocolError);
 }
+
+// MQTT 4.8.2: a member whose session ends before it acknowledged a QoS 1 message of the group
+// has that message sent to another member.
+#[test]
+fn unacknowledged_messages_of_a_member_that_leaves_go_to_another_member() {
+    let mut h = H::new();
+    h.connect(1, "m1", V5, true);
+    h.connect(2, "m2", V5, true);
+    h.connect(3, "pub", V5, true);
+    h.subscribe(1, "$share/g/t", QoS::AtLeastOnce);
+    h.subscribe(2, "$share/g/t", QoS::AtLeastOnce);
+    // Round-robin: "a" to one member, "b" to the other.
+    let out = h.publish(3, publish("t", QoS::AtLeastOnce, Some(1), "a"));
+    let first = if payloads(&out, 1).is_empty() { 2 } else { 1 };
+    let other = 3 - first;
+    h.publish(3, publish("t", QoS::AtLeastOnce, Some(2), "b"));
+    // The member that got "a" goes away without acknowledging it: its clean session ends.
+    let out = h.closed(first);
+    let resent = publishes(&out, other);
+    assert_eq!(resent.len(), 1, "{out:?}");
+    assert_eq!(&resent[0].payload[..], b"a");
+    assert!(!resent[0].dup, "a new delivery to this member");
+    // Acknowledged messages are not sent again.
+    let id = resent[0].packet_id.expect("QoS 1");
+    h.ack(other, midge_codec::AckKind::PubAck, id);
+    h.connect(4, "m3", V5, true);
+    h.subscribe(4, "$share/g/t", QoS::AtLeastOnce);
+    let out = h.closed(other);
+    let again: Vec<_> = payloads(&out, 4);
+    assert_eq!(again, ["b"], "only the one still unacknowledged");
+}
