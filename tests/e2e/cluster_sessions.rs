@@ -154,3 +154,45 @@ async fn after_kill_9_of_its_node_a_session_resumes_on_a_survivor_with_nothing_l
     assert_eq!(payloads(&mut inbox3, 5).await, sent);
     let _ = c3.disconnect().await;
 }
+
+// A node dies with a client of a persistent session connected: after the grace period the
+// leader adopts its sessions, publishes the will (MQTT-3.1.2-8: the network connection was
+// lost), and queues what is published for the session until its client comes back, on
+// any node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_nodes_sessions_are_adopted_with_their_wills_and_keep_queueing() {
+    let mut cluster = linked_cluster(3).await;
+    let leader = cluster.agreed_leader();
+    let victim = (1..=3).find(|id| *id != leader).expect("a follower");
+    let other = (1..=3)
+        .find(|id| *id != leader && *id != victim)
+        .expect("a third node");
+    let (watcher, mut wills) = v4::connect(cluster.node(other), "will-watcher").await;
+    v4::subscribe(&watcher, &mut wills, "wills/#", QoS::AtLeastOnce).await;
+
+    let mut opts = v4::options(cluster.node(victim), "orphan", false);
+    opts.set_last_will(v4::LastWill::new(
+        "wills/orphan",
+        "lost",
+        QoS::AtLeastOnce,
+        false,
+    ));
+    let (c, _, mut inbox) = v4::connect_with(opts).await;
+    v4::subscribe(&c, &mut inbox, "orphan/#", QoS::AtLeastOnce).await;
+    cluster.kill(victim);
+
+    let will = v4::publish(&mut wills).await;
+    assert_eq!(will.topic, "wills/orphan");
+    assert_eq!(&will.payload[..], b"lost");
+    publish_acked(
+        cluster.node(other),
+        "orphan-pub",
+        "orphan/x",
+        &["while away"],
+    )
+    .await;
+    let (c2, present, mut inbox2) = persistent(cluster.node(other), "orphan").await;
+    assert!(present);
+    assert_eq!(payloads(&mut inbox2, 1).await, ["while away"]);
+    let _ = c2.disconnect().await;
+}

@@ -74,7 +74,7 @@ pub use node::ClusterNode;
 pub use node_info::NodeInfo;
 pub use peer_channels::PeerChannels;
 pub use proposer::Proposer;
-pub use remote_commands::RemoteCommands;
+pub use remote_commands::{Remote, RemoteCommands};
 pub use restore::{restore_state, Sessions};
 pub use snapshot_builder::SnapshotBuilder;
 pub use state_machine::StateMachine;

@@ -94,6 +94,11 @@ impl Links {
         }
     }
 
+    /// This node's id.
+    pub fn node_id(&self) -> u64 {
+        self.shared.node_id
+    }
+
     /// Installs the broker that handles what peers send (once; later calls are ignored).
     /// Until then, peers' exchanges are refused as unavailable and they retry.
     pub fn set_handler(&self, handler: Arc<dyn LinkHandler>) {
@@ -211,22 +216,8 @@ impl Links {
                 }
             }
         }
-        // The owner is gone: what it committed for the session may not be applied here yet
-        // (a follower learns of commits a heartbeat later, and only from a leader). Wait,
-        // boundedly, until a leader is known and everything in this node's log is applied.
-        let mut metrics = self.metrics.clone();
-        let caught_up = |m: &openraft::RaftMetrics<u64, crate::NodeInfo>| {
-            m.current_leader.is_some() && m.last_applied.map(|l| l.index) >= m.last_log_index
-        };
-        if tokio::time::timeout(CATCH_UP, metrics.wait_for(caught_up))
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                client_id,
-                "adopting a stored session before this node caught up"
-            );
-        }
+        // The owner is gone: what it committed for the session may not be applied here yet.
+        self.catch_up("a stored session").await;
         let store = self.store.upgrade()?;
         let id = client_id.to_string();
         let node = self.shared.node_id;
@@ -278,6 +269,50 @@ impl Links {
         let publish = forwarded_to_pb(publish, groups);
         link.send(Item::Publish { publish, done }).then_some(())?;
         t
+    }
+
+    /// The persistent sessions node `gone` owned, for this node to adopt, if it leads the
+    /// Raft group (one adopter, so no two nodes take the same sessions); empty otherwise. Read
+    /// once this node has applied its log, with deadlines relative to `now`.
+    pub async fn orphans(&self, gone: u64, now: WallClock) -> Vec<RestoredSession> {
+        let me = self.shared.node_id;
+        if self.metrics.borrow().current_leader != Some(me) {
+            return Vec::new();
+        }
+        self.catch_up("orphaned sessions").await;
+        let Some(store) = self.store.upgrade() else {
+            return Vec::new();
+        };
+        let read = tokio::task::spawn_blocking(move || {
+            restore_state(&*store, &now, Sessions::OwnedOnlyBy(gone))
+        })
+        .await;
+        match read {
+            Ok(Ok(state)) => state.sessions,
+            Ok(Err(e)) => {
+                tracing::error!(node = gone, error = %e, "cannot read the sessions of a gone node");
+                Vec::new()
+            }
+            Err(e) => {
+                tracing::error!(node = gone, error = %e, "reading the sessions of a gone node failed");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Waits, boundedly, until a leader is known and everything in this node's log is
+    /// applied (a follower learns of commits a heartbeat later, and only from a leader).
+    async fn catch_up(&self, what: &str) {
+        let mut metrics = self.metrics.clone();
+        let caught_up = |m: &openraft::RaftMetrics<u64, crate::NodeInfo>| {
+            m.current_leader.is_some() && m.last_applied.map(|l| l.index) >= m.last_log_index
+        };
+        if tokio::time::timeout(CATCH_UP, metrics.wait_for(caught_up))
+            .await
+            .is_err()
+        {
+            tracing::warn!("reading {what} before this node caught up with the Raft log");
+        }
     }
 
     /// Counters for metrics.

@@ -163,6 +163,8 @@ fn restored_session(
 pub enum Sessions<'a> {
     /// Those this node owns, and those written before sessions had owners (a restart).
     OwnedBy(u64),
+    /// Those `node` owns (a node that is gone, whose sessions a survivor adopts).
+    OwnedOnlyBy(u64),
     /// This client's, if another node owns it (adopting a session from a node that is gone;
     /// a session this node owns but its broker no longer has was ended here).
     ClientOwnedElsewhere {
@@ -177,6 +179,7 @@ impl Sessions<'_> {
     fn includes(&self, client_id: &str, owner: u64) -> bool {
         match self {
             Sessions::OwnedBy(node) => owner == 0 || owner == *node,
+            Sessions::OwnedOnlyBy(node) => owner == *node,
             Sessions::ClientOwnedElsewhere {
                 client_id: id,
                 node,

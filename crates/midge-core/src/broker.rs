@@ -219,6 +219,14 @@ impl Broker {
         self.sessions.find(client_id).is_some()
     }
 
+    /// True if a session of `client_id` is here with no client connected.
+    pub fn has_offline_session(&self, client_id: &str) -> bool {
+        self.sessions
+            .find(client_id)
+            .and_then(|idx| self.sessions.get(idx))
+            .is_some_and(|s| s.conn.is_none())
+    }
+
     /// The client identifier of a connected connection (assigned ones included).
     pub fn client_id(&self, conn: ConnId) -> Option<&str> {
         self.conns.get(&conn).map(|c| &*c.client_id)

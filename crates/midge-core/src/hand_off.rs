@@ -114,6 +114,31 @@ impl Broker {
         true
     }
 
+    /// Takes over the sessions of a node that is gone (this node leads the Raft group): each
+    /// comes back offline, written as this node's; a will of a session whose client was
+    /// connected to the dead node is published after its delay, as after a crash. Returns how
+    /// many were adopted (sessions already here are skipped).
+    pub fn adopt_orphans(
+        &mut self,
+        now: Instant,
+        sessions: Vec<RestoredSession>,
+        out: &mut Vec<Action>,
+    ) -> usize {
+        let mut adopted = 0;
+        for session in sessions {
+            let client_id = session.client_id.clone();
+            if !self.adopt(now, session) {
+                continue;
+            }
+            if let Some(idx) = self.sessions.find(&client_id) {
+                self.persist_session(idx, out);
+                adopted += 1;
+            }
+        }
+        self.flush_routes(out);
+        adopted
+    }
+
     /// A client with `client_id` connected to another node: its connection here ends as on a
     /// takeover (v5 DISCONNECT 0x8E; the will is published, unless the session is resumed
     /// there and the will has a delay), and its session here is let go. Only a clean start

@@ -4,7 +4,7 @@
 use crate::commit_watch::CommitWatch;
 use crate::committer::CommitQueue;
 use crate::connection_handle::{ConnHandle, DrainNotice, SendOutcome};
-use midge_cluster::{Inbound, LinkHandler, LinkStats, Links, Ticket};
+use midge_cluster::{Inbound, LinkHandler, LinkStats, Links, Remote, Ticket};
 use midge_codec::{Connect, Packet, ReasonCode};
 use midge_core::{
     Action, Broker, BrokerStats, ClusterSys, ConnId, EnhancedAuth, Event, TrafficSys,
@@ -60,6 +60,8 @@ struct State {
     slow_reader_dropped: u64,
     /// The links to peers (`None` without storage, which is what runs the cluster).
     links: Option<Links>,
+    /// This node's Raft id (0 without a cluster).
+    node_id: u64,
     /// Requests to peers made by the current `handle` call (new routes, a claim, QoS >= 1
     /// forwards). The connection whose event it is (`origin`) gets nothing more from this
     /// call until they are answered: its SUBACK, CONNACK or PUBACK waits for them.
@@ -95,6 +97,7 @@ impl SharedBroker {
                 me: me.clone(),
                 slow_reader_dropped: 0,
                 links: None,
+                node_id: 0,
                 tickets: Vec::new(),
                 origin: None,
             }),
@@ -104,11 +107,34 @@ impl SharedBroker {
 
     /// Applies durable changes another node's broker decided and the cluster committed
     /// (retained messages), under one lock acquisition.
-    pub(crate) fn apply_replicated(&self, ops: Vec<midge_core::DurableOp>) {
-        let mut state = self.state.lock();
-        for op in ops {
-            state.broker.apply_replicated(op);
+    pub(crate) fn apply_replicated(&self, changes: Vec<Remote>) {
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
+        for change in changes {
+            match change {
+                Remote::Retained(op) => state.broker.apply_replicated(op),
+                Remote::SessionOwned { client_id, owner } => {
+                    // Another node wrote this session: an offline copy here is stale (a
+                    // survivor adopted it while this node was cut off). A connected one is
+                    // kept: it may be a session just handed over here, older news arriving
+                    // late; a moved client is told through its claim instead.
+                    if owner != 0
+                        && owner != state.node_id
+                        && state.broker.has_offline_session(&client_id)
+                    {
+                        tracing::info!(
+                            "The session of {client_id} is owned by node {owner} now; letting go."
+                        );
+                        state.handle(Event::Claimed {
+                            client_id,
+                            clean_start: false,
+                            persistent: true,
+                        });
+                    }
+                }
+            }
         }
+        state.flush_commits();
     }
 
     /// Connects the broker to its peers: they get its routes, and what they send is handled
@@ -116,6 +142,7 @@ impl SharedBroker {
     pub(crate) fn attach_links(self: &Arc<Self>, links: Links) {
         let mut state = self.state.lock();
         links.set_routes(state.broker.take_routes());
+        state.node_id = links.node_id();
         links.set_handler(Arc::new(PeerHandler {
             broker: Arc::downgrade(self),
         }));
@@ -202,11 +229,40 @@ impl SharedBroker {
         }
     }
 
-    /// Peer `node` is gone: forget its routes.
-    pub(crate) fn peer_gone(&self, node: u64) {
-        let mut guard = self.state.lock();
-        guard.handle(Event::PeerGone { node });
-        guard.flush_commits();
+    /// Peer `node` is gone: forget its routes and, if this node leads the Raft group, adopt
+    /// its persistent sessions (in the background), so messages for them are queued here and
+    /// their wills published.
+    pub(crate) fn peer_gone(self: &Arc<Self>, node: u64) {
+        let links = {
+            let mut guard = self.state.lock();
+            guard.handle(Event::PeerGone { node });
+            guard.flush_commits();
+            guard.links.clone()
+        };
+        let Some(links) = links else {
+            return;
+        };
+        let me = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let sessions = links.orphans(node, crate::storage::wall_clock()).await;
+            if sessions.is_empty() {
+                return;
+            }
+            let Some(broker) = me.upgrade() else {
+                return;
+            };
+            let mut guard = broker.state.lock();
+            let state = &mut *guard;
+            state.origin = None;
+            let adopted = state
+                .broker
+                .adopt_orphans(now(), sessions, &mut state.actions);
+            state.dispatch();
+            state.flush_commits();
+            tracing::warn!(
+                "Adopted {adopted} persistent session(s) of node {node}, which is gone."
+            );
+        });
     }
 
     /// This node's connected clients (one lock acquisition; for the admin API).

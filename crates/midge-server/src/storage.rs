@@ -256,9 +256,9 @@ pub(crate) async fn apply_remote(
     mut remote: RemoteCommands,
     broker: Arc<crate::shared_broker::SharedBroker>,
 ) {
-    while let Some(ops) = remote.next(wall_clock).await {
-        if !ops.is_empty() {
-            broker.apply_replicated(ops);
+    while let Some(changes) = remote.next(wall_clock).await {
+        if !changes.is_empty() {
+            broker.apply_replicated(changes);
         }
     }
 }

@@ -83,7 +83,10 @@ async fn nodes_join_forward_replicate_snapshot_and_leave() {
         .await
         .unwrap()
         .unwrap();
-    assert!(matches!(&ops[..], [DurableOp::RetainedSet { topic, .. }] if &**topic == "from/2"));
+    assert!(matches!(
+        &ops[..],
+        [crate::Remote::Retained(DurableOp::RetainedSet { topic, .. })] if &**topic == "from/2"
+    ));
 
     // Enough entries on the leader for a snapshot and a purge.
     let mut from_others_2 = n2.node.take_remote_commands().unwrap();
