@@ -6,11 +6,12 @@
 
 use crate::connect::connect_packet;
 use crate::harness::v4::{self, QoS};
-use crate::harness::{have_tool, next_matching, Midge, MidgeCluster, RawClient, WAIT};
+use crate::harness::{
+    have_tool, mosquitto_sub_subscribed, next_matching, Midge, MidgeCluster, RawClient, WAIT,
+};
 use crate::metrics::{scrape, scrape_until, value};
 use midge_codec::{Disconnect, Packet, ProtocolVersion, ReasonCode};
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 /// Starts `n` nodes and waits until every node's broker links to the others are up, so a
@@ -230,35 +231,8 @@ fn mosquitto_sub_on_one_node_gets_mosquitto_pub_on_another() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let cluster = rt.block_on(linked_cluster(2));
     let port = |id: u64| cluster.node(id).port().to_string();
-    // Line-buffered (`stdbuf`), so its `-d` output arrives as it happens, not at exit.
-    let mut sub = Command::new("stdbuf")
-        .args([
-            "-oL",
-            "mosquitto_sub",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port(2),
-            "-t",
-            "mc/#",
-            "-q",
-            "1",
-            "-v",
-            "-d",
-        ])
-        .args(["-C", "1", "-W", "30"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn mosquitto_sub");
-    let mut lines = BufReader::new(sub.stdout.take().expect("stdout")).lines();
     // `-d` prints the SUBACK; node 1 knows the route by then.
-    loop {
-        let line = lines.next().expect("mosquitto_sub ended").expect("read");
-        if line.contains("received SUBACK") {
-            break;
-        }
-    }
+    let (mut sub, lines) = mosquitto_sub_subscribed("127.0.0.1", &port(2), "mc/#");
     let out = Command::new("mosquitto_pub")
         .args([
             "-h",

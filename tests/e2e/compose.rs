@@ -7,9 +7,8 @@
 //! Skipped with a message when Docker, Docker Compose or the mosquitto clients are missing.
 //! The Compose project and the image are removed at the end, whatever happens.
 
-use crate::harness::{have_tool, ClusterView};
+use crate::harness::{have_tool, mosquitto_sub_subscribed, ClusterView};
 use crate::paho::output_within;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -252,39 +251,7 @@ fn wait_for_links(project: &Project, admins: &[String], peers: usize) {
 fn live_message(project: &Project, sub_mqtt: &str, pub_mqtt: &str, topic: &str, payload: &str) {
     let (sh, sp) = sub_mqtt.rsplit_once(':').expect("host:port");
     let (ph, pp) = pub_mqtt.rsplit_once(':').expect("host:port");
-    // Line-buffered, so the `-d` line about the SUBACK arrives when it happens.
-    let mut sub = Command::new("stdbuf")
-        .args([
-            "-oL",
-            "mosquitto_sub",
-            "-h",
-            sh,
-            "-p",
-            sp,
-            "-t",
-            topic,
-            "-q",
-            "1",
-            "-d",
-        ])
-        .args(["-C", "1", "-W", "30"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn mosquitto_sub");
-    let mut lines = BufReader::new(sub.stdout.take().expect("stdout")).lines();
-    loop {
-        let line = lines.next().and_then(Result::ok);
-        let line = line.unwrap_or_else(|| {
-            panic!(
-                "mosquitto_sub on {sub_mqtt} ended before its SUBACK\n{}",
-                project.logs()
-            )
-        });
-        if line.contains("received SUBACK") {
-            break;
-        }
-    }
+    let (mut sub, lines) = mosquitto_sub_subscribed(sh, sp, topic);
     let (out, timed_out) = output_within(
         Command::new("mosquitto_pub")
             .args(["-h", ph, "-p", pp, "-t", topic, "-m", payload, "-q", "1"]),
@@ -298,7 +265,7 @@ fn live_message(project: &Project, sub_mqtt: &str, pub_mqtt: &str, topic: &str, 
     let got: Vec<String> = lines.map_while(Result::ok).collect();
     let status = sub.wait().expect("wait for mosquitto_sub");
     assert!(
-        status.success() && got.iter().any(|l| l == payload),
+        status.success() && got.iter().any(|l| *l == format!("{topic} {payload}")),
         "{sub_mqtt} did not get {payload:?} published on {pub_mqtt}: {got:?}\n--- logs ---\n{}",
         project.logs()
     );

@@ -748,3 +748,33 @@ impl MidgeCluster {
         }
     }
 }
+
+/// Starts `mosquitto_sub` (QoS 1, `-C 1 -W 30`, line-buffered through `stdbuf` so its `-d`
+/// output arrives as it happens) on `host:port` for `topic`, and returns once it printed that
+/// it received its SUBACK; the rest of its output follows in the returned lines.
+pub fn mosquitto_sub_subscribed(
+    host: &str,
+    port: &str,
+    topic: &str,
+) -> (
+    std::process::Child,
+    std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+) {
+    use std::io::BufRead;
+    let mut sub = std::process::Command::new("stdbuf")
+        .args(["-oL", "mosquitto_sub", "-h", host, "-p", port, "-t", topic])
+        .args(["-q", "1", "-v", "-d", "-C", "1", "-W", "30"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn mosquitto_sub");
+    let mut lines = std::io::BufReader::new(sub.stdout.take().expect("stdout")).lines();
+    loop {
+        let line = lines.next().and_then(Result::ok);
+        let line = line
+            .unwrap_or_else(|| panic!("mosquitto_sub on {host}:{port} ended before its SUBACK"));
+        if line.contains("received SUBACK") {
+            return (sub, lines);
+        }
+    }
+}

@@ -6,7 +6,7 @@
 //! without sockets; the server carries the actions over gRPC.
 
 use crate::local_routes::RouteChange;
-use crate::router::{Groups, RouteScratch};
+use crate::router::{as_published, Groups, RouteScratch};
 use crate::session_store::SessionIdx;
 use crate::{Action, Broker, NodeId};
 use midge_codec::Publish;
@@ -82,12 +82,7 @@ impl Broker {
         out: &mut Vec<Action>,
     ) {
         self.counters.forwarded_in += 1;
-        publish.dup = false;
-        publish.packet_id = None;
-        publish.properties.topic_alias = None;
-        publish.properties.subscription_identifiers.clear();
-        let expires_at =
-            crate::message::expiry_instant(now, publish.properties.message_expiry_interval);
+        let expires_at = as_published(now, &mut publish);
         self.route(now, None, &publish, expires_at, Groups::Only(groups), out);
     }
 

@@ -94,6 +94,16 @@ fn tailor(
     }
 }
 
+/// Strips what belonged to the sender's connection (DUP, packet id, topic alias, subscription
+/// identifiers) from a publish about to be routed; returns when it expires.
+pub(crate) fn as_published(now: Instant, publish: &mut Publish) -> Option<Instant> {
+    publish.dup = false;
+    publish.packet_id = None;
+    publish.properties.topic_alias = None;
+    publish.properties.subscription_identifiers.clear();
+    crate::message::expiry_instant(now, publish.properties.message_expiry_interval)
+}
+
 impl Broker {
     /// Sends `publish` (topic resolved, no alias) to every session with a matching
     /// subscription: one copy per session with the highest granted QoS among its matching
@@ -218,12 +228,7 @@ impl Broker {
         mut publish: Publish,
         out: &mut Vec<Action>,
     ) -> usize {
-        publish.dup = false;
-        publish.packet_id = None;
-        publish.properties.topic_alias = None;
-        publish.properties.subscription_identifiers.clear();
-        let expires_at =
-            crate::message::expiry_instant(now, publish.properties.message_expiry_interval);
+        let expires_at = as_published(now, &mut publish);
         if publish.retain && self.config.retain_available {
             let message = Message {
                 publish: publish.clone(),
