@@ -130,7 +130,11 @@ impl ClusterNode {
                 let served = tonic::transport::Server::builder()
                     .add_service(service)
                     .add_service(link_service)
-                    .serve_with_incoming_shutdown(TcpIncoming::from(listener), stopped)
+                    .serve_with_incoming_shutdown(
+                        // Without TCP_NODELAY a small reply waits for the delayed ACK (40 ms).
+                        TcpIncoming::from(listener).with_nodelay(Some(true)),
+                        stopped,
+                    )
                     .await;
                 if let Err(e) = served {
                     tracing::error!(error = %e, "the cluster gRPC listener failed");
