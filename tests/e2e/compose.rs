@@ -368,3 +368,156 @@ fn three_containers_form_a_cluster_and_survive_one_stopping() {
     );
     println!("with node 3 stopped, nodes 1 and 2 commit and serve retained and live messages");
 }
+
+/// The id of `service`'s container.
+fn container(project: &Project, service: &str) -> String {
+    let out = project.run(&["ps", "-q", service]);
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Runs `midge-bench ARGS` (image `bench`) in the network namespace of container `cid`, so it
+/// reaches that node on 127.0.0.1:1883 even while the node is cut off from the cluster network;
+/// returns its JSON summary.
+fn bench_in(bench: &str, cid: &str, args: &[&str]) -> serde_json::Value {
+    let network = format!("container:{cid}");
+    let (out, timed_out) = output_within(
+        Command::new("docker")
+            .args(["run", "--rm", "--network", &network])
+            .args(["--entrypoint", "/usr/local/bin/midge", bench])
+            .args(args)
+            .args(["-h", "127.0.0.1", "-p", "1883", "--quiet"]),
+        DOCKER_LIMIT,
+    );
+    assert!(!timed_out, "midge-bench {args:?} did not finish");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "midge-bench {args:?} printed no summary ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+// The brief's partition policy: node 3 cut off from the others (`docker network disconnect`)
+// refuses what needs a quorum (a retained QoS 1 publish gets v5 DISCONNECT 0x89 Server busy and
+// no PUBACK), keeps serving QoS 0 among its own clients, while the majority keeps full service;
+// after `docker network connect` node 3 converges by itself to the majority's retained state.
+#[test]
+fn a_partitioned_node_refuses_quorum_writes_and_converges_after_healing() {
+    if !docker_works() {
+        eprintln!("SKIPPED: no Docker daemon answers `docker info`");
+        return;
+    }
+    let Some(compose) = compose_command() else {
+        eprintln!("SKIPPED: neither `docker compose` nor `docker-compose` is installed");
+        return;
+    };
+    if !have_tool("mosquitto_pub", "apt-get install mosquitto-clients") {
+        return;
+    }
+    let bench_bin = Path::new(env!("CARGO_BIN_EXE_midge")).with_file_name("midge-bench");
+    assert!(
+        bench_bin.exists(),
+        "{} is built by `cargo test --workspace`",
+        bench_bin.display()
+    );
+    let unique = format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0)
+    );
+    let project = Project {
+        compose,
+        name: format!("midge-part-{unique}"),
+        image: format!("midge-part:{unique}"),
+    };
+    build_image(&project.image);
+    let bench = format!("midge-part-bench:{unique}");
+    let (out, timed_out) = output_within(
+        Command::new("bash")
+            .arg(repo().join("deploy").join("local-image.sh"))
+            .arg(&bench_bin)
+            .arg(&bench),
+        DOCKER_LIMIT,
+    );
+    assert!(
+        out.status.success() && !timed_out,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    project.run(&["up", "-d"]);
+    let admin: Vec<String> = (1..=3)
+        .map(|n| project.published(&format!("midge{n}"), 8888))
+        .collect();
+    wait_for_cluster(&project, &admin, &[1, 2, 3]);
+    let mqtt1 = project.published("midge1", 1883);
+    let node3 = container(&project, "midge3");
+    let network = format!("{}_cluster", project.name);
+
+    run_docker(&["network", "disconnect", &network, &node3]);
+    // The minority refuses a retained QoS 1 publish: no PUBACK, DISCONNECT 0x89.
+    let refused = bench_in(
+        &bench,
+        &node3,
+        &[
+            "pub",
+            "-c",
+            "1",
+            "-q",
+            "1",
+            "-r",
+            "-t",
+            "part/r",
+            "--count",
+            "1",
+            "--duration",
+            "4",
+        ],
+    );
+    assert_eq!(refused["messages"]["acked"], 0, "{refused}");
+    assert!(
+        refused["errors"].to_string().contains("ServerBusy"),
+        "{refused}"
+    );
+    // ... and keeps serving QoS 0 among its own clients.
+    let local = bench_in(
+        &bench,
+        &node3,
+        &[
+            "pubsub",
+            "--pubs",
+            "1",
+            "--subs",
+            "1",
+            "-q",
+            "0",
+            "--count",
+            "20",
+            "--duration",
+            "4",
+        ],
+    );
+    assert_eq!(local["messages"]["received"], 20, "{local}");
+    // The majority keeps full service.
+    publish_retained(&project, &mqtt1, "part/r", "from the majority");
+
+    run_docker(&["network", "connect", "--alias", "midge3", &network, &node3]);
+    let mqtt3 = project.published("midge3", 1883);
+    expect_retained(&project, &mqtt3, "part/r", "from the majority");
+    let _ = output_within(
+        Command::new("docker").args(["image", "rm", "-f", &bench]),
+        Duration::from_secs(60),
+    );
+}
+
+/// Runs a docker command that must succeed.
+fn run_docker(args: &[&str]) {
+    let (out, timed_out) = output_within(Command::new("docker").args(args), DOCKER_LIMIT);
+    assert!(
+        out.status.success() && !timed_out,
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -770,11 +770,14 @@ pub fn mosquitto_sub_subscribed(
         .expect("spawn mosquitto_sub");
     let mut lines = std::io::BufReader::new(sub.stdout.take().expect("stdout")).lines();
     loop {
-        let line = lines.next().and_then(Result::ok);
-        let line = line
-            .unwrap_or_else(|| panic!("mosquitto_sub on {host}:{port} ended before its SUBACK"));
-        if line.contains("received SUBACK") {
-            return (sub, lines);
+        match lines.next().and_then(Result::ok) {
+            Some(line) if line.contains("received SUBACK") => return (sub, lines),
+            Some(_) => {}
+            None => {
+                let _ = sub.kill();
+                let _ = sub.wait();
+                panic!("mosquitto_sub on {host}:{port} ended before its SUBACK");
+            }
         }
     }
 }
