@@ -3,7 +3,7 @@
 //! over from another node (v5 0x8E, session present); and after `kill -9` of the node holding
 //! it, the session resumes on a survivor with every acknowledged QoS 1 message.
 
-use crate::cluster_routing::linked_cluster;
+use crate::cluster_routing::{linked_cluster, publish_until_acked};
 use crate::connect::connect_packet;
 use crate::harness::v4::{self, QoS};
 use crate::harness::{next_matching, Inbox, Midge, RawClient, WAIT};
@@ -184,13 +184,9 @@ async fn a_dead_nodes_sessions_are_adopted_with_their_wills_and_keep_queueing() 
     let will = v4::publish(&mut wills).await;
     assert_eq!(will.topic, "wills/orphan");
     assert_eq!(&will.payload[..], b"lost");
-    publish_acked(
-        cluster.node(other),
-        "orphan-pub",
-        "orphan/x",
-        &["while away"],
-    )
-    .await;
+    // The publisher's node may not have forgotten the dead node's routes yet: retried until
+    // acknowledged.
+    publish_until_acked(cluster.node(other), "orphan-pub", "orphan/x", "while away").await;
     let (c2, present, mut inbox2) = persistent(cluster.node(other), "orphan").await;
     assert!(present);
     assert_eq!(payloads(&mut inbox2, 1).await, ["while away"]);

@@ -243,8 +243,9 @@ impl Links {
     }
 
     /// Forwards `publish` to peer `node` for its sessions and its members of `groups`. With
-    /// `ack`, the ticket completes once the peer took it (or gave up). Dropped, and counted,
-    /// when the peer is unknown, unreachable or too far behind.
+    /// `ack` (QoS 1/2), the ticket completes once the peer took it, and fails if it did not:
+    /// the peer is unknown, unreachable or too far behind (the publisher is then not
+    /// acknowledged, and retries). Without `ack` such a publish is dropped; both are counted.
     pub fn forward(
         &self,
         node: u64,
@@ -257,7 +258,7 @@ impl Links {
             Some(link) if link.is_up() && !link.is_full() => link,
             _ => {
                 self.shared.counters.dropped.fetch_add(1, Ordering::Relaxed);
-                return None;
+                return ack.then(crate::ticket::failed);
             }
         };
         let (t, done) = if ack {
@@ -267,8 +268,11 @@ impl Links {
             (None, None)
         };
         let publish = forwarded_to_pb(publish, groups);
-        link.send(Item::Publish { publish, done }).then_some(())?;
-        t
+        if link.send(Item::Publish { publish, done }) {
+            t
+        } else {
+            ack.then(crate::ticket::failed)
+        }
     }
 
     /// The persistent sessions node `gone` owned, for this node to adopt, if it leads the

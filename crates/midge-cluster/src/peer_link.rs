@@ -158,6 +158,8 @@ struct Batch {
     resync: bool,
     /// Completed (dropped) once the exchange ends, answered or not.
     done: Vec<Completion>,
+    /// Acknowledged publishes' completions: done when the peer answered, failed otherwise.
+    must_arrive: Vec<Completion>,
 }
 
 impl Batch {
@@ -178,7 +180,7 @@ impl Batch {
             }
             Item::Publish { publish, done } => {
                 self.publishes.push(publish);
-                self.done.extend(done);
+                self.must_arrive.extend(done);
             }
             Item::Resync => self.resync = true,
         }
@@ -231,6 +233,9 @@ impl LinkTask {
                     .counters
                     .dropped
                     .fetch_add(publishes as u64, Ordering::Relaxed);
+                for c in batch.must_arrive.drain(..) {
+                    c.fail();
+                }
                 batch = Batch::default();
             }
             let rpc = self.build(&mut batch);
@@ -274,7 +279,11 @@ impl LinkTask {
                     });
                     tracing::debug!(peer = self.to, %error, "exchange failed");
                     self.up.store(false, Ordering::Relaxed);
-                    // The batch's waiters are released before the backoff.
+                    // The batch's waiters are released before the backoff; publishers whose
+                    // messages did not arrive get no acknowledgement.
+                    for c in batch.must_arrive.drain(..) {
+                        c.fail();
+                    }
                     drop(batch);
                     if !gone_reported && since.elapsed() >= GRACE {
                         gone_reported = true;

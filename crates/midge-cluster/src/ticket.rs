@@ -3,34 +3,57 @@
 //! PUBACK after a forward).
 //!
 //! A ticket completes when the peer answered, or when the peer's link gave up on it (the peer
-//! is unreachable): the waiting client is never held longer than one request deadline.
+//! is unreachable): the waiting client is never held longer than one request deadline. A
+//! ticket that must not be taken as done when the peer is unreachable (a QoS 1/2 forward: the
+//! message may be lost) completes as failed, and the acknowledgement is withheld.
 
 use tokio::sync::watch;
 
 /// Waits for one request to a peer; clones wait for the same request.
 #[derive(Debug, Clone)]
-pub struct Ticket(watch::Receiver<()>);
+pub struct Ticket(watch::Receiver<bool>);
 
-/// The link's end of a [`Ticket`]: dropping it completes the ticket.
+/// The link's end of a [`Ticket`]: dropping it completes the ticket; [`Completion::fail`]
+/// completes it as failed.
 #[derive(Debug)]
-pub(crate) struct Completion(#[allow(dead_code)] watch::Sender<()>);
+pub(crate) struct Completion(watch::Sender<bool>);
 
 /// A new ticket and its completion.
 pub(crate) fn ticket() -> (Ticket, Completion) {
-    let (tx, rx) = watch::channel(());
+    let (tx, rx) = watch::channel(false);
     (Ticket(rx), Completion(tx))
 }
 
+/// A ticket that has already failed.
+pub(crate) fn failed() -> Ticket {
+    let (t, c) = ticket();
+    c.fail();
+    t
+}
+
+impl Completion {
+    /// Completes the ticket as failed.
+    pub(crate) fn fail(self) {
+        self.0.send_replace(true);
+    }
+}
+
 impl Ticket {
-    /// Returns once the request is answered or abandoned.
-    pub async fn wait(mut self) {
-        // `changed` fails once the sender is gone; nothing is ever sent on it.
+    /// Returns once the request is answered or abandoned: true unless it failed.
+    pub async fn wait(mut self) -> bool {
+        // `changed` fails once the sender is gone; only a failure is ever sent on it.
         while self.0.changed().await.is_ok() {}
+        !*self.0.borrow()
     }
 
     /// True once the request is answered or abandoned.
     pub fn is_done(&self) -> bool {
         self.0.has_changed().is_err()
+    }
+
+    /// True once the request is done and succeeded (nothing left to wait for or report).
+    pub fn succeeded(&self) -> bool {
+        self.is_done() && !*self.0.borrow()
     }
 }
 
@@ -45,8 +68,14 @@ mod tests {
         assert!(!t.is_done());
         let waiter = tokio::spawn(t.wait());
         drop(c);
-        waiter.await.unwrap();
-        assert!(t2.is_done());
-        t2.wait().await;
+        assert!(waiter.await.unwrap());
+        assert!(t2.is_done() && t2.succeeded());
+        assert!(t2.wait().await);
+        let (t, c) = ticket();
+        c.fail();
+        assert!(t.is_done());
+        assert!(!t.succeeded());
+        assert!(!t.wait().await);
+        assert!(!failed().wait().await);
     }
 }

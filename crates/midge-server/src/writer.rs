@@ -91,7 +91,14 @@ impl<W: AsyncWrite + Unpin> ConnWriter<W> {
                 Step::Drained(notice) => notice.notify(),
                 Step::Gate(tickets) => {
                     for ticket in tickets {
-                        ticket.wait().await;
+                        if !ticket.wait().await {
+                            // A QoS 1/2 message did not reach a peer with subscribers for it:
+                            // the publisher is not acknowledged and retries.
+                            let failed = CommitFailed {
+                                reason: ReasonCode::ServerUnavailable,
+                            };
+                            return Ok(self.give_up(failed).await);
+                        }
                     }
                 }
                 Step::Wait(seq) => {
@@ -169,7 +176,8 @@ impl<W: AsyncWrite + Unpin> ConnWriter<W> {
             Outbound::Close => Step::Close,
             Outbound::Drained(notice) => Step::Drained(notice),
             Outbound::Gate(mut tickets) => {
-                tickets.retain(|t| !t.is_done());
+                // A failed one is kept: waiting on it returns at once, and the writer gives up.
+                tickets.retain(|t| !t.succeeded());
                 if tickets.is_empty() {
                     Step::More
                 } else {
