@@ -347,3 +347,65 @@ async fn a_killed_node_is_not_acknowledged_for_then_forgotten() {
     })
     .await;
 }
+
+// Membership at runtime: a 4th node started with seeds joins a running 3-voter cluster as a
+// learner and serves live messages at once; removing a voter with `midge ctl cluster leave`
+// promotes the learner, and messages still flow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fourth_node_joins_at_runtime_and_a_voter_leaves() {
+    let mut cluster = linked_cluster(3).await;
+    let seed = cluster.node(1).cluster_addr().to_string();
+    cluster.nodes.push(Some(Midge::start_with(&[
+        ("MIDGE__CLUSTER__NODE_ID", "4"),
+        ("MIDGE__CLUSTER__SEEDS", seed.as_str()),
+    ])));
+    let view = cluster.wait_for(1, "node 4 a learner", |v| {
+        v.members
+            .iter()
+            .any(|m| m.node_id == 4 && m.role == "learner")
+    });
+    assert_eq!(view.voters(), [1, 2, 3]);
+    for id in 1..=4 {
+        scrape_until(
+            cluster.node(id),
+            "every node linked to the other three",
+            |s| value(s, "midge_cluster_peers", &[("state", "up")]) == 3.0,
+        )
+        .await;
+    }
+    let (sub, mut inbox) = v4::connect(cluster.node(4), "sub-4").await;
+    v4::subscribe(&sub, &mut inbox, "j/#", QoS::AtLeastOnce).await;
+    publish_on(
+        cluster.node(1),
+        "j-pub",
+        "j/x",
+        QoS::AtLeastOnce,
+        "to the new node",
+    )
+    .await;
+    assert_eq!(receive(&mut inbox, 1).await[0].0, "to the new node");
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_midge"))
+        .args(["ctl", "--admin"])
+        .arg(format!("http://{}", cluster.node(1).admin_addr()))
+        .args(["cluster", "leave", "--node-id", "2"])
+        .output()
+        .expect("run midge ctl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    cluster.wait_for(1, "node 4 promoted", |v| {
+        v.voters() == [1, 3, 4] && v.members.iter().all(|m| m.node_id != 2)
+    });
+    publish_on(
+        cluster.node(3),
+        "j-pub-3",
+        "j/y",
+        QoS::AtLeastOnce,
+        "after the leave",
+    )
+    .await;
+    assert_eq!(receive(&mut inbox, 1).await[0].0, "after the leave");
+}

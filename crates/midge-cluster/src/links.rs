@@ -325,7 +325,7 @@ impl Links {
         let c = &self.shared.counters;
         LinkStats {
             peers: peers.len() as u64,
-            peers_up: peers.values().filter(|l| l.is_up()).count() as u64,
+            peers_up: peers.values().filter(|l| l.is_confirmed_up()).count() as u64,
             forwarded: c.forwarded.load(Ordering::Relaxed),
             dropped: c.dropped.load(Ordering::Relaxed),
             failures: c.failures.load(Ordering::Relaxed),

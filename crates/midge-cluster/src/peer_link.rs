@@ -90,6 +90,8 @@ pub(crate) struct PeerLink {
     tx: mpsc::UnboundedSender<Item>,
     queued: Arc<AtomicUsize>,
     up: Arc<AtomicBool>,
+    /// Set by the first exchange that succeeds.
+    confirmed: Arc<AtomicBool>,
     task: JoinHandle<()>,
 }
 
@@ -104,9 +106,10 @@ impl PeerLink {
     pub(crate) fn start(shared: LinkShared, to: u64, addr: String) -> PeerLink {
         let (tx, rx) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
-        // Down until the first exchange succeeds: a client is not held waiting for a peer
-        // that never answered; the first exchange carries every route anyway.
-        let up = Arc::new(AtomicBool::new(false));
+        // Up (not known to be down) from the start: what is queued before the first exchange
+        // goes with it, and fails with it if the peer does not answer.
+        let up = Arc::new(AtomicBool::new(true));
+        let confirmed = Arc::new(AtomicBool::new(false));
         let task = LinkTask {
             shared,
             to,
@@ -114,6 +117,7 @@ impl PeerLink {
             rx,
             queued: queued.clone(),
             up: up.clone(),
+            confirmed: confirmed.clone(),
             seq: 0,
             needs_full: true,
         };
@@ -122,6 +126,7 @@ impl PeerLink {
             tx,
             queued,
             up,
+            confirmed,
             task: tokio::spawn(task.run()),
         }
     }
@@ -129,6 +134,11 @@ impl PeerLink {
     /// True unless the last exchange failed.
     pub(crate) fn is_up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
+    }
+
+    /// True once an exchange succeeded and the last one did not fail (for metrics).
+    pub(crate) fn is_confirmed_up(&self) -> bool {
+        self.is_up() && self.confirmed.load(Ordering::Relaxed)
     }
 
     /// Queues `item`; false if the link is gone.
@@ -194,6 +204,7 @@ struct LinkTask {
     rx: mpsc::UnboundedReceiver<Item>,
     queued: Arc<AtomicUsize>,
     up: Arc<AtomicBool>,
+    confirmed: Arc<AtomicBool>,
     /// Batches of this incarnation that carried route changes.
     seq: u64,
     needs_full: bool,
@@ -201,8 +212,7 @@ struct LinkTask {
 
 impl LinkTask {
     async fn run(mut self) {
-        // Counted as down from the start, without a warning until the grace period passes.
-        let mut down_since: Option<Instant> = Some(Instant::now());
+        let mut down_since: Option<Instant> = None;
         let mut ever_up = false;
         let mut gone_reported = false;
         let mut backoff = BACKOFF_START;
@@ -242,15 +252,15 @@ impl LinkTask {
             let sent = rpc.publishes.len() as u64;
             match self.exchange(rpc).await {
                 Ok(reply) => {
-                    if down_since.take().is_some() {
-                        if ever_up {
-                            tracing::info!(peer = self.to, "peer reachable again");
-                        } else {
-                            tracing::info!(peer = self.to, "broker link up");
-                        }
+                    if !ever_up {
+                        tracing::info!(peer = self.to, "broker link up");
                         ever_up = true;
-                        self.up.store(true, Ordering::Relaxed);
+                        self.confirmed.store(true, Ordering::Relaxed);
+                    } else if down_since.is_some() {
+                        tracing::info!(peer = self.to, "peer reachable again");
                     }
+                    down_since = None;
+                    self.up.store(true, Ordering::Relaxed);
                     gone_reported = false;
                     backoff = BACKOFF_START;
                     if reply.resync_routes {
@@ -273,8 +283,10 @@ impl LinkTask {
                     counters.failures.fetch_add(1, Ordering::Relaxed);
                     counters.dropped.fetch_add(sent, Ordering::Relaxed);
                     let since = *down_since.get_or_insert_with(|| {
-                        tracing::warn!(peer = self.to, addr = %self.addr, %error,
-                            "peer unreachable; dropping what is forwarded to it");
+                        if ever_up {
+                            tracing::warn!(peer = self.to, addr = %self.addr, %error,
+                                "peer unreachable; dropping what is forwarded to it");
+                        }
                         Instant::now()
                     });
                     tracing::debug!(peer = self.to, %error, "exchange failed");
