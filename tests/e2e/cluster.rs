@@ -163,18 +163,7 @@ async fn ctl_cluster_leave_removes_a_node_from_the_membership() {
     cluster.agreed_leader();
     // A dead node is removed the same way as a live one.
     cluster.kill(3);
-    let out = Command::new(env!("CARGO_BIN_EXE_midge"))
-        .args(["ctl", "--admin"])
-        .arg(format!("http://{}", cluster.node(2).admin_addr()))
-        .args(["cluster", "leave", "--node-id", "3"])
-        .output()
-        .expect("run midge ctl");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    cluster.ctl_leave(2, 3);
     for id in [1, 2] {
         let view = cluster.wait_for(id, "node 3 gone", |v| {
             v.members.iter().all(|m| m.node_id != 3)

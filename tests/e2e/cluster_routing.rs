@@ -385,17 +385,7 @@ async fn a_fourth_node_joins_at_runtime_and_a_voter_leaves() {
     .await;
     assert_eq!(receive(&mut inbox, 1).await[0].0, "to the new node");
 
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_midge"))
-        .args(["ctl", "--admin"])
-        .arg(format!("http://{}", cluster.node(1).admin_addr()))
-        .args(["cluster", "leave", "--node-id", "2"])
-        .output()
-        .expect("run midge ctl");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    cluster.ctl_leave(1, 2);
     cluster.wait_for(1, "node 4 promoted", |v| {
         v.voters() == [1, 3, 4] && v.members.iter().all(|m| m.node_id != 2)
     });

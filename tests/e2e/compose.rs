@@ -288,20 +288,22 @@ fn build_image(tag: &str) {
     );
 }
 
-#[test]
-fn three_containers_form_a_cluster_and_survive_one_stopping() {
+/// A Compose project named `{prefix}-<unique>` using an image built from this test's binary,
+/// not started yet; `None` (with a SKIPPED line) where Docker, Compose or the mosquitto clients
+/// are missing.
+fn new_project(prefix: &str) -> Option<Project> {
     if !docker_works() {
         eprintln!("SKIPPED: no Docker daemon answers `docker info`");
-        return;
+        return None;
     }
     let Some(compose) = compose_command() else {
         eprintln!("SKIPPED: neither `docker compose` nor `docker-compose` is installed");
-        return;
+        return None;
     };
     if !have_tool("mosquitto_pub", "apt-get install mosquitto-clients")
         || !have_tool("mosquitto_sub", "apt-get install mosquitto-clients")
     {
-        return;
+        return None;
     }
     let unique = format!(
         "{}-{}",
@@ -313,10 +315,18 @@ fn three_containers_form_a_cluster_and_survive_one_stopping() {
     );
     let project = Project {
         compose,
-        name: format!("midge-e2e-{unique}"),
-        image: format!("midge-e2e:{unique}"),
+        name: format!("{prefix}-{unique}"),
+        image: format!("{prefix}:{unique}"),
     };
     build_image(&project.image);
+    Some(project)
+}
+
+#[test]
+fn three_containers_form_a_cluster_and_survive_one_stopping() {
+    let Some(project) = new_project("midge-e2e") else {
+        return;
+    };
     project.run(&["up", "-d"]);
 
     let mqtt: Vec<String> = (1..=3)
@@ -403,38 +413,16 @@ fn bench_in(bench: &str, cid: &str, args: &[&str]) -> serde_json::Value {
 // after `docker network connect` node 3 converges by itself to the majority's retained state.
 #[test]
 fn a_partitioned_node_refuses_quorum_writes_and_converges_after_healing() {
-    if !docker_works() {
-        eprintln!("SKIPPED: no Docker daemon answers `docker info`");
-        return;
-    }
-    let Some(compose) = compose_command() else {
-        eprintln!("SKIPPED: neither `docker compose` nor `docker-compose` is installed");
-        return;
-    };
-    if !have_tool("mosquitto_pub", "apt-get install mosquitto-clients") {
-        return;
-    }
     let bench_bin = Path::new(env!("CARGO_BIN_EXE_midge")).with_file_name("midge-bench");
     assert!(
         bench_bin.exists(),
         "{} is built by `cargo test --workspace`",
         bench_bin.display()
     );
-    let unique = format!(
-        "{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0)
-    );
-    let project = Project {
-        compose,
-        name: format!("midge-part-{unique}"),
-        image: format!("midge-part:{unique}"),
+    let Some(project) = new_project("midge-part") else {
+        return;
     };
-    build_image(&project.image);
-    let bench = format!("midge-part-bench:{unique}");
+    let bench = format!("{}-bench", project.image);
     let (out, timed_out) = output_within(
         Command::new("bash")
             .arg(repo().join("deploy").join("local-image.sh"))

@@ -703,6 +703,23 @@ impl MidgeCluster {
         serde_json::from_str(&body).ok()
     }
 
+    /// Runs `midge ctl cluster leave --node-id GONE` against node `via`'s admin API and
+    /// asserts it succeeded.
+    pub fn ctl_leave(&self, via: u64, gone: u64) {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_midge"))
+            .args(["ctl", "--admin"])
+            .arg(format!("http://{}", self.node(via).admin_addr()))
+            .args(["cluster", "leave", "--node-id", &gone.to_string()])
+            .output()
+            .expect("run midge ctl");
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Waits until node `id`'s view satisfies `pred`; returns that view.
     pub fn wait_for(
         &self,
