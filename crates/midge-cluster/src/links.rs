@@ -4,7 +4,6 @@
 
 use crate::link_handler::LinkHandler;
 use crate::pb;
-use crate::pb_impl::forwarded_to_pb;
 use crate::pb_impl::op_from_command;
 use crate::peer_channels::PeerChannels;
 use crate::peer_link::{Item, LinkCounters, LinkShared, PeerLink};
@@ -249,8 +248,8 @@ impl Links {
     pub fn forward(
         &self,
         node: u64,
-        publish: &Publish,
-        groups: &[Arc<str>],
+        publish: Publish,
+        groups: Vec<Arc<str>>,
         ack: bool,
     ) -> Option<Ticket> {
         let peers = lock(&self.peers);
@@ -267,8 +266,11 @@ impl Links {
         } else {
             (None, None)
         };
-        let publish = forwarded_to_pb(publish, groups);
-        if link.send(Item::Publish { publish, done }) {
+        if link.send(Item::Publish {
+            publish,
+            groups,
+            done,
+        }) {
             t
         } else {
             ack.then(crate::ticket::failed)

@@ -11,8 +11,10 @@
 
 use crate::link_handler::LinkHandler;
 use crate::pb;
+use crate::pb_impl::forwarded_to_pb;
 use crate::peer_channels::PeerChannels;
 use crate::ticket::Completion;
+use midge_codec::Publish;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -61,9 +63,11 @@ pub(crate) enum Item {
         done: Completion,
         reply: Option<oneshot::Sender<Vec<pb::Command>>>,
     },
-    /// A publish for the peer's sessions.
+    /// A publish for the peer's sessions and its members of `groups` (encoded by the link
+    /// task, not under the broker lock that queued it).
     Publish {
-        publish: pb::ForwardedPublish,
+        publish: Publish,
+        groups: Vec<Arc<str>>,
         done: Option<Completion>,
     },
     /// Send the whole route set next (it was replaced).
@@ -188,8 +192,12 @@ impl Batch {
                 self.claims.push(claim);
                 self.done.push(done);
             }
-            Item::Publish { publish, done } => {
-                self.publishes.push(publish);
+            Item::Publish {
+                publish,
+                groups,
+                done,
+            } => {
+                self.publishes.push(forwarded_to_pb(&publish, &groups));
                 self.must_arrive.extend(done);
             }
             Item::Resync => self.resync = true,

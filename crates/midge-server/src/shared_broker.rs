@@ -487,7 +487,7 @@ impl State {
                     if let Some(links) = &self.links {
                         let ack = publish.qos > midge_codec::QoS::AtMostOnce;
                         self.tickets
-                            .extend(links.forward(node, &publish, &groups, ack));
+                            .extend(links.forward(node, publish, groups, ack));
                     }
                 }
                 Action::Persist(op) => match self.commits.as_mut() {
