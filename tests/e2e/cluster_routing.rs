@@ -1,13 +1,13 @@
 //! Live messages across a three-node cluster of real `midge` processes: subscribe on node 2,
 //! publish on nodes 1 and 3 at every QoS; one copy however many of a node's subscriptions
-//! match; `$share` groups spread over nodes; client-id takeover across nodes (v5 0x8E); the
-//! mosquitto command line clients on different nodes; and a killed node costing the others
-//! nothing but its own subscribers.
+//! match; `$share` groups spread over nodes, under each shared strategy; client-id takeover
+//! across nodes (v5 0x8E); the mosquitto command line clients on different nodes; and a
+//! killed node costing the others nothing but its own subscribers.
 
 use crate::connect::connect_packet;
 use crate::harness::v4::{self, QoS};
 use crate::harness::{
-    have_tool, mosquitto_sub_subscribed, next_matching, Midge, MidgeCluster, RawClient, WAIT,
+    have_tool, mosquitto_sub_subscribed, next_matching, Inbox, Midge, MidgeCluster, RawClient, WAIT,
 };
 use crate::metrics::{scrape, scrape_until, value};
 use midge_codec::{Disconnect, Packet, ProtocolVersion, ReasonCode};
@@ -17,7 +17,12 @@ use std::time::Duration;
 /// Starts `n` nodes and waits until every node's broker links to the others are up, so a
 /// SUBACK on any node waits for every peer.
 pub(crate) async fn linked_cluster(n: u64) -> MidgeCluster {
-    let cluster = MidgeCluster::start(n);
+    linked_cluster_with(n, &[]).await
+}
+
+/// [`linked_cluster`] with extra `MIDGE__...` settings for every node.
+pub(crate) async fn linked_cluster_with(n: u64, env: &[(&str, &str)]) -> MidgeCluster {
+    let cluster = MidgeCluster::start_with(n, env);
     for id in 1..=n {
         cluster.wait_for(id, "every member", |v| v.members.len() as u64 == n);
         let peers = (n - 1) as f64;
@@ -215,6 +220,112 @@ async fn a_shared_group_spread_over_two_nodes_gets_each_message_once() {
     );
     nothing_more(&mut in2).await;
     nothing_more(&mut in3).await;
+}
+
+/// Collects `n` publishes from the inboxes of members on nodes 1, 2 and 3; returns, per
+/// payload, the node whose member got it.
+async fn served_by(inboxes: &mut [Inbox<v4::Packet>; 3], n: usize) -> Vec<(String, u64)> {
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while got.len() < n {
+        let [a, b, c] = inboxes;
+        let (node, p) = tokio::select! {
+            p = v4::publish(a) => (1, p),
+            p = v4::publish(b) => (2, p),
+            p = v4::publish(c) => (3, p),
+            _ = tokio::time::sleep_until(deadline) => panic!("only {} of {n} arrived", got.len()),
+        };
+        got.push((String::from_utf8_lossy(&p.payload).into_owned(), node));
+    }
+    got
+}
+
+/// Members of `$share/g/work/#` on each of the three nodes of `cluster`.
+async fn a_member_on_every_node(
+    cluster: &MidgeCluster,
+) -> (Vec<v4::AsyncClient>, [Inbox<v4::Packet>; 3]) {
+    let mut clients = Vec::new();
+    let mut inboxes = Vec::new();
+    for id in 1..=3 {
+        let (m, mut inbox) = v4::connect(cluster.node(id), &format!("worker-{id}")).await;
+        v4::subscribe(&m, &mut inbox, "$share/g/work/#", QoS::AtLeastOnce).await;
+        clients.push(m);
+        inboxes.push(inbox);
+    }
+    let inboxes: [Inbox<v4::Packet>; 3] = inboxes.try_into().expect("three inboxes");
+    (clients, inboxes)
+}
+
+// `broker.shared_strategy = "round-robin"`: a group with a member on every node gets the
+// messages published on node 1 spread over all three nodes, each exactly once (MQTT 4.8.2:
+// one member per message), where local-first would keep them all on node 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_robin_spreads_a_group_over_every_node() {
+    let cluster =
+        linked_cluster_with(3, &[("MIDGE__BROKER__SHARED_STRATEGY", "round-robin")]).await;
+    let (_members, mut inboxes) = a_member_on_every_node(&cluster).await;
+    for i in 0..9 {
+        publish_on(
+            cluster.node(1),
+            "rr-pub",
+            "work/x",
+            QoS::AtLeastOnce,
+            &format!("{i}"),
+        )
+        .await;
+    }
+    let got = served_by(&mut inboxes, 9).await;
+    let mut per_node = [0; 3];
+    for (_, node) in &got {
+        per_node[(*node - 1) as usize] += 1;
+    }
+    assert_eq!(per_node, [3, 3, 3], "{got:?}");
+    for inbox in &mut inboxes {
+        nothing_more(inbox).await;
+    }
+}
+
+// `broker.shared_strategy = "client-hash"`: every message of one publisher goes to the same
+// member, wherever it is, so that member sees them in order (MQTT-4.6.0-5 holds per member).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_hash_sends_each_publishers_messages_to_one_member_in_order() {
+    let cluster =
+        linked_cluster_with(3, &[("MIDGE__BROKER__SHARED_STRATEGY", "client-hash")]).await;
+    let (_members, mut inboxes) = a_member_on_every_node(&cluster).await;
+    let publishers = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"];
+    let (n, per) = (publishers.len(), 5);
+    let mut clients = Vec::new();
+    for name in publishers {
+        let (c, inbox) = v4::connect(cluster.node(1), name).await;
+        clients.push((c, inbox, name));
+    }
+    for i in 0..per {
+        for (c, _, name) in &clients {
+            c.publish("work/x", QoS::AtLeastOnce, false, format!("{name}-{i}"))
+                .await
+                .expect("publish");
+        }
+    }
+    let got = served_by(&mut inboxes, n * per).await;
+    let mut nodes_used = std::collections::BTreeSet::new();
+    for name in publishers {
+        let mine: Vec<&(String, u64)> = got
+            .iter()
+            .filter(|(p, _)| p.starts_with(&format!("{name}-")))
+            .collect();
+        let order: Vec<&str> = mine.iter().map(|(p, _)| p.as_str()).collect();
+        let want: Vec<String> = (0..per).map(|i| format!("{name}-{i}")).collect();
+        assert_eq!(order, want, "one publisher's messages, in order");
+        assert!(
+            mine.iter().all(|(_, node)| *node == mine[0].1),
+            "{name} went to one member: {mine:?}"
+        );
+        nodes_used.insert(mine[0].1);
+    }
+    assert!(
+        nodes_used.len() > 1,
+        "publishers spread over members: {got:?}"
+    );
 }
 
 fn v5_connect(client_id: &str) -> Packet {

@@ -1,7 +1,8 @@
 //! Persistent sessions across a three-node cluster of real `midge` processes: a session moves
 //! to the node its client reconnects to, with its queued messages; a connected one is taken
-//! over from another node (v5 0x8E, session present); and after `kill -9` of the node holding
-//! it, the session resumes on a survivor with every acknowledged QoS 1 message.
+//! over from another node (v5 0x8E, session present); after `kill -9` of the node holding
+//! it, the session resumes on a survivor with every acknowledged QoS 1 message, including
+//! those acknowledged while the cluster was losing the node (a follower, and the leader).
 
 use crate::cluster_routing::{linked_cluster, publish_until_acked};
 use crate::connect::connect_packet;
@@ -11,6 +12,8 @@ use midge_codec::{
     Disconnect, Packet, ProtocolVersion, ReasonCode, Subscribe, SubscriptionOptions,
     TopicSubscription,
 };
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// Connects `id` with clean session 0 to `node`; returns the client, session present and inbox.
 async fn persistent(node: &Midge, id: &str) -> (v4::AsyncClient, bool, Inbox<v4::Packet>) {
@@ -191,4 +194,110 @@ async fn a_dead_nodes_sessions_are_adopted_with_their_wills_and_keep_queueing() 
     assert!(present);
     assert_eq!(payloads(&mut inbox2, 1).await, ["while away"]);
     let _ = c2.disconnect().await;
+}
+
+/// Publishes QoS 1 messages `{prefix}-0`, `{prefix}-1`, ... on `topic` from `node`, one at a
+/// time, each retried until acknowledged, until `until`; returns those acknowledged.
+async fn publish_stream(node: &Midge, prefix: &str, topic: &str, until: Instant) -> Vec<String> {
+    let mut acked = Vec::new();
+    let mut i = 0;
+    while Instant::now() < until {
+        let payload = format!("{prefix}-{i}");
+        let id = format!("{prefix}-pub-{i}");
+        publish_until_acked(node, &id, topic, &payload).await;
+        acked.push(payload);
+        i += 1;
+    }
+    acked
+}
+
+/// The brief's promise, through the whole failover: a node holding a persistent session is
+/// killed while another node publishes for it without pause. Every publish the survivors
+/// acknowledge, before the node is lost, while the leader adopts the session, and after, is
+/// in the session when its client comes back on a survivor (MQTT-4.3.2: a PUBACK means the
+/// receiver took ownership of the message). The survivors keep the lost node's routes, and
+/// refuse publishes they cannot deliver (0x89, a v3 client sees the close), until the
+/// cluster has committed its release, which the leader proposes only once the adopted
+/// session's routes are known everywhere.
+async fn nothing_acknowledged_is_lost_while_a_node_is_lost(kill_the_leader: bool) {
+    let mut cluster = linked_cluster(3).await;
+    let leader = cluster.agreed_leader();
+    let victim = (1..=3)
+        .find(|id| (*id == leader) == kill_the_leader)
+        .expect("a victim");
+    // Publishing through a node that is not the (old) leader: it notices the loss on its own
+    // clock, not the adopter's.
+    let publisher = (1..=3)
+        .find(|id| *id != victim && *id != leader)
+        .expect("a survivor");
+    let (c, _, mut inbox) = persistent(cluster.node(victim), "streamed").await;
+    v4::subscribe(&c, &mut inbox, "stream/#", QoS::AtLeastOnce).await;
+
+    let pid = cluster.node(victim).pid();
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    // Past the 3 s grace period, the adoption and the release.
+    let until = Instant::now() + Duration::from_secs(7);
+    let acked = publish_stream(cluster.node(publisher), "s", "stream/x", until).await;
+    assert!(killer.join().expect("killer"), "kill -9 {pid}");
+    cluster.kill(victim);
+    assert!(acked.len() > 10, "too few publishes: {acked:?}");
+
+    let deadline = Instant::now() + WAIT;
+    let (c2, present, mut inbox2) = loop {
+        match v4::try_connect_with(v4::options(cluster.node(publisher), "streamed", false)).await {
+            Ok(connected) => break connected,
+            Err(e) => assert!(Instant::now() < deadline, "never reconnected: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(present, "the session resumed");
+    let mut missing: std::collections::BTreeSet<String> = acked.iter().cloned().collect();
+    // What the first connection got before its node died was delivered (and acknowledged).
+    while let Ok(item) = inbox.try_recv() {
+        if let Ok(v4::Packet::Publish(p)) = item {
+            missing.remove(String::from_utf8_lossy(&p.payload).as_ref());
+        }
+    }
+    while !missing.is_empty() {
+        let next = next_matching(&mut inbox2, |p| match p {
+            v4::Packet::Publish(p) => Some(p.clone()),
+            _ => None,
+        })
+        .await;
+        let Ok(p) = next else {
+            panic!(
+                "{} of {} acknowledged message(s) lost: {:?}\npublisher's node:\n{}",
+                missing.len(),
+                acked.len(),
+                missing,
+                cluster.node(publisher).log()
+            );
+        };
+        missing.remove(String::from_utf8_lossy(&p.payload).as_ref());
+    }
+    let _ = c2.disconnect().await;
+    assert!(
+        cluster
+            .node(publisher)
+            .log()
+            .contains("The cluster released node"),
+        "the lost node was never released:\n{}",
+        cluster.node(publisher).log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_acknowledged_is_lost_while_a_follower_holding_a_session_is_lost() {
+    nothing_acknowledged_is_lost_while_a_node_is_lost(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_acknowledged_is_lost_while_the_leader_holding_a_session_is_lost() {
+    nothing_acknowledged_is_lost_while_a_node_is_lost(true).await;
 }

@@ -656,18 +656,27 @@ pub struct MidgeCluster {
 impl MidgeCluster {
     /// Starts `n` nodes and waits until node 1 sees all of them as members.
     pub fn start(n: u64) -> MidgeCluster {
+        MidgeCluster::start_with(n, &[])
+    }
+
+    /// [`MidgeCluster::start`] with extra `MIDGE__...` settings for every node.
+    pub fn start_with(n: u64, env: &[(&str, &str)]) -> MidgeCluster {
         // `$SYS` every second, so `$SYS/cluster/...` follows membership changes quickly.
         let sys = ("MIDGE__BROKER__SYS_INTERVAL_SECS", "1");
-        let first = Midge::start_with(&[("MIDGE__CLUSTER__NODE_ID", "1"), sys]);
+        let mut first_env = vec![("MIDGE__CLUSTER__NODE_ID", "1"), sys];
+        first_env.extend_from_slice(env);
+        let first = Midge::start_with(&first_env);
         let seed = first.cluster_addr().to_string();
         let mut nodes = vec![Some(first)];
         for id in 2..=n {
             let id = id.to_string();
-            nodes.push(Some(Midge::start_with(&[
+            let mut node_env = vec![
                 ("MIDGE__CLUSTER__NODE_ID", id.as_str()),
                 ("MIDGE__CLUSTER__SEEDS", seed.as_str()),
                 sys,
-            ])));
+            ];
+            node_env.extend_from_slice(env);
+            nodes.push(Some(Midge::start_with(&node_env)));
         }
         let cluster = MidgeCluster { nodes };
         cluster.wait_for(1, "every node a member", |v| v.members.len() as u64 == n);

@@ -7,8 +7,9 @@ use crate::pb_impl::{packet_id_from_pb, FieldError};
 use midge_store::StateWrite;
 use prost::Message;
 
-/// Appends the writes of one command. Values are the protobuf rows of `proto/midge.proto`;
-/// session records get their offline-since time from `offline`.
+/// Appends the writes of one command (none for `NodeReleased`, which stores nothing). Values
+/// are the protobuf rows of `proto/midge.proto`; session records get their offline-since time
+/// from `offline`.
 pub(crate) fn command_writes(
     command: pb::Command,
     offline: &mut OfflineSessions,
@@ -75,6 +76,7 @@ pub(crate) fn command_writes(
             packet_id: packet_id_from_pb(c.packet_id, "Qos2ReceivedDelete.packet_id")?,
             client_id: c.client_id,
         },
+        Op::NodeReleased(_) => return Ok(()),
     };
     writes.push(write);
     Ok(())

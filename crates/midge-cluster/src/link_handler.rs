@@ -22,8 +22,9 @@ pub struct Inbound {
     pub routes: Option<RouteUpdate>,
     /// Clients that connected (or are connecting) to the peer.
     pub claims: Vec<crate::pb::Claim>,
-    /// Publishes for this node's sessions, each with the shared groups this node serves.
-    pub publishes: Vec<(Publish, Vec<Arc<str>>)>,
+    /// Publishes for this node's sessions, each with the shared groups this node serves and
+    /// the publisher's share key.
+    pub publishes: Vec<(Publish, Vec<Arc<str>>, u64)>,
 }
 
 /// The broker behind a node's links (implemented by the server).
@@ -33,8 +34,4 @@ pub trait LinkHandler: Send + Sync + 'static {
     /// is durable (the peer then acknowledges its publishers), with the sessions its
     /// `hand_off` claims asked for, as the ops that rebuild them.
     async fn exchange(&self, from: u64, batch: Inbound) -> Vec<(Arc<str>, Vec<DurableOp>)>;
-
-    /// Peer `node` left the cluster or stayed unreachable past the grace period: forget its
-    /// routes.
-    fn peer_gone(&self, node: u64);
 }

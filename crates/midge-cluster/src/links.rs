@@ -88,6 +88,8 @@ impl Links {
                 handler: Arc::default(),
                 counters: Arc::new(LinkCounters::default()),
                 received: Arc::default(),
+                lost: Arc::default(),
+                lost_changed: Arc::default(),
             },
             peers: Arc::default(),
         }
@@ -241,7 +243,8 @@ impl Links {
         }
     }
 
-    /// Forwards `publish` to peer `node` for its sessions and its members of `groups`. With
+    /// Forwards `publish` to peer `node` for its sessions and its members of `groups` (picked
+    /// by `share_key` under the client-hash strategy). With
     /// `ack` (QoS 1/2), the ticket completes once the peer took it, and fails if it did not:
     /// the peer is unknown, unreachable or too far behind (the publisher is then not
     /// acknowledged, and retries). Without `ack` such a publish is dropped; both are counted.
@@ -250,6 +253,7 @@ impl Links {
         node: u64,
         publish: Publish,
         groups: Vec<Arc<str>>,
+        share_key: u64,
         ack: bool,
     ) -> Option<Ticket> {
         let peers = lock(&self.peers);
@@ -269,6 +273,7 @@ impl Links {
         if link.send(Item::Publish {
             publish,
             groups,
+            share_key,
             done,
         }) {
             t
@@ -277,12 +282,73 @@ impl Links {
         }
     }
 
+    /// True while this node leads the Raft group.
+    pub fn is_leader(&self) -> bool {
+        self.metrics.borrow().current_leader == Some(self.shared.node_id)
+    }
+
+    /// Peers lost and not yet released, each with its start (incarnation) that was lost (0:
+    /// unknown). A peer is lost once unreachable past the grace period or removed from the
+    /// group. Its routes stay known (QoS 1/2 publishes for it are refused, not acknowledged)
+    /// until the Raft leader adopted its sessions, announced their routes and committed its
+    /// release ([`Links::released`]).
+    pub fn lost(&self) -> Vec<(u64, u64)> {
+        lock(&self.shared.lost)
+            .iter()
+            .map(|(&node, &inc)| (node, inc))
+            .collect()
+    }
+
+    /// True while peer `node` is lost and not released.
+    pub fn is_lost(&self, node: u64) -> bool {
+        lock(&self.shared.lost).contains_key(&node)
+    }
+
+    /// Returns when a peer may have been lost since the last call.
+    pub async fn lost_changed(&self) {
+        self.shared.lost_changed.notified().await;
+    }
+
+    /// Tickets that complete once every reachable peer exchanged everything queued for it
+    /// before this call (route changes included).
+    pub fn barrier(&self) -> Vec<Ticket> {
+        let mut tickets = Vec::new();
+        for link in lock(&self.peers).values() {
+            if !link.is_up() {
+                continue;
+            }
+            let (t, c) = ticket();
+            if link.send(Item::Barrier(c)) {
+                tickets.push(t);
+            }
+        }
+        tickets
+    }
+
+    /// The cluster committed the release of lost node `node` (its start `incarnation`):
+    /// returns whether the broker forgets its routes now, which it does unless that node
+    /// already came back as a newer start. A node that came back as the same start (a healed
+    /// partition) is asked to send its routes whole again with its next batch.
+    pub fn released(&self, node: u64, incarnation: u64) -> bool {
+        if node == self.shared.node_id {
+            return false;
+        }
+        let mut received = lock(&self.shared.received);
+        if let Some(&(inc, _)) = received.get(&node) {
+            if incarnation != 0 && inc != incarnation {
+                return false;
+            }
+        }
+        received.remove(&node);
+        lock(&self.shared.lost).remove(&node);
+        true
+    }
+
     /// The persistent sessions node `gone` owned, for this node to adopt, if it leads the
     /// Raft group (one adopter, so no two nodes take the same sessions); empty otherwise. Read
     /// once this node has applied its log, with deadlines relative to `now`.
     pub async fn orphans(&self, gone: u64, now: WallClock) -> Vec<RestoredSession> {
-        let me = self.shared.node_id;
-        if self.metrics.borrow().current_leader != Some(me) {
+        if !self.is_leader() {
             return Vec::new();
         }
         self.catch_up("orphaned sessions").await;
@@ -336,7 +402,7 @@ impl Links {
 
     /// Keeps one link per member other than this node (`node id -> cluster address`):
     /// starts links to new members, restarts those whose address changed, and stops those
-    /// that left (the broker forgets their routes).
+    /// that left (they are lost: see [`Links::lost`]).
     pub(crate) fn set_peers(&self, members: BTreeMap<u64, String>) {
         let mut gone = Vec::new();
         {
@@ -356,12 +422,14 @@ impl Links {
             }
         }
         for id in gone {
-            tracing::info!(peer = id, "peer left the cluster; forgetting its routes");
-            lock(&self.shared.received).remove(&id);
-            if let Some(handler) = self.handler() {
-                handler.peer_gone(id);
-            }
+            tracing::info!(peer = id, "peer left the cluster; it is lost");
+            self.shared.mark_lost(id);
         }
+    }
+
+    /// Stops every link (this node is stopping; no peer is lost).
+    pub(crate) fn close(&self) {
+        lock(&self.peers).clear();
     }
 
     /// Checks a batch's route sequence from peer `from`: returns whether to apply its routes,

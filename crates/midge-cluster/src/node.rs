@@ -259,7 +259,7 @@ impl ClusterNode {
     pub async fn shutdown(self) -> Result<(), ClusterError> {
         let _ = self.stop.send(true);
         self.membership.abort();
-        self.links.set_peers(BTreeMap::new());
+        self.links.close();
         if let Err(e) = self.batcher.await {
             tracing::error!(error = %e, "proposal batcher failed");
         }

@@ -7,7 +7,8 @@
 //! restarted peer asks for the routes within a second and a dead one is noticed. While the
 //! peer is unreachable, queued items are dropped (their tickets complete, forwarded publishes
 //! are counted as dropped) and the link retries with backoff; after `GRACE` of failures the
-//! broker is told to forget the peer's routes.
+//! peer is lost: the Raft leader adopts its sessions and has the cluster release it (see
+//! `Links::lost`), and only then does every node forget its routes.
 
 use crate::link_handler::LinkHandler;
 use crate::pb;
@@ -28,7 +29,7 @@ const MAX_BATCH: usize = 1024;
 const HEARTBEAT: Duration = Duration::from_secs(1);
 /// Deadline of one exchange.
 const RPC_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a peer may stay unreachable before its routes are dropped.
+/// How long a peer may stay unreachable before it is lost.
 pub(crate) const GRACE: Duration = Duration::from_secs(3);
 const BACKOFF_START: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
@@ -68,10 +69,13 @@ pub(crate) enum Item {
     Publish {
         publish: Publish,
         groups: Vec<Arc<str>>,
+        share_key: u64,
         done: Option<Completion>,
     },
     /// Send the whole route set next (it was replaced).
     Resync,
+    /// Completed once everything queued before it was exchanged (or the exchange failed).
+    Barrier(Completion),
 }
 
 /// What the node shares with each of its links.
@@ -85,6 +89,25 @@ pub(crate) struct LinkShared {
     pub(crate) counters: Arc<LinkCounters>,
     /// Per peer: (incarnation, last route batch) received from it.
     pub(crate) received: Arc<Mutex<HashMap<u64, (u64, u64)>>>,
+    /// Lost peers (unreachable past `GRACE`, or removed from the group) not yet released,
+    /// with the incarnation last received from each (0: none).
+    pub(crate) lost: Arc<Mutex<HashMap<u64, u64>>>,
+    /// Woken when a peer is lost.
+    pub(crate) lost_changed: Arc<tokio::sync::Notify>,
+}
+
+impl LinkShared {
+    /// Marks peer `node` lost: forgets what it sent (its next batch must carry its routes
+    /// whole) and remembers its incarnation for the release. Its routes stay until then.
+    pub(crate) fn mark_lost(&self, node: u64) {
+        let incarnation = lock(&self.received).remove(&node).map_or(0, |(inc, _)| inc);
+        lock(&self.lost).entry(node).or_insert(incarnation);
+        self.lost_changed.notify_one();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The handle of a running link; dropping it stops the task.
@@ -195,12 +218,15 @@ impl Batch {
             Item::Publish {
                 publish,
                 groups,
+                share_key,
                 done,
             } => {
-                self.publishes.push(forwarded_to_pb(&publish, &groups));
+                self.publishes
+                    .push(forwarded_to_pb(&publish, &groups, share_key));
                 self.must_arrive.extend(done);
             }
             Item::Resync => self.resync = true,
+            Item::Barrier(done) => self.done.push(done),
         }
     }
 }
@@ -269,6 +295,10 @@ impl LinkTask {
                     }
                     down_since = None;
                     self.up.store(true, Ordering::Relaxed);
+                    if gone_reported {
+                        // Reachable again before the cluster released it: not lost.
+                        lock(&self.shared.lost).remove(&self.to);
+                    }
                     gone_reported = false;
                     backoff = BACKOFF_START;
                     if reply.resync_routes {
@@ -308,16 +338,8 @@ impl LinkTask {
                     if !gone_reported && since.elapsed() >= GRACE {
                         gone_reported = true;
                         tracing::warn!(peer = self.to, grace = ?GRACE,
-                            "peer unreachable past the grace period; forgetting its routes");
-                        // Its next batch must carry its routes whole.
-                        self.shared
-                            .received
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .remove(&self.to);
-                        if let Some(handler) = self.shared.handler.get() {
-                            handler.peer_gone(self.to);
-                        }
+                            "peer unreachable past the grace period; it is lost");
+                        self.shared.mark_lost(self.to);
                     }
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(BACKOFF_MAX);
@@ -331,7 +353,7 @@ impl LinkTask {
         let (full, add, remove) = if self.needs_full {
             self.needs_full = false;
             // Route changes queued before now are part of this set.
-            let routes = self.shared.routes.lock().unwrap_or_else(|e| e.into_inner());
+            let routes = lock(&self.shared.routes);
             (true, routes.iter().cloned().collect(), Vec::new())
         } else {
             let mut add = Vec::new();

@@ -51,6 +51,33 @@ impl Proposer {
                 command
             })
             .collect();
+        self.send(commands)
+    }
+
+    /// Proposes that the cluster lets go of lost node `node` (its start `incarnation`), whose
+    /// sessions this node adopted and whose routes it announced: once applied, every node
+    /// forgets the lost node's routes (`Remote::NodeReleased`). Fails as `propose` does.
+    pub fn release(
+        &self,
+        node: u64,
+        incarnation: u64,
+        now: WallClock,
+    ) -> impl Future<Output = Result<(), ClusterError>> + Send + 'static {
+        self.send(vec![pb::Command {
+            timestamp_ms: now.unix_ms,
+            shard_key: String::new(),
+            op: Some(Op::NodeReleased(pb::NodeReleased {
+                node,
+                incarnation,
+                adopter: self.node_id,
+            })),
+        }])
+    }
+
+    fn send(
+        &self,
+        commands: Vec<pb::Command>,
+    ) -> impl Future<Output = Result<(), ClusterError>> + Send + 'static {
         let tx = self.tx.clone();
         async move {
             if commands.is_empty() {

@@ -12,12 +12,17 @@ pub(crate) type RemoteSender = mpsc::UnboundedSender<Vec<pb::Command>>;
 
 /// Which commands a broker must learn about when another node decided them: the retained
 /// messages every node serves alike, and `SessionPut`s, which say who owns a session now (a
-/// node holding a copy it no longer owns lets go of it).
+/// node holding a copy it no longer owns lets go of it), and released nodes.
 pub(crate) fn is_shared(command: &pb::Command) -> bool {
     matches!(
         command.op,
-        Some(Op::RetainedSet(_) | Op::RetainedClear(_) | Op::SessionPut(_))
+        Some(Op::RetainedSet(_) | Op::RetainedClear(_) | Op::SessionPut(_) | Op::NodeReleased(_))
     )
+}
+
+/// Which commands the node that proposed them must also learn about once applied.
+pub(crate) fn is_for_every_node(command: &pb::Command) -> bool {
+    matches!(command.op, Some(Op::NodeReleased(_)))
 }
 
 /// A committed change another node's broker decided.
@@ -32,9 +37,17 @@ pub enum Remote {
         /// The node that wrote it.
         owner: u64,
     },
+    /// Lost node `node` (its start `incarnation`, 0 if unknown) was let go of: its sessions
+    /// were adopted and their routes announced, so its routes may be forgotten.
+    NodeReleased {
+        /// The lost node.
+        node: u64,
+        /// Its start that was lost.
+        incarnation: u64,
+    },
 }
 
-/// Commands committed by other nodes' brokers, in commit order, from the moment the node
+/// Commands committed by other nodes' brokers (and releases, by any node), in commit order, from the moment the node
 /// started (the server applies those that arrived before it restored its broker again:
 /// each is a put or delete of whole values, so the result is the same).
 #[derive(Debug)]
@@ -52,11 +65,20 @@ impl RemoteCommands {
             commands
                 .into_iter()
                 .filter_map(|command| {
-                    if let Some(Op::SessionPut(put)) = &command.op {
-                        return Some(Remote::SessionOwned {
-                            client_id: put.client_id.clone(),
-                            owner: put.owner_node,
-                        });
+                    match &command.op {
+                        Some(Op::SessionPut(put)) => {
+                            return Some(Remote::SessionOwned {
+                                client_id: put.client_id.clone(),
+                                owner: put.owner_node,
+                            })
+                        }
+                        Some(Op::NodeReleased(r)) => {
+                            return Some(Remote::NodeReleased {
+                                node: r.node,
+                                incarnation: r.incarnation,
+                            })
+                        }
+                        _ => {}
                     }
                     match op_from_command(command, &clock) {
                         Ok(op) => Some(Remote::Retained(op)),

@@ -3,7 +3,7 @@
 use crate::apply::command_writes;
 use crate::blocking::{blocking, storage_error};
 use crate::offline_sessions::OfflineSessions;
-use crate::remote_commands::{is_shared, RemoteSender};
+use crate::remote_commands::{is_for_every_node, is_shared, RemoteSender};
 use crate::snapshot_files::SnapshotFiles;
 use crate::{pb, ClusterError, NodeInfo, SnapshotBuilder, TypeConfig};
 use midge_store::{StateStore, StateWrite, StoreError};
@@ -142,10 +142,20 @@ impl<S: StateStore> RaftStateMachine<TypeConfig> for StateMachine<S> {
                 EntryPayload::Normal(request) => {
                     let n = request.commands.len();
                     if let Some((origin, _)) = &self.remote {
-                        if request.origin_id != *origin {
-                            remote
-                                .extend(request.commands.iter().filter(|c| is_shared(c)).cloned());
-                        }
+                        let mine = request.origin_id == *origin;
+                        remote.extend(
+                            request
+                                .commands
+                                .iter()
+                                .filter(|c| {
+                                    if mine {
+                                        is_for_every_node(c)
+                                    } else {
+                                        is_shared(c)
+                                    }
+                                })
+                                .cloned(),
+                        );
                     }
                     for command in request.commands {
                         command_writes(command, &mut self.offline, &mut writes).map_err(|e| {

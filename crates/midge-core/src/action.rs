@@ -61,6 +61,9 @@ pub enum Action {
         publish: Publish,
         /// `{group}/{filter}` names of the shared groups the peer serves for it.
         groups: Vec<Arc<str>>,
+        /// The publisher's share key, with which the peer picks its group member under
+        /// `SharedStrategy::ClientHash` (0 otherwise).
+        share_key: u64,
     },
     /// A client connected here with this identifier: every peer ends its connection with the
     /// same identifier, if it has one. Emitted before the CONNACK, which the server holds

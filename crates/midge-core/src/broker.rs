@@ -183,7 +183,11 @@ impl Broker {
                 remove,
             } => self.on_peer_routes(node, full, add, remove),
             Event::PeerGone { node } => self.remote.drop_node(node),
-            Event::Forwarded { publish, groups } => self.on_forwarded(now, publish, &groups, out),
+            Event::Forwarded {
+                publish,
+                groups,
+                share_key,
+            } => self.on_forwarded(now, publish, &groups, share_key, out),
             Event::Claimed {
                 client_id,
                 clean_start,

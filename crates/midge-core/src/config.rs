@@ -1,5 +1,6 @@
 //! Broker behaviour settings, validated by the server's config layer and passed in.
 
+use crate::shared_strategy::SharedStrategy;
 use midge_codec::QoS;
 use std::time::Duration;
 
@@ -41,6 +42,8 @@ pub struct BrokerConfig {
     pub wildcard_subscription_available: bool,
     /// Shared subscriptions supported.
     pub shared_subscription_available: bool,
+    /// How a shared group's message picks its node and member.
+    pub shared_strategy: SharedStrategy,
     /// Subscription identifiers supported.
     pub subscription_identifiers_available: bool,
     /// Accept an empty client id (v5: assign one; v3.1.1: only with clean session).
@@ -99,6 +102,7 @@ impl Default for BrokerConfig {
             retain_available: true,
             wildcard_subscription_available: true,
             shared_subscription_available: true,
+            shared_strategy: SharedStrategy::LocalFirst,
             subscription_identifiers_available: true,
             allow_zero_length_client_id: true,
             assigned_client_id_prefix: "auto-".to_string(),

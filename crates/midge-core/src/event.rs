@@ -87,6 +87,8 @@ pub enum Event {
         publish: Publish,
         /// `{group}/{filter}` names of the shared groups this node serves for it.
         groups: Vec<Arc<str>>,
+        /// The publisher's share key (see `Action::Forward`).
+        share_key: u64,
     },
     /// A client with this identifier connected to another node (see `Action::Claim`): its
     /// connection here ends with v5 DISCONNECT 0x8E Session taken over, its will is published

@@ -40,6 +40,8 @@ impl Broker {
         &mut self,
         publish: &Publish,
         served: &[Arc<str>],
+        directed: &[(Arc<str>, NodeId)],
+        share_key: u64,
         out: &mut Vec<Action>,
     ) -> usize {
         let mut remote = std::mem::take(&mut self.scratch.remote);
@@ -49,7 +51,8 @@ impl Broker {
             if served.contains(&group) {
                 continue;
             }
-            let Some(node) = self.remote.pick(&group, &nodes) else {
+            let chosen = directed.iter().find(|(g, _)| *g == group).map(|(_, n)| *n);
+            let Some(node) = chosen.or_else(|| self.remote.pick(&group, &nodes)) else {
                 continue;
             };
             match targets.iter_mut().find(|(n, _)| *n == node) {
@@ -66,6 +69,7 @@ impl Broker {
                 node,
                 publish: publish.clone(),
                 groups,
+                share_key,
             });
         }
         forwards
@@ -79,11 +83,13 @@ impl Broker {
         now: Instant,
         mut publish: Publish,
         groups: &[Arc<str>],
+        share_key: u64,
         out: &mut Vec<Action>,
     ) {
         self.counters.forwarded_in += 1;
         let expires_at = as_published(now, &mut publish);
-        self.route(now, None, &publish, expires_at, Groups::Only(groups), out);
+        let served = Groups::Only(groups, share_key);
+        self.route(now, None, &publish, expires_at, served, out);
     }
 
     /// A peer's route changes.

@@ -132,6 +132,11 @@ impl RemoteRoutes {
         self.pick(group, &nodes)
     }
 
+    /// The round-robin position of `group`'s messages among its holders.
+    pub(crate) fn cursor(&mut self, group: &Arc<str>) -> &mut usize {
+        self.cursors.entry(group.clone()).or_default()
+    }
+
     /// The next of `nodes` (holders of `group`) to get one of the group's messages, in
     /// round-robin order.
     pub fn pick(&mut self, group: &Arc<str>, nodes: &[NodeId]) -> Option<NodeId> {

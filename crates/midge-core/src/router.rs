@@ -5,6 +5,7 @@ use crate::remote_routes::RemoteMatch;
 use crate::session::Session;
 use crate::session_store::SessionIdx;
 use crate::shared::GroupId;
+use crate::shared_strategy::{share_key, Holder, SharedStrategy};
 use crate::subscription_tree::SubscriptionTree;
 use crate::{Action, Broker, DurableOp};
 use midge_codec::{Publish, QoS};
@@ -57,18 +58,21 @@ pub struct RouteScratch {
     pub(crate) remote: RemoteMatch,
     /// Shared groups served by a member on this node for the message being routed.
     pub(crate) served: Vec<Arc<str>>,
+    /// Shared groups the strategy sent to a chosen peer, for the message being routed.
+    pub(crate) directed: Vec<(Arc<str>, crate::NodeId)>,
 }
 
 /// Which shared groups a routing call serves.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Groups<'a> {
-    /// A publish made on this node: every matching group gets one copy cluster-wide, from a
-    /// connected local member first, else from a peer holding members, else from a local
-    /// member that is offline; the rest of the cluster gets the message forwarded.
+    /// A publish made on this node: every matching group gets one copy cluster-wide, from the
+    /// node and member `BrokerConfig::shared_strategy` picks (by default a connected local
+    /// member first, else a peer holding members, else a local member that is offline); the
+    /// rest of the cluster gets the message forwarded.
     Cluster,
     /// A publish forwarded from a peer: only these groups (the peer chose this node for
-    /// them), and nothing is forwarded on.
-    Only(&'a [Arc<str>]),
+    /// them), with the publisher's share key, and nothing is forwarded on.
+    Only(&'a [Arc<str>], u64),
 }
 
 /// The copy of `publish` a subscriber gets: QoS min(publish, granted), RETAIN kept only with
@@ -169,21 +173,50 @@ impl Broker {
             );
             self.deliver_to(now, m.session, message, out);
         }
+        let strategy = self.config.shared_strategy;
+        let key = match (groups_served, strategy) {
+            (Groups::Only(_, key), _) => key,
+            (Groups::Cluster, SharedStrategy::ClientHash) if !groups.is_empty() || cluster => {
+                publisher
+                    .and_then(|s| self.sessions.get(s))
+                    .map_or_else(|| share_key(&publish.topic), |s| share_key(&s.client_id))
+            }
+            _ => 0,
+        };
         let mut served = std::mem::take(&mut self.scratch.served);
+        let mut directed = std::mem::take(&mut self.scratch.directed);
         served.clear();
+        directed.clear();
         for gid in groups.drain(..) {
             let Some(name) = self.shared.name(gid).cloned() else {
                 continue;
             };
-            if let Groups::Only(names) = groups_served {
+            if let Groups::Only(names, _) = groups_served {
                 if !names.contains(&name) {
                     continue;
                 }
             }
             let sessions = &self.sessions;
-            let picked = self
-                .shared
-                .pick(gid, |s| sessions.get(s).is_some_and(Session::is_connected));
+            let connected = |s: SessionIdx| sessions.get(s).is_some_and(Session::is_connected);
+            if cluster && strategy != SharedStrategy::LocalFirst {
+                let holders = self.scratch.remote.groups.iter().find(|(g, _)| *g == name);
+                if let Some((_, nodes)) = holders {
+                    let mut peers = nodes.clone();
+                    peers.sort_unstable();
+                    let local = self.shared.has_connected(gid, connected);
+                    let cursor = self.remote.cursor(&name);
+                    if let Some(Holder::Peer(node)) = strategy.choose(cursor, key, local, &peers) {
+                        directed.push((name, node));
+                        continue;
+                    }
+                }
+            }
+            let picked = match strategy {
+                SharedStrategy::ClientHash => self.shared.pick_keyed(gid, key, connected),
+                SharedStrategy::LocalFirst | SharedStrategy::RoundRobin => {
+                    self.shared.pick(gid, connected)
+                }
+            };
             let Some((session, entry)) = picked else {
                 continue;
             };
@@ -211,9 +244,10 @@ impl Broker {
         self.scratch.merged = merged;
         self.scratch.groups = groups;
         if cluster {
-            copies += self.emit_forwards(publish, &served, out);
+            copies += self.emit_forwards(publish, &served, &directed, key, out);
         }
         self.scratch.served = served;
+        self.scratch.directed = directed;
         copies
     }
 

@@ -118,6 +118,40 @@ impl SharedGroups {
         self.pick(gid, connected)
     }
 
+    /// True if group `gid` has a member for which `connected` is true.
+    pub fn has_connected(&self, gid: GroupId, connected: impl Fn(SessionIdx) -> bool) -> bool {
+        self.groups
+            .get(gid as usize)
+            .and_then(Option::as_ref)
+            .is_some_and(|g| g.members.iter().any(|(s, _)| connected(*s)))
+    }
+
+    /// Picks the member of group `gid` for a message with share key `key`
+    /// (`SharedStrategy::ClientHash`): the same one for the same key while the group's
+    /// connected members stay the same; among all members if none is connected.
+    pub fn pick_keyed(
+        &self,
+        gid: GroupId,
+        key: u64,
+        connected: impl Fn(SessionIdx) -> bool,
+    ) -> Option<(SessionIdx, SubEntry)> {
+        let group = self.groups.get(gid as usize)?.as_ref()?;
+        let live = group.members.iter().filter(|(s, _)| connected(*s)).count();
+        let nth = |n: usize, only_live: bool| {
+            group
+                .members
+                .iter()
+                .filter(|(s, _)| !only_live || connected(*s))
+                .nth((key % n as u64) as usize)
+                .copied()
+        };
+        match (live, group.members.len()) {
+            (_, 0) => None,
+            (0, all) => nth(all, false),
+            (live, _) => nth(live, true),
+        }
+    }
+
     /// Picks the member of group `gid` to receive the next message: the next one in
     /// round-robin order for which `connected` is true, else the next one.
     pub fn pick(

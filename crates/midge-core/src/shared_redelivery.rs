@@ -82,6 +82,7 @@ impl Broker {
                 node,
                 publish: message.publish,
                 groups: vec![group],
+                share_key: 0,
             });
         }
     }

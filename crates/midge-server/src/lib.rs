@@ -20,6 +20,7 @@
 
 mod acl_authorizer;
 mod admin;
+mod adopter;
 mod authenticator;
 mod cli;
 mod commit_watch;

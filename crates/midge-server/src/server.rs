@@ -120,9 +120,15 @@ impl Server {
                 remote,
                 control,
                 links,
+                proposer,
             } = storage::open(&config, local_addr).await?;
             let broker = SharedBroker::new(broker, Some(commits));
-            broker.attach_links(links);
+            broker.attach_links(links.clone());
+            tokio::spawn(crate::adopter::run(
+                Arc::downgrade(&broker),
+                links,
+                proposer,
+            ));
             tokio::spawn(storage::apply_remote(remote, broker.clone()));
             cluster_control = Some(control);
             (broker, Some(storage))

@@ -106,7 +106,7 @@ impl SharedBroker {
     }
 
     /// Applies durable changes another node's broker decided and the cluster committed
-    /// (retained messages), under one lock acquisition.
+    /// (retained messages, session owners, released nodes), under one lock acquisition.
     pub(crate) fn apply_replicated(&self, changes: Vec<Remote>) {
         let mut guard = self.state.lock();
         let state = &mut *guard;
@@ -130,6 +130,18 @@ impl SharedBroker {
                             clean_start: false,
                             persistent: true,
                         });
+                    }
+                }
+                Remote::NodeReleased { node, incarnation } => {
+                    let forget = state
+                        .links
+                        .as_ref()
+                        .is_some_and(|links| links.released(node, incarnation));
+                    if forget {
+                        tracing::info!(
+                            "The cluster released node {node}, which was lost; forgetting its routes."
+                        );
+                        state.handle(Event::PeerGone { node });
                     }
                 }
             }
@@ -186,8 +198,12 @@ impl SharedBroker {
                 });
             }
         }
-        for (publish, groups) in batch.publishes {
-            state.handle(Event::Forwarded { publish, groups });
+        for (publish, groups, share_key) in batch.publishes {
+            state.handle(Event::Forwarded {
+                publish,
+                groups,
+                share_key,
+            });
         }
         state.flush_commits();
         let wait = state
@@ -229,40 +245,30 @@ impl SharedBroker {
         }
     }
 
-    /// Peer `node` is gone: forget its routes and, if this node leads the Raft group, adopt
-    /// its persistent sessions (in the background), so messages for them are queued here and
-    /// their wills published.
-    pub(crate) fn peer_gone(self: &Arc<Self>, node: u64) {
-        let links = {
-            let mut guard = self.state.lock();
-            guard.handle(Event::PeerGone { node });
-            guard.flush_commits();
-            guard.links.clone()
-        };
-        let Some(links) = links else {
-            return;
-        };
-        let me = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let sessions = links.orphans(node, crate::storage::wall_clock()).await;
-            if sessions.is_empty() {
-                return;
-            }
-            let Some(broker) = me.upgrade() else {
-                return;
-            };
-            let mut guard = broker.state.lock();
-            let state = &mut *guard;
-            state.origin = None;
-            let adopted = state
-                .broker
-                .adopt_orphans(now(), sessions, &mut state.actions);
-            state.dispatch();
-            state.flush_commits();
-            tracing::warn!(
-                "Adopted {adopted} persistent session(s) of node {node}, which is gone."
-            );
-        });
+    /// Adopts the persistent sessions of lost node `node` (this node leads the Raft group):
+    /// messages for them are queued here from now on and the wills of clients that were
+    /// connected there are published. Returns the commit to wait for, if any, and tickets
+    /// that complete once every reachable peer knows the adopted sessions' routes.
+    pub(crate) fn adopt_lost(
+        &self,
+        node: u64,
+        sessions: Vec<midge_core::RestoredSession>,
+    ) -> (Option<(u64, CommitWatch)>, Vec<Ticket>) {
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
+        state.origin = None;
+        let adopted = state
+            .broker
+            .adopt_orphans(now(), sessions, &mut state.actions);
+        state.dispatch();
+        state.flush_commits();
+        tracing::warn!("Adopted {adopted} persistent session(s) of node {node}, which is lost.");
+        let wait = state
+            .commits
+            .as_ref()
+            .and_then(|c| Some((c.hold_for()?, c.watch())));
+        let barrier = state.links.as_ref().map(Links::barrier).unwrap_or_default();
+        (wait, barrier)
     }
 
     /// This node's connected clients (one lock acquisition; for the admin API).
@@ -483,11 +489,12 @@ impl State {
                     node,
                     publish,
                     groups,
+                    share_key,
                 } => {
                     if let Some(links) = &self.links {
                         let ack = publish.qos > midge_codec::QoS::AtMostOnce;
                         self.tickets
-                            .extend(links.forward(node, publish, groups, ack));
+                            .extend(links.forward(node, publish, groups, share_key, ack));
                     }
                 }
                 Action::Persist(op) => match self.commits.as_mut() {
@@ -580,12 +587,6 @@ impl LinkHandler for PeerHandler {
             }
         }
         handed
-    }
-
-    fn peer_gone(&self, node: u64) {
-        if let Some(broker) = self.broker.upgrade() {
-            broker.peer_gone(node);
-        }
     }
 }
 

@@ -39,6 +39,8 @@ pub(crate) struct Opened {
     pub(crate) control: ClusterControl,
     /// The broker links to peers.
     pub(crate) links: Links,
+    /// Proposes lost nodes' releases (see `adopter`).
+    pub(crate) proposer: midge_cluster::Proposer,
 }
 
 /// The core's clock paired with the wall clock: deadlines cross restarts as unix times.
@@ -160,7 +162,8 @@ pub(crate) async fn open(config: &Config, mqtt_addr: SocketAddr) -> Result<Opene
         started.elapsed().as_millis()
     );
 
-    let (commits, committer) = commit_channel(node.proposer());
+    let proposer = node.proposer();
+    let (commits, committer) = commit_channel(proposer.clone());
     let committer = tokio::spawn(committer.run());
     let control = node.control();
     let links = node.links();
@@ -171,6 +174,7 @@ pub(crate) async fn open(config: &Config, mqtt_addr: SocketAddr) -> Result<Opene
         remote,
         control,
         links,
+        proposer,
     })
 }
 

@@ -171,6 +171,12 @@ pub fn op_from_command(command: pb::Command, clock: &WallClock) -> Result<Durabl
             client_id: arc(c.client_id),
             packet_id: packet_id_from_pb(c.packet_id, "Qos2ReceivedDelete.packet_id")?,
         },
+        Op::NodeReleased(_) => {
+            return Err(FieldError {
+                field: "Command.op",
+                reason: "node_released changes no broker state".to_string(),
+            })
+        }
     })
 }
 

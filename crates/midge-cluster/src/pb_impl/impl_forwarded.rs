@@ -1,12 +1,17 @@
-//! `(midge_codec::Publish, shared groups)` <-> `pb::ForwardedPublish`.
+//! `(midge_codec::Publish, shared groups, share key)` <-> `pb::ForwardedPublish`.
 
 use super::{qos_from_pb, FieldError};
 use crate::pb;
 use midge_codec::{Publish, PublishProperties};
 use std::sync::Arc;
 
-/// A publish forwarded to a peer, with the shared groups the peer serves for it.
-pub fn forwarded_to_pb(publish: &Publish, groups: &[Arc<str>]) -> pb::ForwardedPublish {
+/// A publish forwarded to a peer, with the shared groups the peer serves for it and the
+/// publisher's share key.
+pub fn forwarded_to_pb(
+    publish: &Publish,
+    groups: &[Arc<str>],
+    share_key: u64,
+) -> pb::ForwardedPublish {
     pb::ForwardedPublish {
         topic: publish.topic.to_string(),
         payload: publish.payload.clone(),
@@ -14,13 +19,15 @@ pub fn forwarded_to_pb(publish: &Publish, groups: &[Arc<str>]) -> pb::ForwardedP
         retain: publish.retain,
         properties: Some((&publish.properties).into()),
         groups: groups.iter().map(|g| g.to_string()).collect(),
+        share_key,
     }
 }
 
-/// A forwarded publish as the receiving core takes it (no packet id, DUP clear).
+/// A forwarded publish as the receiving core takes it (no packet id, DUP clear), with its
+/// groups and share key.
 pub fn forwarded_from_pb(
     forwarded: pb::ForwardedPublish,
-) -> Result<(Publish, Vec<Arc<str>>), FieldError> {
+) -> Result<(Publish, Vec<Arc<str>>, u64), FieldError> {
     let qos = qos_from_pb(forwarded.qos, "ForwardedPublish.qos")?;
     let properties = match forwarded.properties {
         Some(p) => PublishProperties::try_from(p)?,
@@ -36,7 +43,7 @@ pub fn forwarded_from_pb(
         payload: forwarded.payload,
     };
     let groups = forwarded.groups.into_iter().map(Arc::from).collect();
-    Ok((publish, groups))
+    Ok((publish, groups, forwarded.share_key))
 }
 
 #[cfg(test)]
@@ -59,9 +66,11 @@ mod tests {
         publish.properties.message_expiry_interval = Some(7);
         publish.properties.content_type = Some(Arc::from("text/plain"));
         let groups: Vec<Arc<str>> = vec![Arc::from("g/a/#")];
-        let (back, back_groups) = forwarded_from_pb(forwarded_to_pb(&publish, &groups)).unwrap();
+        let (back, back_groups, key) =
+            forwarded_from_pb(forwarded_to_pb(&publish, &groups, 7)).unwrap();
         assert_eq!(back, publish);
         assert_eq!(back_groups, groups);
+        assert_eq!(key, 7);
     }
 
     #[test]

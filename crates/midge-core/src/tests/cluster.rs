@@ -3,7 +3,7 @@
 //! forward, and client-id claims (MQTT-3.1.4-3 across nodes).
 
 use super::harness::*;
-use crate::{Action, BrokerConfig, Event, NodeId};
+use crate::{Action, BrokerConfig, Event, NodeId, SharedStrategy};
 use midge_codec::{Packet, QoS, ReasonCode, Subscribe, SubscribeProperties, TopicSubscription};
 use std::sync::Arc;
 
@@ -33,6 +33,7 @@ fn forwards(actions: &[Action]) -> Vec<(NodeId, String, Vec<String>)> {
                 node,
                 publish,
                 groups,
+                ..
             } => Some((
                 *node,
                 publish.topic.to_string(),
@@ -159,6 +160,7 @@ fn a_forwarded_publish_reaches_local_sessions_once_and_goes_no_further() {
     let out = h.event(Event::Forwarded {
         publish: p.clone(),
         groups: vec![],
+        share_key: 0,
     });
     // MQTT-3.3.4-2 across nodes: one copy for the session, however many filters match.
     assert_eq!(payloads(&out, 1), ["fwd"]);
@@ -173,6 +175,7 @@ fn a_forwarded_publish_reaches_local_sessions_once_and_goes_no_further() {
     let out = h.event(Event::Forwarded {
         publish: p,
         groups: vec![Arc::from("g/t/#")],
+        share_key: 0,
     });
     assert_eq!(payloads(&out, 2), ["fwd"]);
 }
@@ -201,6 +204,99 @@ fn a_shared_group_is_served_once_cluster_wide_preferring_local_members() {
         assert_eq!(payloads(&out, 4), ["m"]);
         assert!(forwards(&out).is_empty());
     }
+}
+
+/// Where each of `n` QoS 0 publishes from client slot 1 on `t` went: `0` for the local
+/// member in slot 4, else the peer it was forwarded to.
+fn destinations(h: &mut H, n: usize) -> Vec<NodeId> {
+    (0..n)
+        .map(|_| {
+            let out = h.publish(1, publish("t", QoS::AtMostOnce, None, "m"));
+            let f = forwards(&out);
+            match (payloads(&out, 4).len(), f.as_slice()) {
+                (1, []) => 0,
+                (0, [(node, _, groups)]) if groups == &["g/t"] => *node,
+                other => panic!("one copy per message: {other:?}"),
+            }
+        })
+        .collect()
+}
+
+/// A cluster-configured harness with `strategy`, a publisher in slot 1, a connected local
+/// member of `$share/g/t` in slot 4 and peers 2 and 3 holding members.
+fn group_over_three_nodes(strategy: SharedStrategy) -> H {
+    let mut h = H::with(BrokerConfig {
+        shared_strategy: strategy,
+        ..cluster_config()
+    });
+    h.connect(1, "pub", V5, true);
+    h.connect(4, "member", V5, true);
+    subscribe_raw(&mut h, 4, "$share/g/t");
+    peer_routes(&mut h, 2, true, &["$share/g/t"], &[]);
+    peer_routes(&mut h, 3, true, &["$share/g/t"], &[]);
+    h
+}
+
+// MQTT 4.8.2 leaves the choice of member to the server; `shared_strategy = "round-robin"`
+// spreads a group's messages over every node holding members, this one included.
+#[test]
+fn round_robin_spreads_a_group_over_this_node_and_the_peers() {
+    let mut h = group_over_three_nodes(SharedStrategy::RoundRobin);
+    let mut got = destinations(&mut h, 6);
+    got.sort_unstable();
+    assert_eq!(got, [0, 0, 2, 2, 3, 3]);
+}
+
+// `shared_strategy = "client-hash"`: every message of one publisher goes to the same node
+// (and the key travels with the forward, so the peer picks the same member each time).
+#[test]
+fn client_hash_keeps_a_publisher_on_one_holder() {
+    let mut h = group_over_three_nodes(SharedStrategy::ClientHash);
+    let got = destinations(&mut h, 6);
+    assert!(got.iter().all(|d| *d == got[0]), "{got:?}");
+    let keys: Vec<u64> = h
+        .publish(1, publish("t", QoS::AtMostOnce, None, "m"))
+        .iter()
+        .filter_map(|a| match a {
+            Action::Forward { share_key, .. } => Some(*share_key),
+            _ => None,
+        })
+        .collect();
+    if got[0] != 0 {
+        assert_eq!(keys, [crate::shared_strategy::share_key("pub")]);
+    }
+    // On the receiving node the key picks one member among several, the same every time.
+    let mut r = H::with(BrokerConfig {
+        shared_strategy: SharedStrategy::ClientHash,
+        ..cluster_config()
+    });
+    for slot in 1..=3 {
+        r.connect(slot, &format!("m{slot}"), V5, true);
+        subscribe_raw(&mut r, slot, "$share/g/t");
+    }
+    let receivers: Vec<u64> = (0..5)
+        .map(|_| {
+            let out = r.event(Event::Forwarded {
+                publish: publish("t", QoS::AtMostOnce, None, "m"),
+                groups: vec![Arc::from("g/t")],
+                share_key: 42,
+            });
+            let hit: Vec<u64> = (1..=3).filter(|s| payloads(&out, *s).len() == 1).collect();
+            assert_eq!(hit.len(), 1, "one member: {hit:?}");
+            hit[0]
+        })
+        .collect();
+    assert!(
+        receivers.iter().all(|s| *s == receivers[0]),
+        "{receivers:?}"
+    );
+}
+
+// The default, local-first, keeps every message on this node while it has a connected member.
+#[test]
+fn local_first_keeps_a_group_local_while_a_member_is_connected() {
+    let mut h = group_over_three_nodes(SharedStrategy::LocalFirst);
+    assert_eq!(destinations(&mut h, 4), [0, 0, 0, 0]);
 }
 
 #[test]

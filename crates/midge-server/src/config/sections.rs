@@ -1,7 +1,7 @@
 //! The sections of the configuration file, one struct per `[table]`.
 
 use midge_codec::QoS;
-use midge_core::BrokerConfig;
+use midge_core::{BrokerConfig, SharedStrategy};
 use midge_store::FsyncPolicy;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -39,6 +39,8 @@ pub struct BrokerSection {
     pub wildcard_subscription_available: bool,
     /// Shared subscriptions supported.
     pub shared_subscription_available: bool,
+    /// Which member gets each message of a shared group.
+    pub shared_strategy: SharedStrategyName,
     /// Subscription identifiers supported.
     pub subscription_identifiers_available: bool,
     /// Accept an empty client id.
@@ -85,6 +87,7 @@ impl BrokerSection {
             retain_available: self.retain_available,
             wildcard_subscription_available: self.wildcard_subscription_available,
             shared_subscription_available: self.shared_subscription_available,
+            shared_strategy: self.shared_strategy.into(),
             subscription_identifiers_available: self.subscription_identifiers_available,
             allow_zero_length_client_id: self.allow_zero_length_client_id,
             assigned_client_id_prefix: self.assigned_client_id_prefix.clone(),
@@ -176,6 +179,28 @@ impl StorageSection {
         match self.fsync {
             FsyncMode::Always => FsyncPolicy::Always,
             FsyncMode::Interval => FsyncPolicy::IntervalMs(self.fsync_interval_ms),
+        }
+    }
+}
+
+/// `broker.shared_strategy`: which member gets each message of a shared group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SharedStrategyName {
+    /// A connected member on the node the message was published on first.
+    LocalFirst,
+    /// Round-robin over the nodes with members, then over a node's members.
+    RoundRobin,
+    /// By a hash of the publisher's client id.
+    ClientHash,
+}
+
+impl From<SharedStrategyName> for SharedStrategy {
+    fn from(name: SharedStrategyName) -> SharedStrategy {
+        match name {
+            SharedStrategyName::LocalFirst => SharedStrategy::LocalFirst,
+            SharedStrategyName::RoundRobin => SharedStrategy::RoundRobin,
+            SharedStrategyName::ClientHash => SharedStrategy::ClientHash,
         }
     }
 }
