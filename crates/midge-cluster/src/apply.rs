@@ -15,7 +15,12 @@ pub(crate) fn command_writes(
     offline: &mut OfflineSessions,
     writes: &mut Vec<StateWrite>,
 ) -> Result<(), FieldError> {
-    let op = command.op.ok_or(FieldError::missing("Command.op"))?;
+    let Some(op) = command.op else {
+        // A command of a kind this version does not know (a newer node proposed it): it
+        // changes nothing this version stores.
+        tracing::warn!(shard_key = %command.shard_key, "skipping a command of an unknown kind");
+        return Ok(());
+    };
     let write = match op {
         Op::RetainedSet(c) => StateWrite::RetainedPut {
             value: c

@@ -34,4 +34,7 @@ pub trait LinkHandler: Send + Sync + 'static {
     /// is durable (the peer then acknowledges its publishers), with the sessions its
     /// `hand_off` claims asked for, as the ops that rebuild them.
     async fn exchange(&self, from: u64, batch: Inbound) -> Vec<(Arc<str>, Vec<DurableOp>)>;
+
+    /// The link to peer `node` went down (`reachable` false) or came back up.
+    fn peer_reachable(&self, node: u64, reachable: bool);
 }

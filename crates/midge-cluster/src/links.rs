@@ -6,7 +6,7 @@ use crate::link_handler::LinkHandler;
 use crate::pb;
 use crate::pb_impl::op_from_command;
 use crate::peer_channels::PeerChannels;
-use crate::peer_link::{Item, LinkCounters, LinkShared, PeerLink};
+use crate::peer_link::{lock, Item, LinkCounters, LinkShared, PeerLink};
 use crate::restore::{restore_state, Sessions};
 use crate::ticket::{ticket, Ticket};
 use crate::WallClock;
@@ -63,10 +63,6 @@ impl std::fmt::Debug for Links {
             .field("node_id", &self.shared.node_id)
             .finish_non_exhaustive()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Links {
@@ -309,12 +305,14 @@ impl Links {
         self.shared.lost_changed.notified().await;
     }
 
-    /// Tickets that complete once every reachable peer exchanged everything queued for it
-    /// before this call (route changes included).
+    /// Tickets that complete once every member that is not lost exchanged everything queued
+    /// for it before this call (route changes included); a ticket fails if its peer's
+    /// exchange failed or the peer is unreachable.
     pub fn barrier(&self) -> Vec<Ticket> {
+        let lost = lock(&self.shared.lost).clone();
         let mut tickets = Vec::new();
-        for link in lock(&self.peers).values() {
-            if !link.is_up() {
+        for (node, link) in lock(&self.peers).iter() {
+            if lost.contains_key(node) {
                 continue;
             }
             let (t, c) = ticket();
@@ -325,6 +323,16 @@ impl Links {
         tickets
     }
 
+    /// True if lost node `node`, lost as start `incarnation`, has since come back as another
+    /// start (it restarted: its sessions are its own again, nothing to release).
+    pub fn came_back(&self, node: u64, incarnation: u64) -> bool {
+        incarnation != 0
+            && self
+                .shared
+                .incarnation_of(node)
+                .is_some_and(|inc| inc != incarnation)
+    }
+
     /// The cluster committed the release of lost node `node` (its start `incarnation`):
     /// returns whether the broker forgets its routes now, which it does unless that node
     /// already came back as a newer start. A node that came back as the same start (a healed
@@ -333,58 +341,53 @@ impl Links {
         if node == self.shared.node_id {
             return false;
         }
-        let mut received = lock(&self.shared.received);
-        if let Some(&(inc, _)) = received.get(&node) {
-            if incarnation != 0 && inc != incarnation {
-                return false;
-            }
-        }
-        received.remove(&node);
+        let back = self.came_back(node, incarnation);
         lock(&self.shared.lost).remove(&node);
+        if back {
+            return false;
+        }
+        lock(&self.shared.received).remove(&node);
         true
     }
 
-    /// The persistent sessions node `gone` owned, for this node to adopt, if it leads the
-    /// Raft group (one adopter, so no two nodes take the same sessions); empty otherwise. Read
-    /// once this node has applied its log, with deadlines relative to `now`.
-    pub async fn orphans(&self, gone: u64, now: WallClock) -> Vec<RestoredSession> {
-        if !self.is_leader() {
-            return Vec::new();
+    /// The persistent sessions node `gone` owned, for this node to adopt (it leads the Raft
+    /// group: one adopter, so no two nodes take the same sessions). Read once this node has
+    /// applied its log, with deadlines relative to `now`. An error when it could not catch
+    /// up or read the store: nothing may be released then.
+    pub async fn orphans(&self, gone: u64, now: WallClock) -> Result<Vec<RestoredSession>, String> {
+        if !self.catch_up("orphaned sessions").await {
+            return Err("this node has not applied its Raft log".to_string());
         }
-        self.catch_up("orphaned sessions").await;
-        let Some(store) = self.store.upgrade() else {
-            return Vec::new();
-        };
+        let store = self
+            .store
+            .upgrade()
+            .ok_or_else(|| "the store is closed".to_string())?;
         let read = tokio::task::spawn_blocking(move || {
             restore_state(&*store, &now, Sessions::OwnedOnlyBy(gone))
         })
         .await;
         match read {
-            Ok(Ok(state)) => state.sessions,
-            Ok(Err(e)) => {
-                tracing::error!(node = gone, error = %e, "cannot read the sessions of a gone node");
-                Vec::new()
-            }
-            Err(e) => {
-                tracing::error!(node = gone, error = %e, "reading the sessions of a gone node failed");
-                Vec::new()
-            }
+            Ok(Ok(state)) => Ok(state.sessions),
+            Ok(Err(e)) => Err(format!("cannot read the sessions of node {gone}: {e}")),
+            Err(e) => Err(format!("reading the sessions of node {gone} failed: {e}")),
         }
     }
 
     /// Waits, boundedly, until a leader is known and everything in this node's log is
-    /// applied (a follower learns of commits a heartbeat later, and only from a leader).
-    async fn catch_up(&self, what: &str) {
+    /// applied (a follower learns of commits a heartbeat later, and only from a leader);
+    /// false if it did not.
+    async fn catch_up(&self, what: &str) -> bool {
         let mut metrics = self.metrics.clone();
         let caught_up = |m: &openraft::RaftMetrics<u64, crate::NodeInfo>| {
             m.current_leader.is_some() && m.last_applied.map(|l| l.index) >= m.last_log_index
         };
-        if tokio::time::timeout(CATCH_UP, metrics.wait_for(caught_up))
+        let done = tokio::time::timeout(CATCH_UP, metrics.wait_for(caught_up))
             .await
-            .is_err()
-        {
+            .is_ok_and(|r| r.is_ok());
+        if !done {
             tracing::warn!("reading {what} before this node caught up with the Raft log");
         }
+        done
     }
 
     /// Counters for metrics.
@@ -423,7 +426,8 @@ impl Links {
         }
         for id in gone {
             tracing::info!(peer = id, "peer left the cluster; it is lost");
-            self.shared.mark_lost(id);
+            let incarnation = self.shared.incarnation_of(id);
+            self.shared.mark_lost(id, incarnation);
         }
     }
 

@@ -97,16 +97,25 @@ pub(crate) struct LinkShared {
 }
 
 impl LinkShared {
-    /// Marks peer `node` lost: forgets what it sent (its next batch must carry its routes
-    /// whole) and remembers its incarnation for the release. Its routes stay until then.
-    pub(crate) fn mark_lost(&self, node: u64) {
-        let incarnation = lock(&self.received).remove(&node).map_or(0, |(inc, _)| inc);
-        lock(&self.lost).entry(node).or_insert(incarnation);
+    /// The incarnation last received from peer `node`, if any.
+    pub(crate) fn incarnation_of(&self, node: u64) -> Option<u64> {
+        lock(&self.received).get(&node).map(|&(inc, _)| inc)
+    }
+
+    /// Marks peer `node` lost as start `incarnation` (the one it had when it went away; 0:
+    /// unknown): forgets what it sent (its next batch must carry its routes whole). Its
+    /// routes stay until the cluster releases it.
+    pub(crate) fn mark_lost(&self, node: u64, incarnation: Option<u64>) {
+        lock(&self.received).remove(&node);
+        lock(&self.lost)
+            .entry(node)
+            .or_insert(incarnation.unwrap_or(0));
         self.lost_changed.notify_one();
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// Locks `m`, recovering from a poisoned lock (the data are plain sets and maps).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -226,7 +235,7 @@ impl Batch {
                 self.must_arrive.extend(done);
             }
             Item::Resync => self.resync = true,
-            Item::Barrier(done) => self.done.push(done),
+            Item::Barrier(done) => self.must_arrive.push(done),
         }
     }
 }
@@ -247,6 +256,8 @@ struct LinkTask {
 impl LinkTask {
     async fn run(mut self) {
         let mut down_since: Option<Instant> = None;
+        // The peer's start when it went away, for its release.
+        let mut went_away_as = None;
         let mut ever_up = false;
         let mut gone_reported = false;
         let mut backoff = BACKOFF_START;
@@ -286,19 +297,23 @@ impl LinkTask {
             let sent = rpc.publishes.len() as u64;
             match self.exchange(rpc).await {
                 Ok(reply) => {
+                    if gone_reported || !ever_up {
+                        // Reachable: not lost (an entry from before this link started, for
+                        // a member removed and added again, goes too).
+                        lock(&self.shared.lost).remove(&self.to);
+                    }
                     if !ever_up {
                         tracing::info!(peer = self.to, "broker link up");
                         ever_up = true;
                         self.confirmed.store(true, Ordering::Relaxed);
                     } else if down_since.is_some() {
                         tracing::info!(peer = self.to, "peer reachable again");
+                        if let Some(handler) = self.shared.handler.get() {
+                            handler.peer_reachable(self.to, true);
+                        }
                     }
                     down_since = None;
                     self.up.store(true, Ordering::Relaxed);
-                    if gone_reported {
-                        // Reachable again before the cluster released it: not lost.
-                        lock(&self.shared.lost).remove(&self.to);
-                    }
                     gone_reported = false;
                     backoff = BACKOFF_START;
                     if reply.resync_routes {
@@ -321,6 +336,10 @@ impl LinkTask {
                     counters.failures.fetch_add(1, Ordering::Relaxed);
                     counters.dropped.fetch_add(sent, Ordering::Relaxed);
                     let since = *down_since.get_or_insert_with(|| {
+                        went_away_as = self.shared.incarnation_of(self.to);
+                        if let Some(handler) = self.shared.handler.get() {
+                            handler.peer_reachable(self.to, false);
+                        }
                         if ever_up {
                             tracing::warn!(peer = self.to, addr = %self.addr, %error,
                                 "peer unreachable; dropping what is forwarded to it");
@@ -339,7 +358,7 @@ impl LinkTask {
                         gone_reported = true;
                         tracing::warn!(peer = self.to, grace = ?GRACE,
                             "peer unreachable past the grace period; it is lost");
-                        self.shared.mark_lost(self.to);
+                        self.shared.mark_lost(self.to, went_away_as);
                     }
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(BACKOFF_MAX);

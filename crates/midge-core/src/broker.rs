@@ -183,6 +183,7 @@ impl Broker {
                 remove,
             } => self.on_peer_routes(node, full, add, remove),
             Event::PeerGone { node } => self.remote.drop_node(node),
+            Event::PeerReachable { node, reachable } => self.remote.set_reachable(node, reachable),
             Event::Forwarded {
                 publish,
                 groups,

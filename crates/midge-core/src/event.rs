@@ -73,11 +73,19 @@ pub enum Event {
         /// Routes removed.
         remove: Vec<String>,
     },
-    /// A peer left the cluster or stayed unreachable past the grace period: its routes are
-    /// forgotten, so nothing more is forwarded to it.
+    /// A peer left the cluster or was lost, and the cluster released it (its sessions were
+    /// adopted): its routes are forgotten, so nothing more is forwarded to it.
     PeerGone {
         /// The peer.
         node: NodeId,
+    },
+    /// A peer's link went down (`reachable` false) or came back: while it is down, shared
+    /// groups prefer members on reachable nodes; its other routes stay.
+    PeerReachable {
+        /// The peer.
+        node: NodeId,
+        /// Whether its link is up.
+        reachable: bool,
     },
     /// A publish another node received and forwarded here (see `Action::Forward`): delivered
     /// to this node's matching sessions and to the shared groups in `groups` only; never

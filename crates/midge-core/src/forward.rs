@@ -8,6 +8,7 @@
 use crate::local_routes::RouteChange;
 use crate::router::{as_published, Groups, RouteScratch};
 use crate::session_store::SessionIdx;
+use crate::shared_strategy::{Holder, SharedStrategy};
 use crate::{Action, Broker, NodeId};
 use midge_codec::Publish;
 use std::sync::Arc;
@@ -52,7 +53,21 @@ impl Broker {
                 continue;
             }
             let chosen = directed.iter().find(|(g, _)| *g == group).map(|(_, n)| *n);
-            let Some(node) = chosen.or_else(|| self.remote.pick(&group, &nodes)) else {
+            let node = match (chosen, self.config.shared_strategy) {
+                (Some(node), _) => Some(node),
+                (None, SharedStrategy::LocalFirst) => self.remote.pick(&group, &nodes),
+                // No member here: the strategy picks among the peers alone.
+                (None, strategy) => {
+                    let mut peers = nodes.clone();
+                    peers.sort_unstable();
+                    let cursor = self.remote.cursor(&group);
+                    match strategy.choose(cursor, share_key, false, &peers) {
+                        Some(Holder::Peer(node)) => Some(node),
+                        _ => None,
+                    }
+                }
+            };
+            let Some(node) = node else {
                 continue;
             };
             match targets.iter_mut().find(|(n, _)| *n == node) {

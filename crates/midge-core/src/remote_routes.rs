@@ -41,6 +41,10 @@ pub struct RemoteRoutes {
     by_node: IntMap<NodeId, HashSet<String>>,
     /// Round-robin position per shared group, for choosing among nodes.
     cursors: HashMap<Arc<str>, usize>,
+    /// Peers whose link is down: their routes stay (a QoS 1/2 publish for them is refused
+    /// until the cluster releases them), but a shared group picks them only when no holder
+    /// of its members is reachable.
+    unreachable: HashSet<NodeId>,
 }
 
 impl RemoteRoutes {
@@ -78,8 +82,25 @@ impl RemoteRoutes {
         }
     }
 
-    /// Forgets every route of `node` (it left, or is unreachable past the grace period).
+    /// Notes whether `node`'s link is up.
+    pub fn set_reachable(&mut self, node: NodeId, reachable: bool) {
+        if reachable {
+            self.unreachable.remove(&node);
+        } else {
+            self.unreachable.insert(node);
+        }
+    }
+
+    /// Keeps only the reachable nodes of a group's holders, unless none is reachable.
+    fn prefer_reachable(&self, nodes: &mut Vec<NodeId>) {
+        if !self.unreachable.is_empty() && nodes.iter().any(|n| !self.unreachable.contains(n)) {
+            nodes.retain(|n| !self.unreachable.contains(n));
+        }
+    }
+
+    /// Forgets every route of `node` (it left, or the cluster released it).
     pub fn drop_node(&mut self, node: NodeId) {
+        self.unreachable.remove(&node);
         let Some(routes) = self.by_node.remove(&node) else {
             return;
         };
@@ -117,6 +138,9 @@ impl RemoteRoutes {
                 None => m.groups.push((group.clone(), vec![key.node])),
             },
         });
+        for (_, nodes) in &mut m.groups {
+            self.prefer_reachable(nodes);
+        }
     }
 
     /// A peer holding members of shared group `group` (`{group}/{filter}`), round-robin.
@@ -129,6 +153,7 @@ impl RemoteRoutes {
             .map(|(n, _)| *n)
             .collect();
         nodes.sort_unstable();
+        self.prefer_reachable(&mut nodes);
         self.pick(group, &nodes)
     }
 

@@ -135,6 +135,7 @@ impl SharedGroups {
         key: u64,
         connected: impl Fn(SessionIdx) -> bool,
     ) -> Option<(SessionIdx, SubEntry)> {
+        let key = crate::shared_strategy::member_key(key);
         let group = self.groups.get(gid as usize)?.as_ref()?;
         let live = group.members.iter().filter(|(s, _)| connected(*s)).count();
         let nth = |n: usize, only_live: bool| {

@@ -41,6 +41,13 @@ pub(crate) fn share_key(id: &str) -> u64 {
     hash
 }
 
+/// The key that picks the member on the chosen node: mixed so that it does not repeat the
+/// node choice (`key % nodes`), which would leave most members of each node unused.
+pub(crate) fn member_key(key: u64) -> u64 {
+    let mixed = u128::from(key ^ 0x5bd1_e995_9e37_79b9) * 0x9e37_79b9_7f4a_7c15;
+    (mixed >> 64) as u64 ^ mixed as u64
+}
+
 impl SharedStrategy {
     /// The node for one message of a group, under `RoundRobin` or `ClientHash`: this node if
     /// `local` (it has a connected member) and chosen, else one of `peers` (holders of
@@ -110,6 +117,18 @@ mod tests {
             3,
             "30 publishers over 3 holders: {holders:?}"
         );
+    }
+
+    #[test]
+    fn the_member_key_does_not_repeat_the_node_choice() {
+        // Three nodes with three members each: every (node, member) pair is used.
+        let pairs: std::collections::HashSet<(u64, u64)> = (0..300)
+            .map(|i| {
+                let key = share_key(&format!("client-{i}"));
+                (key % 3, member_key(key) % 3)
+            })
+            .collect();
+        assert_eq!(pairs.len(), 9, "{pairs:?}");
     }
 
     #[test]

@@ -1,13 +1,17 @@
-//! What the Raft leader does about a lost node (unreachable past the grace period, or
-//! removed from the group): it adopts the node's persistent sessions, waits until they are
-//! committed as its own and every reachable peer knows their routes, then has the cluster
-//! commit the node's release. Only on applying that release does a node forget the lost
-//! node's routes, so at every moment a QoS 1/2 publish for those sessions either reaches a
-//! node that queues it or is refused (0x89): none is acknowledged and lost in between.
+//! What the Raft leader does about lost nodes (unreachable past the grace period, or removed
+//! from the group): it adopts their persistent sessions, waits until those are committed as
+//! its own and every member that is not lost has exchanged the adopted sessions' routes, then
+//! has the cluster commit each lost node's release. Only on applying a release does a node
+//! forget the lost node's routes, so at every moment a QoS 1/2 publish for those sessions is
+//! either queued by a node that has them or refused (0x89): none is acknowledged and lost in
+//! between.
 //!
-//! A follower does nothing; if the leader changes before a release commits, the new leader
-//! finds the node still lost on its next round and does the same (adoption skips sessions it
-//! already holds, and a release of a node that is already released changes nothing).
+//! One round handles every lost node together: if the leader that adopted a node's sessions
+//! was lost before releasing it, its successor finds both lost, adopts the sessions from the
+//! dead adopter and releases both only after the same barrier. A member that is unreachable
+//! but not lost yet fails the barrier, so nothing is released until it is back or lost too.
+//! Followers do nothing; adoption skips sessions the leader already holds, and releasing a
+//! node twice changes nothing.
 
 use crate::shared_broker::SharedBroker;
 use crate::storage::wall_clock;
@@ -31,53 +35,56 @@ pub(crate) async fn run(broker: Weak<SharedBroker>, links: Links, proposer: Prop
         if broker.strong_count() == 0 {
             return;
         }
-        if !links.is_leader() {
+        if !links.is_leader() || links.lost().is_empty() {
             continue;
         }
-        for (node, incarnation) in links.lost() {
-            if let Err(reason) = release(&broker, &links, &proposer, node, incarnation).await {
-                tracing::warn!("Node {node} is lost but not released yet ({reason}); retrying.");
-            }
+        if let Err(reason) = release_lost(&broker, &links, &proposer).await {
+            tracing::warn!("Lost node(s) not released yet ({reason}); retrying.");
         }
     }
 }
 
-/// Adopts what lost node `node` owned and commits its release.
-async fn release(
+/// One round: adopts what every lost node owned, then commits their releases.
+async fn release_lost(
     broker: &Weak<SharedBroker>,
     links: &Links,
     proposer: &Proposer,
-    node: u64,
-    incarnation: u64,
 ) -> Result<(), String> {
-    let sessions = links.orphans(node, wall_clock()).await;
-    if !links.is_leader() || !links.is_lost(node) {
-        // Leadership moved, or the node came back, while reading.
-        return Ok(());
-    }
-    if !sessions.is_empty() {
-        let Some(broker) = broker.upgrade() else {
+    let lost = links.lost();
+    let mut commits = Vec::new();
+    for &(node, _) in &lost {
+        let sessions = links.orphans(node, wall_clock()).await?;
+        if !links.is_leader() {
             return Ok(());
-        };
-        let (commit, barrier) = broker.adopt_lost(node, sessions);
-        drop(broker);
-        if let Some((seq, mut watch)) = commit {
-            watch
-                .wait(seq)
-                .await
-                .map_err(|failed| format!("adopted sessions not committed: {failed:?}"))?;
         }
-        for ticket in barrier {
-            ticket.wait().await;
+        if !sessions.is_empty() {
+            let Some(broker) = broker.upgrade() else {
+                return Ok(());
+            };
+            commits.push(broker.adopt_lost(node, sessions));
         }
     }
-    if !links.is_lost(node) {
-        return Ok(());
+    for (seq, mut watch) in commits.into_iter().flatten() {
+        watch
+            .wait(seq)
+            .await
+            .map_err(|failed| format!("adopted sessions not committed: {failed:?}"))?;
     }
-    proposer
-        .release(node, incarnation, wall_clock())
-        .await
-        .map_err(|e| e.to_string())?;
-    tracing::info!("Released lost node {node}: its sessions and routes are this node's now.");
+    for ticket in links.barrier() {
+        if !ticket.wait().await {
+            return Err("a member did not confirm the adopted sessions' routes".to_string());
+        }
+    }
+    for (node, incarnation) in lost {
+        if !links.is_lost(node) || links.came_back(node, incarnation) {
+            // Reachable again, or restarted: its sessions and routes are its own.
+            continue;
+        }
+        proposer
+            .release(node, incarnation, wall_clock())
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::info!("Released lost node {node}: its sessions and routes are this node's now.");
+    }
     Ok(())
 }

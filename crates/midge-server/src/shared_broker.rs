@@ -247,13 +247,13 @@ impl SharedBroker {
 
     /// Adopts the persistent sessions of lost node `node` (this node leads the Raft group):
     /// messages for them are queued here from now on and the wills of clients that were
-    /// connected there are published. Returns the commit to wait for, if any, and tickets
-    /// that complete once every reachable peer knows the adopted sessions' routes.
+    /// connected there are published. Returns the commit to wait for, if any (their routes
+    /// are queued on the links; `Links::barrier` waits for them).
     pub(crate) fn adopt_lost(
         &self,
         node: u64,
         sessions: Vec<midge_core::RestoredSession>,
-    ) -> (Option<(u64, CommitWatch)>, Vec<Ticket>) {
+    ) -> Option<(u64, CommitWatch)> {
         let mut guard = self.state.lock();
         let state = &mut *guard;
         state.origin = None;
@@ -263,12 +263,10 @@ impl SharedBroker {
         state.dispatch();
         state.flush_commits();
         tracing::warn!("Adopted {adopted} persistent session(s) of node {node}, which is lost.");
-        let wait = state
+        state
             .commits
             .as_ref()
-            .and_then(|c| Some((c.hold_for()?, c.watch())));
-        let barrier = state.links.as_ref().map(Links::barrier).unwrap_or_default();
-        (wait, barrier)
+            .and_then(|c| Some((c.hold_for()?, c.watch())))
     }
 
     /// This node's connected clients (one lock acquisition; for the admin API).
@@ -587,6 +585,14 @@ impl LinkHandler for PeerHandler {
             }
         }
         handed
+    }
+
+    fn peer_reachable(&self, node: u64, reachable: bool) {
+        if let Some(broker) = self.broker.upgrade() {
+            let mut state = broker.state.lock();
+            state.handle(Event::PeerReachable { node, reachable });
+            state.flush_commits();
+        }
     }
 }
 

@@ -299,6 +299,46 @@ fn local_first_keeps_a_group_local_while_a_member_is_connected() {
     assert_eq!(destinations(&mut h, 4), [0, 0, 0, 0]);
 }
 
+// A peer whose link is down keeps its routes until the cluster releases it, but a shared
+// group's message goes to a reachable holder while there is one (one member per message,
+// MQTT 4.8.2, without waiting on a node that may be gone).
+#[test]
+fn a_shared_group_skips_an_unreachable_peer_while_another_holds_members() {
+    let mut h = H::with(cluster_config());
+    h.connect(1, "pub", V5, true);
+    peer_routes(&mut h, 2, true, &["$share/g/t"], &[]);
+    peer_routes(&mut h, 3, true, &["$share/g/t", "t"], &[]);
+    h.event(Event::PeerReachable {
+        node: 3,
+        reachable: false,
+    });
+    for _ in 0..4 {
+        let f = forwards(&h.publish(1, publish("t", QoS::AtLeastOnce, Some(1), "m")));
+        // Node 3's ordinary route still gets the message (its forward fails, and the
+        // publisher is not acknowledged); the group's copy goes to node 2.
+        assert_eq!(
+            f,
+            [
+                (3, "t".to_string(), vec![]),
+                (2, "t".to_string(), vec!["g/t".to_string()])
+            ]
+        );
+    }
+    // With every holder unreachable the group still picks one (refused, not dropped).
+    h.event(Event::PeerReachable {
+        node: 2,
+        reachable: false,
+    });
+    let f = forwards(&h.publish(1, publish("t", QoS::AtLeastOnce, Some(2), "m")));
+    assert!(f.iter().any(|(_, _, groups)| groups == &["g/t"]), "{f:?}");
+    h.event(Event::PeerReachable {
+        node: 3,
+        reachable: true,
+    });
+    let f = forwards(&h.publish(1, publish("t", QoS::AtLeastOnce, Some(3), "m")));
+    assert_eq!(f, [(3, "t".to_string(), vec!["g/t".to_string()])]);
+}
+
 #[test]
 fn an_offline_local_member_yields_to_a_peer_holding_members() {
     let mut h = H::with(cluster_config());
