@@ -31,6 +31,7 @@ mod cluster_status;
 mod config;
 mod control;
 mod error;
+mod forwarded_batch;
 mod joiner;
 mod link_handler;
 mod link_service;

@@ -1,11 +1,12 @@
 //! The gRPC `BrokerLink` service: batches from peers' links, checked for route continuity,
 //! decoded, and handed to the broker ([`crate::LinkHandler`]).
 
+use crate::forwarded_batch::decode_forwarded;
 use crate::link_handler::{Inbound, RouteUpdate};
 use crate::links::Links;
 use crate::pb;
 use crate::pb::broker_link_server::{BrokerLink, BrokerLinkServer};
-use crate::pb_impl::{command_from_op, forwarded_from_pb};
+use crate::pb_impl::command_from_op;
 use crate::peer_channels::MAX_MESSAGE_BYTES;
 use crate::WallClock;
 use tonic::{Request, Response, Status};
@@ -34,21 +35,21 @@ impl BrokerLink for LinkService {
             return Err(Status::unavailable("the broker is still starting"));
         };
         let mut rpc = request.into_inner();
+        // A batch that does not decode is refused whole, before anything in it is applied:
+        // the sender's publishers are then not acknowledged, and it resends its routes.
+        let packets = std::mem::take(&mut rpc.publish_packets);
+        let groups = std::mem::take(&mut rpc.groups);
+        let publishes = decode_forwarded(packets, groups).map_err(|e| {
+            tracing::warn!(peer = rpc.from_node, error = %e, "refusing a batch of forwarded publishes");
+            Status::invalid_argument(format!("a forwarded publish does not decode: {e}"))
+        })?;
         let (apply, resync) = self.links.accept_routes(&rpc);
         let routes = apply.then(|| RouteUpdate {
             full: rpc.routes_full,
             add: std::mem::take(&mut rpc.routes_add),
             remove: std::mem::take(&mut rpc.routes_remove),
         });
-        let mut publishes = Vec::with_capacity(rpc.publishes.len());
-        for forwarded in rpc.publishes {
-            match forwarded_from_pb(forwarded) {
-                Ok(p) => publishes.push(p),
-                Err(e) => {
-                    tracing::warn!(peer = rpc.from_node, error = %e, "dropping a bad forwarded publish")
-                }
-            }
-        }
+
         let batch = Inbound {
             routes,
             claims: rpc.claims,

@@ -10,9 +10,9 @@
 //! peer is lost: the Raft leader adopts its sessions and has the cluster release it (see
 //! `Links::lost`), and only then does every node forget its routes.
 
+use crate::forwarded_batch::ForwardedBatch;
 use crate::link_handler::LinkHandler;
 use crate::pb;
-use crate::pb_impl::forwarded_to_pb;
 use crate::peer_channels::PeerChannels;
 use crate::ticket::Completion;
 use midge_codec::Publish;
@@ -200,7 +200,7 @@ struct Batch {
     claims: Vec<pb::Claim>,
     /// Who waits for a handed-over session, by client id.
     replies: Vec<(String, oneshot::Sender<Vec<pb::Command>>)>,
-    publishes: Vec<pb::ForwardedPublish>,
+    publishes: ForwardedBatch,
     resync: bool,
     /// Completed (dropped) once the exchange ends, answered or not.
     done: Vec<Completion>,
@@ -230,9 +230,11 @@ impl Batch {
                 share_key,
                 done,
             } => {
-                self.publishes
-                    .push(forwarded_to_pb(&publish, &groups, share_key));
-                self.must_arrive.extend(done);
+                if self.publishes.push(publish, &groups, share_key) {
+                    self.must_arrive.extend(done);
+                } else if let Some(done) = done {
+                    done.fail();
+                }
             }
             Item::Resync => self.resync = true,
             Item::Barrier(done) => self.must_arrive.push(done),
@@ -293,8 +295,8 @@ impl LinkTask {
                 }
                 batch = Batch::default();
             }
+            let sent = batch.publishes.len() as u64;
             let rpc = self.build(&mut batch);
-            let sent = rpc.publishes.len() as u64;
             match self.exchange(rpc).await {
                 Ok(reply) => {
                     if gone_reported || !ever_up {
@@ -388,6 +390,7 @@ impl LinkTask {
         if full || !add.is_empty() || !remove.is_empty() {
             self.seq += 1;
         }
+        let (publish_packets, groups) = batch.publishes.take();
         pb::ExchangeRpc {
             from_node: self.shared.node_id,
             incarnation: self.shared.incarnation,
@@ -396,7 +399,8 @@ impl LinkTask {
             routes_add: add,
             routes_remove: remove,
             claims: std::mem::take(&mut batch.claims),
-            publishes: std::mem::take(&mut batch.publishes),
+            publish_packets,
+            groups,
         }
     }
 

@@ -7,21 +7,36 @@
 //! ticket that must not be taken as done when the peer is unreachable (a QoS 1/2 forward: the
 //! message may be lost) completes as failed, and the acknowledgement is withheld.
 
-use tokio::sync::watch;
+use futures_util::task::AtomicWaker;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::task::Poll;
 
-/// Waits for one request to a peer; clones wait for the same request.
-#[derive(Debug, Clone)]
-pub struct Ticket(watch::Receiver<bool>);
+const PENDING: u8 = 0;
+const DONE: u8 = 1;
+const FAILED: u8 = 2;
+
+/// What a ticket and its completion share: one allocation, an atomic state and the waiting
+/// task's waker (a forwarded QoS 1/2 publish makes one of these, so it is kept small).
+#[derive(Debug, Default)]
+struct Shared {
+    state: AtomicU8,
+    waker: AtomicWaker,
+}
+
+/// Waits for one request to a peer (one waiting task at a time).
+#[derive(Debug)]
+pub struct Ticket(Arc<Shared>);
 
 /// The link's end of a [`Ticket`]: dropping it completes the ticket; [`Completion::fail`]
 /// completes it as failed.
 #[derive(Debug)]
-pub(crate) struct Completion(watch::Sender<bool>);
+pub(crate) struct Completion(Arc<Shared>);
 
 /// A new ticket and its completion.
 pub(crate) fn ticket() -> (Ticket, Completion) {
-    let (tx, rx) = watch::channel(false);
-    (Ticket(rx), Completion(tx))
+    let shared = Arc::new(Shared::default());
+    (Ticket(shared.clone()), Completion(shared))
 }
 
 /// A ticket that has already failed.
@@ -34,26 +49,58 @@ pub(crate) fn failed() -> Ticket {
 impl Completion {
     /// Completes the ticket as failed.
     pub(crate) fn fail(self) {
-        self.0.send_replace(true);
+        self.settle(FAILED);
+    }
+
+    fn settle(&self, state: u8) {
+        if self
+            .0
+            .state
+            .compare_exchange(PENDING, state, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            self.0.waker.wake();
+        }
+    }
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        self.settle(DONE);
     }
 }
 
 impl Ticket {
     /// Returns once the request is answered or abandoned: true unless it failed.
-    pub async fn wait(mut self) -> bool {
-        // `changed` fails once the sender is gone; only a failure is ever sent on it.
-        while self.0.changed().await.is_ok() {}
-        !*self.0.borrow()
+    pub async fn wait(self) -> bool {
+        std::future::poll_fn(|cx| {
+            if let Some(ok) = self.outcome() {
+                return Poll::Ready(ok);
+            }
+            self.0.waker.register(cx.waker());
+            match self.outcome() {
+                Some(ok) => Poll::Ready(ok),
+                None => Poll::Pending,
+            }
+        })
+        .await
+    }
+
+    fn outcome(&self) -> Option<bool> {
+        match self.0.state.load(Ordering::Acquire) {
+            PENDING => None,
+            state => Some(state == DONE),
+        }
     }
 
     /// True once the request is answered or abandoned.
     pub fn is_done(&self) -> bool {
-        self.0.has_changed().is_err()
+        self.outcome().is_some()
     }
 
     /// True once the request is done and succeeded (nothing left to wait for or report).
     pub fn succeeded(&self) -> bool {
-        self.is_done() && !*self.0.borrow()
+        self.outcome() == Some(true)
     }
 }
 
@@ -64,11 +111,13 @@ mod tests {
     #[tokio::test]
     async fn a_ticket_completes_when_its_completion_is_dropped() {
         let (t, c) = ticket();
-        let t2 = t.clone();
         assert!(!t.is_done());
+        let shared = t.0.clone();
         let waiter = tokio::spawn(t.wait());
+        tokio::task::yield_now().await;
         drop(c);
         assert!(waiter.await.unwrap());
+        let t2 = Ticket(shared);
         assert!(t2.is_done() && t2.succeeded());
         assert!(t2.wait().await);
         let (t, c) = ticket();

@@ -97,7 +97,7 @@ impl Server {
         let mut listeners = Vec::with_capacity(endpoints.len());
         for (addr, endpoint) in endpoints {
             let bind_err = |source| ServerError::Bind { addr, source };
-            let socket = TcpListener::bind(addr).await.map_err(bind_err)?;
+            let socket = bind_listener(addr).map_err(bind_err)?;
             let local_addr = socket.local_addr().map_err(bind_err)?;
             listeners.push(BoundListener {
                 socket,
@@ -381,4 +381,21 @@ async fn tick(
         };
         broker.tick(view, traffic);
     }
+}
+
+/// Connections the kernel completes and queues for a listener before they are accepted
+/// (capped by `net.core.somaxconn`, 4096 on current kernels). A burst beyond the queue has its
+/// handshakes dropped, and clients retry them only a second or more later.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds a client listener with address reuse and a deep accept queue.
+fn bind_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }

@@ -8,7 +8,6 @@
 mod impl_append_entries;
 mod impl_durable_op;
 mod impl_entry;
-mod impl_forwarded;
 mod impl_last_will;
 mod impl_log_id;
 mod impl_membership;
@@ -25,7 +24,6 @@ mod impl_vote_request;
 pub(crate) mod strategies;
 
 pub use impl_durable_op::{command_from_op, op_from_command, shard_key};
-pub use impl_forwarded::{forwarded_from_pb, forwarded_to_pb};
 pub use impl_message::{message_from_pb, message_to_pb};
 pub use impl_message_state::{message_state_from_pb, message_state_to_pb};
 
