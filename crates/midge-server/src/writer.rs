@@ -56,7 +56,9 @@ impl<W: AsyncWrite + Unpin> ConnWriter<W> {
             socket,
             outbox,
             version,
-            buf: BytesMut::with_capacity(8 * 1024),
+            // Allocated by the first packet, and let go of whenever the queue runs dry, so an
+            // idle connection holds no write buffer.
+            buf: BytesMut::new(),
         }
     }
 
@@ -86,7 +88,11 @@ impl<W: AsyncWrite + Unpin> ConnWriter<W> {
                 .pending_qos0
                 .fetch_sub(qos0_bytes, Ordering::Relaxed);
             match step {
-                Step::More => {}
+                Step::More => {
+                    if self.outbox.rx.is_empty() {
+                        self.buf = BytesMut::new();
+                    }
+                }
                 Step::Close => break,
                 Step::Drained(notice) => notice.notify(),
                 Step::Gate(tickets) => {
@@ -162,7 +168,7 @@ impl<W: AsyncWrite + Unpin> ConnWriter<W> {
             // TLS and WebSocket streams may hold written bytes until flushed (a no-op on TCP).
             self.socket.flush().await?;
             if self.buf.capacity() > KEEP_BUFFER_BYTES {
-                self.buf = BytesMut::with_capacity(8 * 1024);
+                self.buf = BytesMut::new();
             } else {
                 self.buf.clear();
             }
