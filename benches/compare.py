@@ -51,8 +51,10 @@ def wait_port(port, proc, timeout=30.0):
 class Broker:
     """One broker configuration: how to start it on a port in a scratch directory."""
 
-    def __init__(self, name, binary, argv, env=None, config=None):
+    def __init__(self, name, binary, argv, env=None, config=None, bench_args=()):
         self.name, self.binary, self.argv, self.env, self.config = name, binary, argv, env, config
+        # Extra midge-bench arguments this broker needs (e.g. an older MQTT version).
+        self.bench_args = list(bench_args)
 
     def available(self):
         return self.binary is not None and Path(self.binary).exists()
@@ -92,6 +94,17 @@ def mosquitto(name, binary, persistence):
     return Broker(name, binary, ["-c", "{config}"], config=config)
 
 
+def nats(name, binary):
+    # nats-server serves MQTT 3.1.1 only, through JetStream (which needs a server name).
+    config = (
+        "listen: 127.0.0.1:-1\n"
+        "server_name: midge_bench\n"
+        "jetstream {{ store_dir: \"{dir}/jetstream\" }}\n"
+        "mqtt {{ listen: 127.0.0.1:{port} }}\n"
+    )
+    return Broker(name, binary, ["-c", "{config}"], config=config, bench_args=["-V", "4"])
+
+
 def brokers(args):
     midge_bin = str(args.midge)
     mosq = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -101,6 +114,7 @@ def brokers(args):
         "midge-fsync-interval": midge(
             "midge (fsync interval 100 ms)", midge_bin, **{"storage.fsync": "interval"}
         ),
+        "nats-server": nats("nats-server", shutil.which("nats-server")),
         "mosquitto": mosquitto("mosquitto", mosq, persistence=False),
         "mosquitto-persistent": mosquitto("mosquitto (persistence true)", mosq, persistence=True),
     }
@@ -126,14 +140,14 @@ SCENARIOS = {
         ["pubsub", "--pubs", "4", "--subs", "4", "--sub-topic", "bench/%i", "-t", "bench/%i",
          "-q", "0", "-s", "64"],
         "received_per_s",
-        ["midge", "mosquitto"],
+        ["midge", "nats-server", "mosquitto"],
     ),
     "p2p-qos1": (
         "QoS 1, 4 publishers -> 4 subscribers (1:1), 64 B, clean sessions",
         ["pubsub", "--pubs", "4", "--subs", "4", "--sub-topic", "bench/%i", "-t", "bench/%i",
          "-q", "1", "-s", "64"],
         "received_per_s",
-        ["midge", "mosquitto"],
+        ["midge", "nats-server", "mosquitto"],
     ),
     "p2p-qos2": (
         "QoS 2, 4 publishers -> 4 subscribers (1:1), 64 B, clean sessions",
@@ -148,13 +162,13 @@ SCENARIOS = {
         ["pubsub", "--pubs", "4", "--subs", "4", "--sub-topic", "bench/%i", "-t", "bench/%i",
          "-q", "1", "-s", "64", "--rate", "10000"],
         "latency_us.p99",
-        ["midge", "mosquitto"],
+        ["midge", "nats-server", "mosquitto"],
     ),
     "fanout-100-qos0": (
         "QoS 0, 1 publisher -> 100 subscribers, 64 B, copies received per second",
         ["pubsub", "--pubs", "1", "--subs", "100", "-q", "0", "-s", "64"],
         "received_per_s",
-        ["midge", "mosquitto"],
+        ["midge", "nats-server", "mosquitto"],
     ),
 }
 
@@ -165,7 +179,8 @@ def run_once(args, broker, bench_args, metric):
     proc = broker.start(port, scratch)
     try:
         out = scratch / "summary.json"
-        cmd = [str(args.bench), *bench_args, "-p", str(port), "--duration", str(args.duration),
+        cmd = [str(args.bench), *bench_args, *broker.bench_args, "-p", str(port),
+               "--duration", str(args.duration),
                "--quiet", "--json", str(out), "--broker-pid", str(proc.pid)]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                        timeout=args.duration + 120)
