@@ -51,8 +51,10 @@ def wait_port(port, proc, timeout=30.0):
 class Broker:
     """One broker configuration: how to start it on a port in a scratch directory."""
 
-    def __init__(self, name, binary, argv, env=None, config=None, bench_args=()):
+    def __init__(self, name, binary, argv, env=None, config=None, bench_args=(),
+                 config_name="broker.conf"):
         self.name, self.binary, self.argv, self.env, self.config = name, binary, argv, env, config
+        self.config_name = config_name
         # Extra midge-bench arguments this broker needs (e.g. an older MQTT version).
         self.bench_args = list(bench_args)
 
@@ -62,7 +64,7 @@ class Broker:
     def start(self, port, scratch):
         config_path = None
         if self.config:
-            config_path = scratch / "broker.conf"
+            config_path = scratch / self.config_name
             config_path.write_text(self.config.format(port=port, dir=scratch))
         argv = [a.format(port=port, dir=scratch, config=config_path) for a in self.argv]
         env = dict(os.environ, **(self.env or {}))
@@ -105,6 +107,30 @@ def nats(name, binary):
     return Broker(name, binary, ["-c", "{config}"], config=config, bench_args=["-V", "4"])
 
 
+def rumqttd(name, binary):
+    # rumqttd 0.20 (`cargo install rumqttd`), its MQTT 3.1.1 server; v5 is experimental there.
+    config = (
+        "id = 0\n"
+        "[router]\n"
+        "id = 0\n"
+        "max_connections = 10010\n"
+        "max_outgoing_packet_count = 200\n"
+        "max_segment_size = 104857600\n"
+        "max_segment_count = 10\n"
+        "[v4.1]\n"
+        "name = \"v4-1\"\n"
+        "listen = \"127.0.0.1:{port}\"\n"
+        "next_connection_delay_ms = 1\n"
+        "[v4.1.connections]\n"
+        "connection_timeout_ms = 60000\n"
+        "max_payload_size = 20480\n"
+        "max_inflight_count = 100\n"
+        "dynamic_filters = true\n"
+    )
+    return Broker(name, binary, ["-q", "-c", "{config}"], config=config, bench_args=["-V", "4"],
+                  config_name="rumqttd.toml")
+
+
 def brokers(args):
     midge_bin = str(args.midge)
     mosq = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -115,6 +141,7 @@ def brokers(args):
             "midge (fsync interval 100 ms)", midge_bin, **{"storage.fsync": "interval"}
         ),
         "nats-server": nats("nats-server", shutil.which("nats-server")),
+        "rumqttd": rumqttd("rumqttd", shutil.which("rumqttd")),
         "mosquitto": mosquitto("mosquitto", mosq, persistence=False),
         "mosquitto-persistent": mosquitto("mosquitto (persistence true)", mosq, persistence=True),
     }
@@ -140,21 +167,21 @@ SCENARIOS = {
         ["pubsub", "--pubs", "4", "--subs", "4", "--sub-topic", "bench/%i", "-t", "bench/%i",
          "-q", "0", "-s", "64"],
         "received_per_s",
-        ["midge", "nats-server", "mosquitto"],
+        ["midge", "nats-server", "rumqttd", "mosquitto"],
     ),
     "p2p-qos1": (
         "QoS 1, 4 publishers -> 4 subscribers (1:1), 64 B, clean sessions",
         ["pubsub", "--pubs", "4", "--subs", "4", "--sub-topic", "bench/%i", "-t", "bench/%i",
          "-q", "1", "-s", "64"],
         "received_per_s",
-        ["midge", "nats-server", "mosquitto"],
+        ["midge", "nats-server", "rumqttd", "mosquitto"],
     ),
     "p2p-qos2": (
         "QoS 2, 4 publishers -> 4 subscribers (1:1), 64 B, clean sessions",
         ["pubsub", "--pubs", "4", "--subs", "4", "--sub-topic", "bench/%i", "-t", "bench/%i",
          "-q", "2", "-s", "64"],
         "received_per_s",
-        ["midge", "mosquitto"],
+        ["midge", "rumqttd", "mosquitto"],
     ),
     "latency-qos1-10k": (
         "QoS 1 end-to-end latency at a fixed 10,000 msgs/s, 4 publishers -> 4 subscribers, "
@@ -162,13 +189,13 @@ SCENARIOS = {
         ["pubsub", "--pubs", "4", "--subs", "4", "--sub-topic", "bench/%i", "-t", "bench/%i",
          "-q", "1", "-s", "64", "--rate", "10000"],
         "latency_us.p99",
-        ["midge", "nats-server", "mosquitto"],
+        ["midge", "nats-server", "rumqttd", "mosquitto"],
     ),
     "fanout-100-qos0": (
         "QoS 0, 1 publisher -> 100 subscribers, 64 B, copies received per second",
         ["pubsub", "--pubs", "1", "--subs", "100", "-q", "0", "-s", "64"],
         "received_per_s",
-        ["midge", "nats-server", "mosquitto"],
+        ["midge", "nats-server", "rumqttd", "mosquitto"],
     ),
 }
 
