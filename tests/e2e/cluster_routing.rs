@@ -137,6 +137,11 @@ async fn a_subscriber_on_node_2_gets_what_nodes_1_and_3_publish_at_every_qos() {
     nothing_more(&mut inbox).await;
     let s = scrape(cluster.node(2)).await;
     assert!(value(&s, "midge_cluster_forwarded_total", &[("direction", "in")]) >= 6.0);
+    // Nodes 1 and 3 timed the exchanges that carried their publishes to node 2.
+    for id in [1, 3] {
+        let s = scrape(cluster.node(id)).await;
+        assert!(value(&s, "midge_forward_latency_seconds", &[]) >= 1.0);
+    }
 
     // Unsubscribed: node 2 withdraws the route, nothing more arrives.
     sub.unsubscribe("x/#").await.expect("unsubscribe");

@@ -74,6 +74,7 @@ pub use network::{GrpcNetwork, GrpcPeer, PeerUnreachable};
 pub use node::ClusterNode;
 pub use node_info::NodeInfo;
 pub use peer_channels::PeerChannels;
+pub use peer_link::ForwardObserver;
 pub use proposer::Proposer;
 pub use remote_commands::{Remote, RemoteCommands};
 pub use restore::{restore_state, Sessions};

@@ -6,7 +6,7 @@ use crate::link_handler::LinkHandler;
 use crate::pb;
 use crate::pb_impl::op_from_command;
 use crate::peer_channels::PeerChannels;
-use crate::peer_link::{lock, Item, LinkCounters, LinkShared, PeerLink};
+use crate::peer_link::{lock, ForwardObserver, Item, LinkCounters, LinkShared, PeerLink};
 use crate::restore::{restore_state, Sessions};
 use crate::ticket::{ticket, Ticket};
 use crate::WallClock;
@@ -86,6 +86,7 @@ impl Links {
                 received: Arc::default(),
                 lost: Arc::default(),
                 lost_changed: Arc::default(),
+                forward_observer: Arc::default(),
             },
             peers: Arc::default(),
         }
@@ -100,6 +101,12 @@ impl Links {
     /// Until then, peers' exchanges are refused as unavailable and they retry.
     pub fn set_handler(&self, handler: Arc<dyn LinkHandler>) {
         let _ = self.shared.handler.set(handler);
+    }
+
+    /// Installs what is told the round trip of every exchange that carried forwarded
+    /// publishes (once; later calls are ignored).
+    pub fn set_forward_observer(&self, observer: ForwardObserver) {
+        let _ = self.shared.forward_observer.set(observer);
     }
 
     pub(crate) fn handler(&self) -> Option<&Arc<dyn LinkHandler>> {

@@ -78,6 +78,9 @@ pub(crate) enum Item {
     Barrier(Completion),
 }
 
+/// Receives the round trip of each exchange that carried forwarded publishes.
+pub type ForwardObserver = Box<dyn Fn(Duration) + Send + Sync>;
+
 /// What the node shares with each of its links.
 #[derive(Clone)]
 pub(crate) struct LinkShared {
@@ -86,6 +89,8 @@ pub(crate) struct LinkShared {
     pub(crate) channels: PeerChannels,
     pub(crate) routes: Arc<Mutex<HashSet<String>>>,
     pub(crate) handler: Arc<OnceLock<Arc<dyn LinkHandler>>>,
+    /// Told the round trip of every exchange that carried publishes (for a latency metric).
+    pub(crate) forward_observer: Arc<OnceLock<ForwardObserver>>,
     pub(crate) counters: Arc<LinkCounters>,
     /// Per peer: (incarnation, last route batch) received from it.
     pub(crate) received: Arc<Mutex<HashMap<u64, (u64, u64)>>>,
@@ -297,8 +302,14 @@ impl LinkTask {
             }
             let sent = batch.publishes.len() as u64;
             let rpc = self.build(&mut batch);
+            let started = Instant::now();
             match self.exchange(rpc).await {
                 Ok(reply) => {
+                    if sent > 0 {
+                        if let Some(observe) = self.shared.forward_observer.get() {
+                            observe(started.elapsed());
+                        }
+                    }
                     if gone_reported || !ever_up {
                         // Reachable: not lost (an entry from before this link started, for
                         // a member removed and added again, goes too).

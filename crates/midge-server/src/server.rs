@@ -123,6 +123,10 @@ impl Server {
                 proposer,
             } = storage::open(&config, local_addr).await?;
             let broker = SharedBroker::new(broker, Some(commits));
+            let forward_latency = metrics.forward_latency().clone();
+            links.set_forward_observer(Box::new(move |rtt| {
+                forward_latency.observe(rtt.as_secs_f64());
+            }));
             broker.attach_links(links.clone());
             tokio::spawn(crate::adopter::run(
                 Arc::downgrade(&broker),

@@ -40,8 +40,8 @@ impl Metrics {
         let forward_latency = Histogram::with_opts(
             HistogramOpts::new(
                 "midge_forward_latency_seconds",
-                "Time to forward a PUBLISH to the peer nodes whose subscribers match \
-                 (no samples on a single node).",
+                "Round trip of a batch of forwarded publishes to a peer node, from sending \
+                 it to the peer having taken them (no samples on a single node).",
             )
             .buckets(buckets),
         )?;
@@ -70,8 +70,7 @@ impl Metrics {
         &self.publish_latency
     }
 
-    /// `midge_forward_latency_seconds`, for the cluster's forwarding path.
-    #[allow(dead_code)] // observed once publishes are forwarded between nodes
+    /// `midge_forward_latency_seconds`, observed by the broker links.
     pub(crate) fn forward_latency(&self) -> &Histogram {
         &self.forward_latency
     }
