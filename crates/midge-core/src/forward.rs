@@ -58,10 +58,8 @@ impl Broker {
                 (None, SharedStrategy::LocalFirst) => self.remote.pick(&group, &nodes),
                 // No member here: the strategy picks among the peers alone.
                 (None, strategy) => {
-                    let mut peers = nodes.clone();
-                    peers.sort_unstable();
                     let cursor = self.remote.cursor(&group);
-                    match strategy.choose(cursor, share_key, false, &peers) {
+                    match strategy.choose(cursor, share_key, false, &nodes) {
                         Some(Holder::Peer(node)) => Some(node),
                         _ => None,
                     }

@@ -23,7 +23,8 @@ struct RemoteKey {
 pub struct RemoteMatch {
     /// Nodes with an ordinary subscription matching the topic (each once).
     pub nodes: Vec<NodeId>,
-    /// Shared groups matching the topic, each with the nodes holding members (each once).
+    /// Shared groups matching the topic, each with the nodes holding members (each once, in
+    /// ascending order, so a strategy picks the same way on every call).
     pub groups: Vec<(Arc<str>, Vec<NodeId>)>,
 }
 
@@ -139,6 +140,7 @@ impl RemoteRoutes {
             },
         });
         for (_, nodes) in &mut m.groups {
+            nodes.sort_unstable();
             self.prefer_reachable(nodes);
         }
     }

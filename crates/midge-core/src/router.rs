@@ -200,12 +200,10 @@ impl Broker {
             let connected = |s: SessionIdx| sessions.get(s).is_some_and(Session::is_connected);
             if cluster && strategy != SharedStrategy::LocalFirst {
                 let holders = self.scratch.remote.groups.iter().find(|(g, _)| *g == name);
-                if let Some((_, nodes)) = holders {
-                    let mut peers = nodes.clone();
-                    peers.sort_unstable();
+                if let Some((_, peers)) = holders {
                     let local = self.shared.has_connected(gid, connected);
                     let cursor = self.remote.cursor(&name);
-                    if let Some(Holder::Peer(node)) = strategy.choose(cursor, key, local, &peers) {
+                    if let Some(Holder::Peer(node)) = strategy.choose(cursor, key, local, peers) {
                         directed.push((name, node));
                         continue;
                     }
