@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import socket
 import statistics
@@ -86,7 +87,7 @@ def midge(name, binary, **settings):
 
 
 def mosquitto(name, binary, persistence):
-    config = "listener {port} 127.0.0.1\nallow_anonymous true\n"
+    config = "listener {port} 127.0.0.1\nallow_anonymous true\nmax_connections -1\n"
     if persistence:
         # Mosquitto's own durability: an in-memory database written out every
         # autosave_interval seconds (default 1800) and at shutdown.
@@ -113,7 +114,7 @@ def rumqttd(name, binary):
         "id = 0\n"
         "[router]\n"
         "id = 0\n"
-        "max_connections = 10010\n"
+        "max_connections = 20000\n"
         "max_outgoing_packet_count = 200\n"
         "max_segment_size = 104857600\n"
         "max_segment_count = 10\n"
@@ -147,7 +148,17 @@ def brokers(args):
     }
 
 
-# name -> (description, midge-bench arguments, metric, broker keys; the last is the baseline)
+def RETAIN_10K(start):
+    """midge-bench arguments that retain one 64 B QoS 1 message on each of r/START ..
+    r/START+9999, from 10,000 clients at once (the open-files limit allows no more)."""
+    return ["pub", "-c", "10000", "-n", str(start), "--count", "1", "-r", "-q", "1", "-s", "64",
+            "-t", "r/%i", "--connect-rate", "0"]
+
+
+# name -> (description, midge-bench arguments, metric, broker keys; the last is the baseline,
+# and optionally a dict of: "lower" (the metric is better when lower), "unit", "duration"
+# (seconds, overriding --duration), "setup" (midge-bench argument lists run first, against the
+# same broker), "expect" (messages a run must receive to count as complete))
 SCENARIOS = {
     "durable-qos1": (
         "QoS 1, 4 publishers -> 4 persistent-session subscribers (1:1), 64 B",
@@ -197,27 +208,101 @@ SCENARIOS = {
         "received_per_s",
         ["midge", "nats-server", "rumqttd", "mosquitto"],
     ),
+    "fanout-100-qos1": (
+        "QoS 1, 1 publisher -> 100 subscribers, 64 B, copies received per second",
+        ["pubsub", "--pubs", "1", "--subs", "100", "-q", "1", "-s", "64"],
+        "received_per_s",
+        ["midge", "nats-server", "rumqttd", "mosquitto"],
+    ),
+    "fanout-1000-qos0": (
+        "QoS 0, 1 publisher -> 1,000 subscribers, 64 B, copies received per second",
+        ["pubsub", "--pubs", "1", "--subs", "1000", "-q", "0", "-s", "64"],
+        "received_per_s",
+        ["midge", "nats-server", "rumqttd", "mosquitto"],
+    ),
+    "fanout-1000-qos1": (
+        "QoS 1, 1 publisher -> 1,000 subscribers, 64 B, copies received per second",
+        ["pubsub", "--pubs", "1", "--subs", "1000", "-q", "1", "-s", "64"],
+        "received_per_s",
+        ["midge", "nats-server", "rumqttd", "mosquitto"],
+    ),
+    "fanin-1000-shared-qos0": (
+        "QoS 0, 1,000 publishers (bench/0 .. bench/999) -> one $share group of 10 "
+        "subscribers on bench/+, 64 B",
+        ["pubsub", "--pubs", "1000", "--subs", "10", "--shared", "-t", "bench/%i",
+         "--sub-topic", "bench/+", "-q", "0", "-s", "64"],
+        "received_per_s",
+        ["midge", "nats-server", "rumqttd", "mosquitto"],
+    ),
+    "fanin-1000-shared-qos1": (
+        "QoS 1, 1,000 publishers (bench/0 .. bench/999) -> one $share group of 10 "
+        "subscribers on bench/+, 64 B",
+        ["pubsub", "--pubs", "1000", "--subs", "10", "--shared", "-t", "bench/%i",
+         "--sub-topic", "bench/+", "-q", "1", "-s", "64"],
+        "received_per_s",
+        ["midge", "nats-server", "rumqttd", "mosquitto"],
+    ),
+    "connect-5k": (
+        "5,000 connections opened as fast as possible, connections per second",
+        ["conn", "-c", "5000", "--connect-rate", "0"],
+        "connections.connect_rate_per_s",
+        ["midge", "nats-server", "rumqttd", "mosquitto"],
+        {"unit": "connects/s", "duration": 8},
+    ),
+    "idle-19k": (
+        "19,000 idle connections (5,000/s), the broker's RSS growth per connection in KiB "
+        "(lower is better)",
+        ["conn", "-c", "19000", "--connect-rate", "5000"],
+        "broker_memory.per_connection_kib",
+        ["midge", "nats-server", "rumqttd", "mosquitto"],
+        {"lower": True, "unit": "KiB/conn", "duration": 10, "decimals": 2},
+    ),
+    "retained-10k": (
+        "10,000 retained messages (64 B, r/0 .. r/9999), then one new subscriber to r/#: "
+        "seconds from its connect to the last message (lower is better)",
+        ["sub", "-t", "r/#", "--count", "10000"],
+        "messages.last_receive_s",
+        ["midge", "nats-server", "rumqttd", "mosquitto"],
+        {"lower": True, "unit": "s", "duration": 20, "decimals": 3, "expect": 10000,
+         "setup": [RETAIN_10K(0)]},
+    ),
+    "retained-100k": (
+        "100,000 retained messages (64 B), then one new subscriber to r/#: seconds from its "
+        "connect to the last message (lower is better)",
+        ["sub", "-t", "r/#", "--count", "100000"],
+        "messages.last_receive_s",
+        ["midge", "nats-server", "rumqttd", "mosquitto"],
+        {"lower": True, "unit": "s", "duration": 30, "decimals": 3, "expect": 100000,
+         "setup": [RETAIN_10K(r * 10000) for r in range(10)]},
+    ),
 }
 
 
-def run_once(args, broker, bench_args, metric):
+def bench(args, broker, port, bench_args, duration, out, pid):
+    cmd = [str(args.bench), *bench_args, *broker.bench_args, "-p", str(port),
+           "--duration", str(duration), "--quiet", "--json", str(out), "--broker-pid", str(pid)]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                   timeout=duration + 120)
+    return json.loads(out.read_text())
+
+
+def run_once(args, broker, bench_args, metric, options):
     scratch = Path(tempfile.mkdtemp(prefix="midge-compare-"))
     port = free_port()
     proc = broker.start(port, scratch)
+    duration = options.get("duration", args.duration)
     try:
-        out = scratch / "summary.json"
-        cmd = [str(args.bench), *bench_args, *broker.bench_args, "-p", str(port),
-               "--duration", str(args.duration),
-               "--quiet", "--json", str(out), "--broker-pid", str(proc.pid)]
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                       timeout=args.duration + 120)
-        summary = json.loads(out.read_text())
+        for i, setup in enumerate(options.get("setup", [])):
+            bench(args, broker, port, setup, 60, scratch / f"setup-{i}.json", proc.pid)
+        summary = bench(args, broker, port, bench_args, duration, scratch / "summary.json",
+                        proc.pid)
         messages = summary["messages"]
-        # "messages" metrics are rates; "latency_us.p99" and the like name a latency.
+        # A bare name is a "messages" field; "latency_us.p99" and the like name another section.
         section, _, key = metric.rpartition(".")
-        value = summary[section][key] if section else messages[metric]
+        value = (summary[section] or {}).get(key) if section else messages[metric]
         return {
-            "rate": value,
+            "rate": value if value is not None else float("nan"),
+            "received": messages.get("received"),
             "lost": messages.get("lost"),
             "errors": summary["errors"],
             "broker_cpu": ((summary.get("broker_cpu_running") or {}).get("percent_of_one_core") or 0) / 100,
@@ -243,30 +328,60 @@ def main():
     p.add_argument("--bench", type=Path, default=target / "midge-bench")
     p.add_argument("--json", type=Path)
     args = p.parse_args()
+    # The connection scenarios hold 19,000 sockets in the tool and as many in the broker.
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     table = brokers(args)
     results = {}
     print(f"| scenario | broker | median rate | runs | ratio to baseline | broker CPU (cores) | tool CPU (cores) |")
     print("|---|---|---|---|---|---|---|")
     for name in args.scenario or list(SCENARIOS):
-        description, bench_args, metric, keys = SCENARIOS[name]
+        description, bench_args, metric, keys, *rest = SCENARIOS[name]
+        options = rest[0] if rest else {}
         present = [k for k in keys if table[k].available()]
         samples = {k: [] for k in present}
         for _ in range(args.runs):
             for k in present:
-                samples[k].append(run_once(args, table[k], bench_args, metric))
-        base = statistics.median(s["rate"] for s in samples[keys[-1]]) if keys[-1] in samples else None
+                try:
+                    samples[k].append(run_once(args, table[k], bench_args, metric, options))
+                except (subprocess.SubprocessError, RuntimeError, OSError, KeyError) as err:
+                    print(f"<!-- {name} {k}: {err} -->", file=sys.stderr)
+                    samples[k].append({"rate": float("nan"), "failed": str(err)})
+        # A latency or a size reads like a rate in the ratio: above 1x is better than baseline.
+        lower_is_better = options.get("lower", metric.startswith("latency"))
+        unit = options.get("unit", "µs p99" if metric.startswith("latency")
+                           else metric.replace("_per_s", "/s"))
+        decimals = options.get("decimals", 0)
+        expect = options.get("expect")
+
+        def usable(sample):
+            # A run that failed, or did not receive everything it had to, has no number.
+            ok = sample["rate"] == sample["rate"]
+            return ok and (expect is None or (sample.get("received") or 0) >= expect)
+
+        def median_of(key):
+            vals = [s["rate"] for s in samples.get(key, []) if usable(s)]
+            return statistics.median(vals) if vals else None
+
+        base = median_of(keys[-1])
         for k in present:
-            rates = [s["rate"] for s in samples[k]]
-            med = statistics.median(rates)
-            cpu = statistics.median(s["broker_cpu"] or 0 for s in samples[k])
-            tool = statistics.median(s["tool_cpu"] or 0 for s in samples[k])
-            # A latency ratio reads like a rate ratio: above 1x is better than the baseline.
-            lower_is_better = metric.startswith("latency")
+            med = median_of(k)
+            cpu = statistics.median(s.get("broker_cpu") or 0 for s in samples[k])
+            tool = statistics.median(s.get("tool_cpu") or 0 for s in samples[k])
             ratio = "-" if not base or not med else (
                 f"{base / med:.2f}x" if lower_is_better else f"{med / base:.2f}x")
-            runs = ", ".join(f"{r:.0f}" for r in rates)
-            unit = "µs p99" if lower_is_better else metric.replace("_per_s", "/s")
-            print(f"| {name} | {table[k].name} | {med:,.0f} {unit} | {runs} | {ratio} | {cpu:.2f} | {tool:.2f} |")
+
+            def show(sample):
+                if "failed" in sample:
+                    return "failed"
+                text = f"{sample['rate']:,.{decimals}f}"
+                if expect is not None and (sample.get("received") or 0) < expect:
+                    text += f" ({sample.get('received') or 0:,} of {expect:,} received)"
+                return text
+
+            runs = ", ".join(show(s) for s in samples[k])
+            shown = "-" if med is None else f"{med:,.{decimals}f} {unit}"
+            print(f"| {name} | {table[k].name} | {shown} | {runs} | {ratio} | {cpu:.2f} | {tool:.2f} |")
             sys.stdout.flush()
         results[name] = {"description": description, "args": bench_args, "metric": metric,
                          "samples": {k: samples[k] for k in present}}

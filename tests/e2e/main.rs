@@ -2,6 +2,7 @@
 //! (rumqttc, paho-mqtt, mosquitto_pub/mosquitto_sub) and a raw-packet client for bad input.
 
 mod bad_input;
+mod bench_tool;
 mod cluster;
 mod cluster_routing;
 mod cluster_sessions;

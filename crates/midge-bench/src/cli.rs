@@ -111,7 +111,7 @@ pub struct CommonArgs {
     /// Expiry Interval (v5), so QoS 1/2 messages for subscribers are queued durably.
     #[arg(long)]
     pub persistent: bool,
-    /// PID of the broker, to report its CPU time next to the tool's.
+    /// PID of the broker, to report its CPU time and memory next to the tool's.
     #[arg(long = "broker-pid")]
     pub broker_pid: Option<u32>,
     /// No per-second progress lines on stderr.

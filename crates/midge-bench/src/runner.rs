@@ -8,7 +8,8 @@ use crate::plan::{Fanout, Plan};
 use crate::progress::{LatencyKind, Progress};
 use crate::publisher::Schedule;
 use crate::stats::Stats;
-use crate::summary::{per_sec, round_ms, Connections, Messages, Summary};
+use crate::summary::{per_sec, round_ms, BrokerMemory, Connections, Messages, Summary};
+use crate::usage::rss_kib;
 use crate::usage::CpuSample;
 use midge_codec::{ProtocolVersion, QoS};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -30,6 +31,7 @@ struct Mark {
     ns: u64,
     cpu: CpuSample,
     broker: Option<CpuSample>,
+    broker_rss_kib: Option<u64>,
 }
 
 /// One run of a plan.
@@ -122,7 +124,14 @@ impl Runner {
     }
 
     /// `pub`, `sub`, `pubsub`: subscribers first, then publishers, then the measured phase.
+    /// `sub` alone has nothing to wait for: its measured phase starts before the subscribers
+    /// connect, so what arrives right after SUBACK (retained messages) counts and is timed.
     async fn run_messaging(&mut self) -> (Mark, u64) {
+        let receive_only = self.plan.publishers.is_none();
+        let early = receive_only.then(|| {
+            self.phase_tx.send_replace(Phase::Running);
+            self.mark()
+        });
         let mut spawned = 0;
         if let Some(subs) = self.plan.subscribers.clone() {
             let role = Role::Subscriber {
@@ -138,8 +147,13 @@ impl Runner {
             spawned += self.spawn_group(Role::Publisher(spec), clients, None).await;
             self.wait_settled(spawned).await;
         }
-        self.phase_tx.send_replace(Phase::Running);
-        let run = self.mark();
+        let run = match early {
+            Some(mark) => mark,
+            None => {
+                self.phase_tx.send_replace(Phase::Running);
+                self.mark()
+            }
+        };
         let deadline = run.at + self.plan.duration;
         let count_bounded = self.plan.count_bounded;
         let pubs = self.plan.publishers.as_ref().map(|p| p.0);
@@ -216,6 +230,7 @@ impl Runner {
             ns: now_ns(),
             cpu: CpuSample::this_process(),
             broker: self.plan.broker_pid.and_then(CpuSample::other_process),
+            broker_rss_kib: self.plan.broker_pid.and_then(rss_kib),
         }
     }
 
@@ -299,6 +314,7 @@ impl Runner {
                 sent_per_s: per_sec(Stats::get(&s.sent), run_s),
                 acked_per_s: per_sec(Stats::get(&s.acked), run_s),
                 received_per_s: per_sec(received, receive_s),
+                last_receive_s: (received > 0).then(|| round_ms(receive_s)),
             },
             latency_us: s.e2e.summary(),
             ack_latency_us: s.ack.summary(),
@@ -307,6 +323,11 @@ impl Runner {
             tool_cpu_running: cpu_over(&run, &stop),
             broker_cpu: broker_over(&begin, &end),
             broker_cpu_running: broker_over(&run, &stop),
+            broker_memory: BrokerMemory::between(
+                begin.broker_rss_kib,
+                stop.broker_rss_kib,
+                connected,
+            ),
             errors: s.errors(),
         }
     }

@@ -42,6 +42,9 @@ pub struct Summary {
     pub broker_cpu: Option<CpuUsage>,
     /// CPU used by the broker during the measured phase (with --broker-pid).
     pub broker_cpu_running: Option<CpuUsage>,
+    /// The broker's resident memory before the run and at the end of the measured phase
+    /// (with --broker-pid), while every client is still connected.
+    pub broker_memory: Option<BrokerMemory>,
     /// The first distinct errors seen.
     pub errors: Vec<String>,
 }
@@ -93,8 +96,37 @@ pub struct Messages {
     pub sent_per_s: f64,
     /// Acknowledged per second of the measured phase.
     pub acked_per_s: f64,
-    /// Received per second, from the start of the run to the last delivery.
+    /// Received per second, from the start of the measured phase to the last delivery.
     pub received_per_s: f64,
+    /// Seconds from the start of the measured phase to the last delivery (`null` when
+    /// nothing arrived). For `sub` alone that phase starts before connecting, so this times
+    /// e.g. a retained replay from the first connect to its last message.
+    pub last_receive_s: Option<f64>,
+}
+
+/// The broker's resident set size (`VmRSS`) around a run.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct BrokerMemory {
+    /// KiB before the first client connected.
+    pub rss_before_kib: u64,
+    /// KiB at the end of the measured phase, clients still connected.
+    pub rss_running_kib: u64,
+    /// The growth per connected client, KiB (`null` when none connected).
+    pub per_connection_kib: Option<f64>,
+}
+
+impl BrokerMemory {
+    /// From two readings and the number of clients connected in between.
+    pub fn between(before: Option<u64>, running: Option<u64>, connected: u64) -> Option<Self> {
+        let (before, running) = (before?, running?);
+        let growth = running.saturating_sub(before) as f64;
+        Some(BrokerMemory {
+            rss_before_kib: before,
+            rss_running_kib: running,
+            per_connection_kib: (connected > 0)
+                .then(|| (growth / connected as f64 * 100.0).round() / 100.0),
+        })
+    }
 }
 
 /// `n / secs`, rounded to 0.1; 0 when `secs` is 0.
@@ -113,6 +145,19 @@ pub fn round_ms(secs: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_per_connection() {
+        let m = BrokerMemory::between(Some(10_000), Some(30_000), 1_000).unwrap();
+        assert_eq!(m.per_connection_kib, Some(20.0));
+        assert_eq!(
+            BrokerMemory::between(Some(10), Some(5), 0)
+                .unwrap()
+                .per_connection_kib,
+            None
+        );
+        assert_eq!(BrokerMemory::between(None, Some(5), 3), None);
+    }
 
     #[test]
     fn rates() {

@@ -88,6 +88,21 @@ fn parse_proc_stat(stat: &str) -> Option<(u64, u64)> {
     Some((utime, stime))
 }
 
+/// The resident set size of process `pid` in KiB, from `VmRSS` in `/proc/PID/status`.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_vm_rss(&status)
+}
+
+fn parse_vm_rss(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line["VmRSS:".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
@@ -100,6 +115,14 @@ mod tests {
     fn parses_proc_stat_with_odd_name() {
         let line = "1234 (my (odd) name) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 1";
         assert_eq!(parse_proc_stat(line), Some((250, 75)));
+    }
+
+    #[test]
+    fn parses_vm_rss() {
+        let status = "Name:\tmidge\nVmPeak:\t  9000 kB\nVmRSS:\t   4321 kB\nThreads:\t3\n";
+        assert_eq!(parse_vm_rss(status), Some(4321));
+        assert_eq!(parse_vm_rss("Name:\tx\n"), None);
+        assert!(rss_kib(std::process::id()).is_some_and(|k| k > 0));
     }
 
     #[test]

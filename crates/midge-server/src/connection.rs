@@ -18,6 +18,7 @@ use crate::shared_broker::{ConnectOutcome, SharedBroker};
 use crate::shutdown::Shutdown;
 use crate::writer::{ConnWriter, WriterExit};
 use bytes::BytesMut;
+use futures_util::FutureExt;
 use midge_codec::{
     ConnAck, ConnAckProperties, Connect, DecodeError, Disconnect, Packet, ProtocolVersion,
     ReasonCode,
@@ -33,6 +34,11 @@ use tokio::time::timeout;
 
 /// Spare room kept in the read buffer before each read.
 const READ_CHUNK: usize = 8 * 1024;
+
+/// The read buffer of a connection with nothing buffered: an idle connection waits with this
+/// much instead of [`READ_CHUNK`]. Small packets (a PINGREQ, an acknowledgement, a short
+/// PUBLISH) fit it whole; a read that fills it is followed at once by a full-size one.
+const IDLE_READ: usize = 256;
 
 /// How long a closing connection may take to flush its last packets before its writer is
 /// aborted. A peer that has not taken a few kilobytes in this time is gone or hostile.
@@ -531,7 +537,15 @@ impl<R: AsyncRead + Unpin> Session<R> {
                     continue;
                 }
             }
-            if self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
+            let idle = self.buf.is_empty();
+            if idle {
+                // Everything read so far is decoded (payloads keep their own slices of the old
+                // buffer alive): wait for more with a small buffer, so that a connection that
+                // stays quiet holds IDLE_READ bytes, not READ_CHUNK.
+                if self.buf.capacity() != IDLE_READ {
+                    self.buf = BytesMut::with_capacity(IDLE_READ);
+                }
+            } else if self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
                 self.buf.reserve(READ_CHUNK);
             }
             tokio::select! {
@@ -548,6 +562,13 @@ impl<R: AsyncRead + Unpin> Session<R> {
                     Ok(_) => {}
                     Err(err) => return End::Io(err),
                 },
+            }
+            if idle && self.buf.len() == self.buf.capacity() {
+                // The small buffer filled up, so more is probably waiting: take what is there
+                // now in a full-size read rather than one small read per loop. An error or
+                // end of stream shows again on the next read, which reports it.
+                self.buf.reserve(READ_CHUNK);
+                let _ = self.reader.read_buf(&mut self.buf).now_or_never();
             }
         }
     }

@@ -1,10 +1,11 @@
 //! The sending side of one connection, kept in the shared connection table.
 
 use crate::commit_watch::CommitWatch;
+use crate::outbound_queue::{queue, QueueRx, QueueTx};
 use midge_codec::{Packet, QoS};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
 /// What a connection's writer task is asked to do, in order.
 // `Close` is sent once per connection; boxing `Packet` to shrink the enum would instead cost an
@@ -62,7 +63,7 @@ pub(crate) enum SendOutcome {
 /// the broker lock be held while actions are dispatched. Clones share the same queue.
 #[derive(Debug, Clone)]
 pub(crate) struct ConnHandle {
-    tx: mpsc::UnboundedSender<Outbound>,
+    tx: QueueTx<Outbound>,
     /// Approximate bytes of QoS 0 publishes queued but not yet written to the socket.
     pending_qos0: Arc<AtomicUsize>,
     max_pending_bytes: usize,
@@ -78,7 +79,7 @@ pub(crate) struct ConnHandle {
 /// The receiving side, owned by the writer task.
 #[derive(Debug)]
 pub(crate) struct Outbox {
-    pub(crate) rx: mpsc::UnboundedReceiver<Outbound>,
+    pub(crate) rx: QueueRx<Outbound>,
     pub(crate) pending_qos0: Arc<AtomicUsize>,
     /// The committer's progress, for `Outbound::WaitFor` (`None` without storage).
     pub(crate) commits: Option<CommitWatch>,
@@ -92,7 +93,7 @@ impl ConnHandle {
         label: &str,
         commits: Option<CommitWatch>,
     ) -> (ConnHandle, Outbox) {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = queue();
         let pending_qos0 = Arc::new(AtomicUsize::new(0));
         let handle = ConnHandle {
             tx,

@@ -39,6 +39,7 @@ mod ip_guard;
 mod listener;
 mod live_limits;
 mod logging;
+mod outbound_queue;
 mod overload;
 mod passwd;
 mod peer_identity;

@@ -77,8 +77,8 @@ impl<W: AsyncWrite + Unpin> ConnWriter<W> {
             // Take whatever else is already queued, so a burst goes out in one write.
             while matches!(step, Step::More) && self.buf.len() < BATCH_BYTES {
                 match self.outbox.rx.try_recv() {
-                    Ok(next) => step = self.encode(next, &mut qos0_bytes),
-                    Err(_) => break,
+                    Some(next) => step = self.encode(next, &mut qos0_bytes),
+                    None => break,
                 }
             }
             self.write_buffered().await?;
@@ -133,7 +133,7 @@ impl<W: AsyncWrite + Unpin> ConnWriter<W> {
         self.buf.clear();
         let held_connack = matches!(
             self.outbox.rx.try_recv(),
-            Ok(Outbound::Packet(Packet::ConnAck(_)))
+            Some(Outbound::Packet(Packet::ConnAck(_)))
         );
         let notice = if held_connack {
             Some(Packet::ConnAck(ConnAck {

@@ -1,0 +1,214 @@
+//! The queue between the broker's dispatch and one connection's writer: many senders (clones
+//! of the connection's handle), one receiver.
+//!
+//! An idle connection holds no queue memory: items live in a `VecDeque` that is allocated by
+//! the first item and let go of when the writer finds the queue empty and goes to sleep. (A
+//! tokio channel allocates a block of 32 slots up front and keeps it.) The writer takes
+//! everything queued in one swap under the lock, so a burst costs one lock per batch, not
+//! one per item, and a busy connection reuses the same two buffers.
+
+use parking_lot::Mutex;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+#[derive(Debug)]
+struct State<T> {
+    items: VecDeque<T>,
+    /// The receiver was dropped: sends fail.
+    receiver_gone: bool,
+    /// Every sender was dropped: the receiver ends once the queue is empty.
+    senders_gone: bool,
+}
+
+#[derive(Debug)]
+struct Shared<T> {
+    state: Mutex<State<T>>,
+    /// Signalled when the queue goes from empty to not empty, or the last sender goes.
+    ready: Notify,
+}
+
+/// Ends the queue for the receiver when the last sender clone is dropped.
+#[derive(Debug)]
+struct SenderGuard<T>(Arc<Shared<T>>);
+
+impl<T> Drop for SenderGuard<T> {
+    fn drop(&mut self) {
+        self.0.state.lock().senders_gone = true;
+        self.0.ready.notify_one();
+    }
+}
+
+/// The sending side; clones share the queue.
+#[derive(Debug)]
+pub(crate) struct QueueTx<T>(Arc<SenderGuard<T>>);
+
+impl<T> Clone for QueueTx<T> {
+    fn clone(&self) -> Self {
+        QueueTx(self.0.clone())
+    }
+}
+
+/// The receiving side.
+#[derive(Debug)]
+pub(crate) struct QueueRx<T> {
+    shared: Arc<Shared<T>>,
+    /// Items taken from the shared queue and not yet handed out.
+    local: VecDeque<T>,
+}
+
+/// A new queue.
+pub(crate) fn queue<T>() -> (QueueTx<T>, QueueRx<T>) {
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            items: VecDeque::new(),
+            receiver_gone: false,
+            senders_gone: false,
+        }),
+        ready: Notify::new(),
+    });
+    let tx = QueueTx(Arc::new(SenderGuard(shared.clone())));
+    let rx = QueueRx {
+        shared,
+        local: VecDeque::new(),
+    };
+    (tx, rx)
+}
+
+impl<T> QueueTx<T> {
+    /// Appends `item`; gives it back if the receiver is gone.
+    pub(crate) fn send(&self, item: T) -> Result<(), T> {
+        let shared = &self.0 .0;
+        let was_empty = {
+            let mut state = shared.state.lock();
+            if state.receiver_gone {
+                return Err(item);
+            }
+            state.items.push_back(item);
+            state.items.len() == 1
+        };
+        // The receiver only sleeps on an empty queue, so only the first item needs a wake-up.
+        if was_empty {
+            shared.ready.notify_one();
+        }
+        Ok(())
+    }
+}
+
+impl<T> QueueRx<T> {
+    /// The next item, waiting for one; `None` once every sender is gone and nothing is left.
+    pub(crate) async fn recv(&mut self) -> Option<T> {
+        loop {
+            if let Some(item) = self.try_recv() {
+                return Some(item);
+            }
+            {
+                let mut state = self.shared.state.lock();
+                if state.senders_gone && state.items.is_empty() {
+                    return None;
+                }
+                if state.items.is_empty() {
+                    // Going to sleep: hold no memory while idle.
+                    state.items = VecDeque::new();
+                    self.local = VecDeque::new();
+                }
+            }
+            self.shared.ready.notified().await;
+        }
+    }
+
+    /// The next item if one is queued now.
+    pub(crate) fn try_recv(&mut self) -> Option<T> {
+        if let Some(item) = self.local.pop_front() {
+            return Some(item);
+        }
+        {
+            let mut state = self.shared.state.lock();
+            // `local` is empty: swapping hands its buffer back for the senders to reuse.
+            std::mem::swap(&mut state.items, &mut self.local);
+        }
+        self.local.pop_front()
+    }
+
+    /// True when nothing is queued.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.local.is_empty() && self.shared.state.lock().items.is_empty()
+    }
+}
+
+impl<T> Drop for QueueRx<T> {
+    fn drop(&mut self) {
+        let mut state = self.shared.state.lock();
+        state.receiver_gone = true;
+        // Queued items are dropped now, not when the last sender goes.
+        state.items.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn items_arrive_in_order_across_clones_and_batches() {
+        let (tx, mut rx) = queue();
+        let tx2 = tx.clone();
+        for i in 0..5 {
+            tx.send(i).unwrap();
+        }
+        assert_eq!(rx.recv().await, Some(0));
+        tx2.send(5).unwrap();
+        let mut rest = Vec::new();
+        while let Some(i) = rx.try_recv() {
+            rest.push(i);
+        }
+        assert_eq!(rest, vec![1, 2, 3, 4, 5]);
+        assert!(rx.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_sleeping_receiver_wakes_for_a_send_from_another_task() {
+        let (tx, mut rx) = queue();
+        let waiter = tokio::spawn(async move { rx.recv().await });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        tx.send("x").unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(5), waiter).await;
+        assert_eq!(got.unwrap().unwrap(), Some("x"));
+    }
+
+    #[tokio::test]
+    async fn the_receiver_ends_after_the_last_sender_once_drained() {
+        let (tx, mut rx) = queue();
+        let tx2 = tx.clone();
+        tx.send(1).unwrap();
+        drop(tx);
+        tx2.send(2).unwrap();
+        drop(tx2);
+        assert_eq!(rx.recv().await, Some(1));
+        assert_eq!(rx.recv().await, Some(2));
+        assert_eq!(rx.recv().await, None);
+    }
+
+    #[tokio::test]
+    async fn sending_to_a_dropped_receiver_gives_the_item_back() {
+        let (tx, rx) = queue();
+        tx.send(1).unwrap();
+        drop(rx);
+        assert_eq!(tx.send(2), Err(2));
+    }
+
+    #[tokio::test]
+    async fn an_idle_receiver_holds_no_buffer() {
+        let (tx, mut rx) = queue::<u64>();
+        for i in 0..100 {
+            tx.send(i).unwrap();
+        }
+        while rx.try_recv().is_some() {}
+        // The receiver goes to sleep on an empty queue and lets both buffers go.
+        let pending = tokio::time::timeout(Duration::from_millis(20), rx.recv()).await;
+        assert!(pending.is_err());
+        assert_eq!(rx.local.capacity(), 0);
+        assert_eq!(rx.shared.state.lock().items.capacity(), 0);
+    }
+}
