@@ -43,6 +43,18 @@ pub struct LastWill {
     pub properties: WillProperties,
 }
 
+impl LastWill {
+    /// Gives the payload and the correlation data allocations of their own, so a will kept
+    /// for the whole connection does not keep the buffer CONNECT was read into alive (see
+    /// [`crate::Publish::detach_buffers`]).
+    pub fn detach_buffers(&mut self) {
+        self.payload = Bytes::copy_from_slice(&self.payload);
+        if let Some(data) = &mut self.properties.correlation_data {
+            *data = Bytes::copy_from_slice(data);
+        }
+    }
+}
+
 /// Connect flag bits (3.1.2.3).
 const RESERVED: u8 = 0x01;
 const CLEAN_START: u8 = 0x02;

@@ -37,6 +37,17 @@ fn has_wildcard(topic: &str) -> bool {
 }
 
 impl Publish {
+    /// Gives the payload and the correlation data allocations of their own. Decoding slices
+    /// them out of the connection's read buffer without copying, and a slice keeps that whole
+    /// buffer alive: a message kept for long (a retained message) is detached first, so it
+    /// holds its own bytes and not a read buffer of several kilobytes.
+    pub fn detach_buffers(&mut self) {
+        self.payload = Bytes::copy_from_slice(&self.payload);
+        if let Some(data) = &mut self.properties.correlation_data {
+            *data = Bytes::copy_from_slice(data);
+        }
+    }
+
     /// Splits and validates the fixed header flags into (dup, qos, retain).
     pub(crate) fn parse_flags(flags: u8) -> Result<(bool, QoS, bool), DecodeError> {
         // MQTT-3.3.1-4: both QoS bits set is Malformed.
@@ -132,6 +143,50 @@ impl Publish {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn detached_buffers_no_longer_share_the_read_buffer() {
+        let mut p = Publish {
+            dup: false,
+            qos: QoS::AtMostOnce,
+            retain: true,
+            topic: "t".into(),
+            packet_id: None,
+            properties: PublishProperties {
+                correlation_data: Some(Bytes::from_static(b"id")),
+                ..PublishProperties::default()
+            },
+            payload: Bytes::from_static(b"hello"),
+        };
+        let mut buf = bytes::BytesMut::new();
+        crate::encode(
+            &crate::Packet::Publish(p.clone()),
+            ProtocolVersion::V5,
+            &mut buf,
+        )
+        .unwrap();
+        let read = buf.freeze();
+        let mut frame = bytes::BytesMut::from(&read[..]);
+        let Some(crate::Packet::Publish(mut decoded)) =
+            crate::decode(&mut frame, ProtocolVersion::V5, u32::MAX).unwrap()
+        else {
+            panic!("not a PUBLISH");
+        };
+        assert!(
+            !decoded.payload.is_unique(),
+            "decoding slices the read buffer"
+        );
+        decoded.detach_buffers();
+        assert!(decoded.payload.is_unique());
+        assert!(decoded
+            .properties
+            .correlation_data
+            .as_ref()
+            .unwrap()
+            .is_unique());
+        p.detach_buffers();
+        assert_eq!(decoded, p);
+    }
     use crate::test_util::{
         assert_malformed, decode_frame, round_trip, s, ALL_VERSIONS, V3_VERSIONS,
     };

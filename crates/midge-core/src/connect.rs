@@ -220,7 +220,11 @@ impl Broker {
                 },
                 self.empty_topic.clone(),
             ),
-            will: connect.will,
+            // Kept for the whole connection: hold its own bytes, not the CONNECT's buffer.
+            will: connect.will.map(|mut will| {
+                will.detach_buffers();
+                will
+            }),
             connect_expiry_zero: requested_expiry == 0,
         };
         if let Some(deadline) = conn.keep_alive_deadline() {

@@ -35,7 +35,7 @@ impl RetainedStore {
     /// Replaces the retained message of its topic, or deletes it when the payload is empty
     /// (an empty retained payload is never stored, MQTT-3.3.1-6, -7). Returns false if that
     /// changed nothing (a delete where nothing was retained).
-    pub fn set(&mut self, message: Message) -> bool {
+    pub fn set(&mut self, mut message: Message) -> bool {
         let topic = message.publish.topic.clone();
         if message.publish.payload.is_empty() {
             return match self.tree.remove(&topic) {
@@ -47,6 +47,8 @@ impl RetainedStore {
                 None => false,
             };
         }
+        // Kept until replaced: hold its own bytes, not the publisher's read buffer.
+        message.publish.detach_buffers();
         if let Some(at) = message.expires_at {
             self.expiry.push(at, topic.clone());
         }
@@ -162,6 +164,24 @@ mod tests {
             publish: retained(topic, QoS::AtMostOnce, None, payload),
             expires_at: None,
         }
+    }
+
+    #[test]
+    fn a_stored_message_does_not_keep_the_publishers_read_buffer() {
+        let read_buffer = bytes::Bytes::from(vec![7u8; 8192]);
+        let mut m = message("a", "");
+        m.publish.payload = read_buffer.slice(100..164);
+        let mut store = RetainedStore::default();
+        store.set(m);
+        let mut seen = 0;
+        let _ = store.for_each_match_after("#", None, Instant::now(), |_, stored| {
+            assert_eq!(stored.publish.payload.len(), 64);
+            assert!(stored.publish.payload.is_unique(), "a copy of its own");
+            seen += 1;
+            ControlFlow::<()>::Continue(())
+        });
+        assert_eq!(seen, 1);
+        assert_eq!(read_buffer.len(), 8192);
     }
 
     #[test]
