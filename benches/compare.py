@@ -305,6 +305,8 @@ def run_once(args, broker, bench_args, metric, options):
         return {
             "rate": value if value is not None else float("nan"),
             "received": messages.get("received"),
+            # The broker's memory when the measured command started (after any setup).
+            "broker_rss_kib": (summary.get("broker_memory") or {}).get("rss_before_kib"),
             "lost": messages.get("lost"),
             "errors": summary["errors"],
             "broker_cpu": ((summary.get("broker_cpu_running") or {}).get("percent_of_one_core") or 0) / 100,
