@@ -167,8 +167,9 @@ impl Connection {
                         answer_timeout: settings.connect_timeout,
                         max_packet_size: settings.max_packet_size,
                     };
-                    match exchange
-                        .run(&endpoint.auth, &login, peer.ip(), &mut connect)
+                    // Boxed, like the other one-off stages below: their state is not kept
+                    // in every connection's task for its whole life.
+                    match Box::pin(exchange.run(&endpoint.auth, &login, peer.ip(), &mut connect))
                         .await
                     {
                         Ok(done) => {
@@ -185,10 +186,12 @@ impl Connection {
                         }
                     }
                 } else {
-                    endpoint
-                        .auth
-                        .check(&login, peer.ip(), &mut connect, identity)
-                        .await
+                    Box::pin(
+                        endpoint
+                            .auth
+                            .check(&login, peer.ip(), &mut connect, identity),
+                    )
+                    .await
                 };
                 if let Err(reason) = &verdict {
                     tracing::info!(
@@ -207,7 +210,7 @@ impl Connection {
                     publish_rate,
                     counters,
                 };
-                session.run(connect, writer, verdict.err(), auth).await;
+                Box::pin(session.run(connect, writer, verdict.err(), auth)).await;
             }
             Err(why) => {
                 if let NoSession::Decode {

@@ -1,7 +1,7 @@
 //! The sending side of one connection, kept in the shared connection table.
 
 use crate::commit_watch::CommitWatch;
-use crate::outbound_queue::{queue, QueueRx, QueueTx};
+use crate::outbound_queue::{queue, QueueRx, QueueTx, QueueWake};
 use midge_codec::{Packet, QoS};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -47,6 +47,9 @@ impl std::fmt::Debug for DrainNotice {
         f.write_str("DrainNotice")
     }
 }
+
+/// A writer to wake once the caller is done queueing ([`ConnHandle::send_deferred`]).
+pub(crate) type WriterWake = QueueWake<Outbound>;
 
 /// What happened to a packet handed to [`ConnHandle::send`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +117,23 @@ impl ConnHandle {
     /// Queues `packet`, unless it is a QoS 0 publish to a client that is not keeping up. QoS 1
     /// and 2 need no such guard: the core bounds them with its inflight window and queue.
     pub(crate) fn send(&self, packet: Packet) -> SendOutcome {
+        let (outcome, wake) = self.enqueue(packet);
+        if let Some(wake) = wake {
+            wake.wake();
+        }
+        outcome
+    }
+
+    /// Like [`ConnHandle::send`], but leaves waking the writer to the caller: a wake-up it
+    /// needs is added to `wakes`, for when the caller has queued everything it has (so a
+    /// writer finds a whole burst at once, rather than waking for its first packet).
+    pub(crate) fn send_deferred(&self, packet: Packet, wakes: &mut Vec<WriterWake>) -> SendOutcome {
+        let (outcome, wake) = self.enqueue(packet);
+        wakes.extend(wake);
+        outcome
+    }
+
+    fn enqueue(&self, packet: Packet) -> (SendOutcome, Option<WriterWake>) {
         let cost = qos0_cost(&packet);
         if cost > 0 {
             let pending = self.pending_qos0.load(Ordering::Relaxed);
@@ -121,15 +141,15 @@ impl ConnHandle {
             // with another sender; the writer only ever subtracts.
             if pending.saturating_add(cost) > self.max_pending_bytes {
                 self.dropped_qos0.fetch_add(1, Ordering::Relaxed);
-                return SendOutcome::DroppedSlowReader;
+                return (SendOutcome::DroppedSlowReader, None);
             }
             self.pending_qos0.fetch_add(cost, Ordering::Relaxed);
         }
-        match self.tx.send(Outbound::Packet(packet)) {
-            Ok(()) => SendOutcome::Queued,
+        match self.tx.push(Outbound::Packet(packet)) {
+            Ok(wake) => (SendOutcome::Queued, wake),
             Err(_) => {
                 self.pending_qos0.fetch_sub(cost, Ordering::Relaxed);
-                SendOutcome::WriterGone
+                (SendOutcome::WriterGone, None)
             }
         }
     }

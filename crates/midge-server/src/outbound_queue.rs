@@ -75,9 +75,31 @@ pub(crate) fn queue<T>() -> (QueueTx<T>, QueueRx<T>) {
     (tx, rx)
 }
 
+/// Wakes a queue's receiver later: what [`QueueTx::push`] asks for.
+#[derive(Debug)]
+pub(crate) struct QueueWake<T>(Arc<Shared<T>>);
+
+impl<T> QueueWake<T> {
+    /// Wakes the receiver (at once if it sleeps, else on its next wait).
+    pub(crate) fn wake(self) {
+        self.0.ready.notify_one();
+    }
+}
+
 impl<T> QueueTx<T> {
-    /// Appends `item`; gives it back if the receiver is gone.
+    /// Appends `item` and wakes the receiver; gives the item back if the receiver is gone.
     pub(crate) fn send(&self, item: T) -> Result<(), T> {
+        if let Some(wake) = self.push(item)? {
+            wake.wake();
+        }
+        Ok(())
+    }
+
+    /// Appends `item` without waking the receiver. Returns the wake-up it needs, if any (the
+    /// receiver only sleeps on an empty queue, so only the first item needs one); the caller
+    /// wakes it once done queueing, so the receiver finds a whole burst at once instead of
+    /// waking for its first item. Gives the item back if the receiver is gone.
+    pub(crate) fn push(&self, item: T) -> Result<Option<QueueWake<T>>, T> {
         let shared = &self.0 .0;
         let was_empty = {
             let mut state = shared.state.lock();
@@ -87,11 +109,7 @@ impl<T> QueueTx<T> {
             state.items.push_back(item);
             state.items.len() == 1
         };
-        // The receiver only sleeps on an empty queue, so only the first item needs a wake-up.
-        if was_empty {
-            shared.ready.notify_one();
-        }
-        Ok(())
+        Ok(was_empty.then(|| QueueWake(shared.clone())))
     }
 }
 
@@ -188,6 +206,30 @@ mod tests {
         assert_eq!(rx.recv().await, Some(1));
         assert_eq!(rx.recv().await, Some(2));
         assert_eq!(rx.recv().await, None);
+    }
+
+    #[tokio::test]
+    async fn a_push_asks_for_one_wake_up_per_burst() {
+        let (tx, mut rx) = queue();
+        let waiter = tokio::spawn(async move {
+            let first = rx.recv().await;
+            (first, rx.try_recv())
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let wake = tx.push(1).unwrap().expect("the first item needs a wake-up");
+        assert!(tx.push(2).unwrap().is_none(), "the receiver has one coming");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(
+            !waiter.is_finished(),
+            "pushing alone does not wake the receiver"
+        );
+        wake.wake();
+        let got = tokio::time::timeout(Duration::from_secs(5), waiter).await;
+        assert_eq!(
+            got.unwrap().unwrap(),
+            (Some(1), Some(2)),
+            "the burst, at once"
+        );
     }
 
     #[tokio::test]

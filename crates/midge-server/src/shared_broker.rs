@@ -3,7 +3,7 @@
 
 use crate::commit_watch::CommitWatch;
 use crate::committer::CommitQueue;
-use crate::connection_handle::{ConnHandle, DrainNotice, SendOutcome};
+use crate::connection_handle::{ConnHandle, DrainNotice, SendOutcome, WriterWake};
 use midge_cluster::{Inbound, LinkHandler, LinkStats, Links, Remote, Ticket};
 use midge_codec::{Connect, Packet, ReasonCode};
 use midge_core::{
@@ -67,6 +67,9 @@ struct State {
     /// call until they are answered: its SUBACK, CONNACK or PUBACK waits for them.
     tickets: Vec<Ticket>,
     origin: Option<ConnId>,
+    /// While set (`SharedBroker::packets`), packets are queued without waking their writers,
+    /// and the wake-ups they need collect here until the whole read is handled.
+    deferred_wakes: Option<Vec<WriterWake>>,
 }
 
 /// The counters of one metrics scrape or `$SYS` round, read under one lock acquisition.
@@ -100,6 +103,7 @@ impl SharedBroker {
                 node_id: 0,
                 tickets: Vec::new(),
                 origin: None,
+                deferred_wakes: None,
             }),
             next_conn_id: AtomicU64::new(1),
         })
@@ -369,14 +373,23 @@ impl SharedBroker {
     pub(crate) fn packets(&self, conn: ConnId, packets: &mut Vec<Packet>) {
         let mut guard = self.state.lock();
         let state = &mut *guard;
+        // Writers are woken once the whole read is routed: a subscriber's writer then finds
+        // every message of the burst queued and writes them with one syscall, instead of
+        // waking for the first and racing the dispatch for the rest.
+        state.deferred_wakes = Some(Vec::new());
         for packet in packets.drain(..) {
             if !state.conns.contains_key(&conn) {
                 break;
             }
             state.handle(Event::Packet { conn, packet });
         }
+        let wakes = state.deferred_wakes.take().unwrap_or_default();
         // One batch for the whole read: a client pipelining publishes costs one proposal.
         state.flush_commits();
+        drop(guard);
+        for wake in wakes {
+            wake.wake();
+        }
     }
 
     /// The connection ended on our side (EOF, I/O error, decode error, writer gone). Tells the
@@ -506,7 +519,8 @@ impl State {
                         if Some(conn) == self.origin && !self.tickets.is_empty() {
                             handle.gate(std::mem::take(&mut self.tickets));
                         }
-                        self.slow_reader_dropped += send(handle, packet);
+                        self.slow_reader_dropped +=
+                            send(handle, packet, self.deferred_wakes.as_mut());
                     }
                 }
                 Action::SendDurable { conn, packet } => {
@@ -520,7 +534,7 @@ impl State {
                     if Some(conn) == self.origin && !self.tickets.is_empty() {
                         handle.gate(std::mem::take(&mut self.tickets));
                     }
-                    self.slow_reader_dropped += send(handle, packet);
+                    self.slow_reader_dropped += send(handle, packet, self.deferred_wakes.as_mut());
                 }
                 Action::NotifyDrained { conn } => {
                     if let Some(handle) = self.conns.get(&conn) {
@@ -598,8 +612,12 @@ impl LinkHandler for PeerHandler {
 
 /// Queues `packet` for a connection, warning once if its slow-reader guard starts dropping.
 /// Returns 1 when the guard dropped it, else 0 (for the counter).
-fn send(handle: &ConnHandle, packet: Packet) -> u64 {
-    if handle.send(packet) != SendOutcome::DroppedSlowReader {
+fn send(handle: &ConnHandle, packet: Packet, wakes: Option<&mut Vec<WriterWake>>) -> u64 {
+    let outcome = match wakes {
+        Some(wakes) => handle.send_deferred(packet, wakes),
+        None => handle.send(packet),
+    };
+    if outcome != SendOutcome::DroppedSlowReader {
         return 0;
     }
     if handle.dropped_qos0() == 1 {
