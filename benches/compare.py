@@ -157,6 +157,31 @@ def RETAIN_10K(start):
             "-t", "r/%i", "--connect-rate", "0"]
 
 
+ALL_FOUR = ["midge", "nats-server", "rumqttd", "mosquitto"]
+
+
+def FANOUT(subs, qos):
+    """1 publisher -> `subs` subscribers of one topic at `qos`, counting copies received."""
+    return (
+        f"QoS {qos}, 1 publisher -> {subs:,} subscribers, 64 B, copies received per second",
+        ["pubsub", "--pubs", "1", "--subs", str(subs), "-q", str(qos), "-s", "64"],
+        "received_per_s",
+        ALL_FOUR,
+    )
+
+
+def FANIN_SHARED(qos):
+    """1,000 publishers, each on its own topic, -> one $share group of 10 members."""
+    return (
+        f"QoS {qos}, 1,000 publishers (bench/0 .. bench/999) -> one $share group of 10 "
+        "subscribers on bench/+, 64 B",
+        ["pubsub", "--pubs", "1000", "--subs", "10", "--shared", "-t", "bench/%i",
+         "--sub-topic", "bench/+", "-q", str(qos), "-s", "64"],
+        "received_per_s",
+        ALL_FOUR,
+    )
+
+
 # name -> (description, midge-bench arguments, metric, broker keys; the last is the baseline,
 # and optionally a dict of: "lower" (the metric is better when lower), "unit", "duration"
 # (seconds, overriding --duration), "setup" (midge-bench argument lists run first, against the
@@ -204,46 +229,8 @@ SCENARIOS = {
         "latency_us.p99",
         ["midge", "nats-server", "rumqttd", "mosquitto"],
     ),
-    "fanout-100-qos0": (
-        "QoS 0, 1 publisher -> 100 subscribers, 64 B, copies received per second",
-        ["pubsub", "--pubs", "1", "--subs", "100", "-q", "0", "-s", "64"],
-        "received_per_s",
-        ["midge", "nats-server", "rumqttd", "mosquitto"],
-    ),
-    "fanout-100-qos1": (
-        "QoS 1, 1 publisher -> 100 subscribers, 64 B, copies received per second",
-        ["pubsub", "--pubs", "1", "--subs", "100", "-q", "1", "-s", "64"],
-        "received_per_s",
-        ["midge", "nats-server", "rumqttd", "mosquitto"],
-    ),
-    "fanout-1000-qos0": (
-        "QoS 0, 1 publisher -> 1,000 subscribers, 64 B, copies received per second",
-        ["pubsub", "--pubs", "1", "--subs", "1000", "-q", "0", "-s", "64"],
-        "received_per_s",
-        ["midge", "nats-server", "rumqttd", "mosquitto"],
-    ),
-    "fanout-1000-qos1": (
-        "QoS 1, 1 publisher -> 1,000 subscribers, 64 B, copies received per second",
-        ["pubsub", "--pubs", "1", "--subs", "1000", "-q", "1", "-s", "64"],
-        "received_per_s",
-        ["midge", "nats-server", "rumqttd", "mosquitto"],
-    ),
-    "fanin-1000-shared-qos0": (
-        "QoS 0, 1,000 publishers (bench/0 .. bench/999) -> one $share group of 10 "
-        "subscribers on bench/+, 64 B",
-        ["pubsub", "--pubs", "1000", "--subs", "10", "--shared", "-t", "bench/%i",
-         "--sub-topic", "bench/+", "-q", "0", "-s", "64"],
-        "received_per_s",
-        ["midge", "nats-server", "rumqttd", "mosquitto"],
-    ),
-    "fanin-1000-shared-qos1": (
-        "QoS 1, 1,000 publishers (bench/0 .. bench/999) -> one $share group of 10 "
-        "subscribers on bench/+, 64 B",
-        ["pubsub", "--pubs", "1000", "--subs", "10", "--shared", "-t", "bench/%i",
-         "--sub-topic", "bench/+", "-q", "1", "-s", "64"],
-        "received_per_s",
-        ["midge", "nats-server", "rumqttd", "mosquitto"],
-    ),
+    **{f"fanout-{subs}-qos{qos}": FANOUT(subs, qos) for subs in (100, 1000) for qos in (0, 1)},
+    **{f"fanin-1000-shared-qos{qos}": FANIN_SHARED(qos) for qos in (0, 1)},
     "connect-5k": (
         "5,000 connections opened as fast as possible, connections per second",
         ["conn", "-c", "5000", "--connect-rate", "0"],

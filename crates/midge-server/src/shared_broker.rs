@@ -372,20 +372,19 @@ impl SharedBroker {
     /// `packets`. Packets after one that made the core close the connection are discarded.
     pub(crate) fn packets(&self, conn: ConnId, packets: &mut Vec<Packet>) {
         let mut guard = self.state.lock();
-        let state = &mut *guard;
         // Writers are woken once the whole read is routed: a subscriber's writer then finds
         // every message of the burst queued and writes them with one syscall, instead of
         // waking for the first and racing the dispatch for the rest.
-        state.deferred_wakes = Some(Vec::new());
+        let deferring = DeferWakes::start(&mut guard);
         for packet in packets.drain(..) {
-            if !state.conns.contains_key(&conn) {
+            if !deferring.0.conns.contains_key(&conn) {
                 break;
             }
-            state.handle(Event::Packet { conn, packet });
+            deferring.0.handle(Event::Packet { conn, packet });
         }
-        let wakes = state.deferred_wakes.take().unwrap_or_default();
+        let wakes = deferring.finish();
         // One batch for the whole read: a client pipelining publishes costs one proposal.
-        state.flush_commits();
+        guard.flush_commits();
         drop(guard);
         for wake in wakes {
             wake.wake();
@@ -559,6 +558,31 @@ impl State {
     fn flush_commits(&mut self) {
         if let Some(commits) = self.commits.as_mut() {
             commits.flush();
+        }
+    }
+}
+
+/// Defers waking writers while it lives ([`SharedBroker::packets`]). Should handling a
+/// packet panic, dropping it still wakes every writer that was queued for and ends the
+/// deferral, so later events are not left queued without a wake-up.
+struct DeferWakes<'a>(&'a mut State);
+
+impl<'a> DeferWakes<'a> {
+    fn start(state: &'a mut State) -> Self {
+        state.deferred_wakes = Some(Vec::new());
+        DeferWakes(state)
+    }
+
+    /// Ends the deferral and returns the wake-ups due, for after the lock is let go.
+    fn finish(self) -> Vec<WriterWake> {
+        self.0.deferred_wakes.take().unwrap_or_default()
+    }
+}
+
+impl Drop for DeferWakes<'_> {
+    fn drop(&mut self) {
+        for wake in self.0.deferred_wakes.take().unwrap_or_default() {
+            wake.wake();
         }
     }
 }
