@@ -35,6 +35,7 @@ mod forwarded_batch;
 mod joiner;
 mod link_handler;
 mod link_service;
+mod link_stream;
 mod links;
 mod log_storage;
 mod metrics;
@@ -49,6 +50,7 @@ mod peer_link;
 mod proposer;
 mod raft_service;
 mod remote_commands;
+mod reply_stream;
 mod restore;
 mod rpc_status;
 mod snapshot_builder;
@@ -66,7 +68,7 @@ pub use cluster_status::{ClusterStatus, MemberStatus};
 pub use config::ClusterConfig;
 pub use control::{ClusterControl, Joined};
 pub use error::ClusterError;
-pub use link_handler::{Inbound, LinkHandler, RouteUpdate};
+pub use link_handler::{Applied, Inbound, LinkHandler, RouteUpdate};
 pub use links::{LinkStats, Links};
 pub use log_storage::LogStorage;
 pub use metrics::{ClusterMetrics, ClusterMetricsSource};
@@ -81,8 +83,6 @@ pub use restore::{restore_state, Sessions};
 pub use snapshot_builder::SnapshotBuilder;
 pub use state_machine::StateMachine;
 pub use ticket::Ticket;
-/// The attribute [`LinkHandler`] implementations need.
-pub use tonic::async_trait;
 pub use type_config::TypeConfig;
 
 /// The openraft instance of a Midge node.

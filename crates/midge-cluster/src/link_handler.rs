@@ -2,6 +2,8 @@
 
 use midge_codec::Publish;
 use midge_core::DurableOp;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 /// Route changes of one peer, in one batch.
@@ -27,13 +29,17 @@ pub struct Inbound {
     pub publishes: Vec<(Publish, Vec<Arc<str>>, u64)>,
 }
 
+/// What a batch from a peer produced, once it is durable: the sessions its `hand_off` claims
+/// asked for, as the ops that rebuild them.
+pub type Applied = Pin<Box<dyn Future<Output = Vec<(Arc<str>, Vec<DurableOp>)>> + Send>>;
+
 /// The broker behind a node's links (implemented by the server).
-#[tonic::async_trait]
 pub trait LinkHandler: Send + Sync + 'static {
-    /// Applies a batch from peer `from`; returns once what it queued for persistent sessions
-    /// is durable (the peer then acknowledges its publishers), with the sessions its
-    /// `hand_off` claims asked for, as the ops that rebuild them.
-    async fn exchange(&self, from: u64, batch: Inbound) -> Vec<(Arc<str>, Vec<DurableOp>)>;
+    /// Applies a batch from peer `from` before it returns (batches are applied in the order
+    /// they arrived); the future is ready once what it queued for persistent sessions is
+    /// durable (the peer then acknowledges its publishers), with the sessions its `hand_off`
+    /// claims asked for.
+    fn exchange(&self, from: u64, batch: Inbound) -> Applied;
 
     /// The link to peer `node` went down (`reachable` false) or came back up.
     fn peer_reachable(&self, node: u64, reachable: bool);

@@ -1,10 +1,13 @@
 //! One node's broker link to one peer: a task that sends route changes, client-id claims and
-//! forwarded publishes in batches, one `Exchange` RPC at a time (so the peer sees them in the
-//! order they were queued), over the peer's shared gRPC channel.
+//! forwarded publishes in batches, in the order they were queued, over one long-lived
+//! `ExchangeStream` on the peer's shared gRPC channel. Up to `WINDOW` batches are in flight;
+//! the peer applies them in order and answers each in order (with a peer that has no stream,
+//! one `Exchange` RPC at a time).
 //!
 //! The first batch, and the first after any failure or a `resync_routes` reply, carries the
 //! whole route set. With nothing to send, an empty batch goes out every `HEARTBEAT`, so a
-//! restarted peer asks for the routes within a second and a dead one is noticed. While the
+//! restarted peer asks for the routes within a second and a dead one is noticed. A batch not
+//! answered within `RPC_TIMEOUT`, or a broken stream, fails every batch in flight. While the
 //! peer is unreachable, queued items are dropped (their tickets complete, forwarded publishes
 //! are counted as dropped) and the link retries with backoff; after `GRACE` of failures the
 //! peer is lost: the Raft leader adopts its sessions and has the cluster release it (see
@@ -12,11 +15,12 @@
 
 use crate::forwarded_batch::ForwardedBatch;
 use crate::link_handler::LinkHandler;
+use crate::link_stream::{exchange_once, LinkStream, Opened};
 use crate::pb;
 use crate::peer_channels::PeerChannels;
 use crate::ticket::Completion;
 use midge_codec::Publish;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -27,8 +31,12 @@ use tokio::task::JoinHandle;
 const MAX_BATCH: usize = 1024;
 /// An idle link sends an empty batch this often.
 const HEARTBEAT: Duration = Duration::from_secs(1);
-/// Deadline of one exchange.
+/// Deadline of one exchange (and of opening the link's stream).
 const RPC_TIMEOUT: Duration = Duration::from_secs(5);
+/// Batches sent on a link's stream and not yet answered, at most.
+const WINDOW: usize = 4;
+/// How often a link checks its deadlines and whether a heartbeat is due.
+const TICK: Duration = Duration::from_millis(250);
 /// How long a peer may stay unreachable before it is lost.
 pub(crate) const GRACE: Duration = Duration::from_secs(3);
 const BACKOFF_START: Duration = Duration::from_millis(50);
@@ -161,6 +169,12 @@ impl PeerLink {
             confirmed: confirmed.clone(),
             seq: 0,
             needs_full: true,
+            down_since: None,
+            went_away_as: None,
+            ever_up: false,
+            gone_reported: false,
+            backoff: BACKOFF_START,
+            unary_noted: false,
         };
         PeerLink {
             addr,
@@ -207,6 +221,9 @@ struct Batch {
     replies: Vec<(String, oneshot::Sender<Vec<pb::Command>>)>,
     publishes: ForwardedBatch,
     resync: bool,
+    /// Items pushed, and how many of them were publishes (encoded or not).
+    items: usize,
+    publish_items: usize,
     /// Completed (dropped) once the exchange ends, answered or not.
     done: Vec<Completion>,
     /// Acknowledged publishes' completions: done when the peer answered, failed otherwise.
@@ -215,6 +232,7 @@ struct Batch {
 
 impl Batch {
     fn push(&mut self, item: Item) {
+        self.items += 1;
         match item {
             Item::Route { route, add, done } => {
                 if self.routes.insert(route.clone(), add).is_none() {
@@ -235,6 +253,7 @@ impl Batch {
                 share_key,
                 done,
             } => {
+                self.publish_items += 1;
                 if self.publishes.push(publish, &groups, share_key) {
                     self.must_arrive.extend(done);
                 } else if let Some(done) = done {
@@ -245,6 +264,36 @@ impl Batch {
             Item::Barrier(done) => self.must_arrive.push(done),
         }
     }
+
+    /// What waits for the answer to this batch, which carried `publishes`.
+    fn into_sent(self, publishes: u64) -> Sent {
+        Sent {
+            replies: self.replies,
+            done: self.done,
+            must_arrive: self.must_arrive,
+            publishes,
+            at: Instant::now(),
+        }
+    }
+}
+
+/// An exchange sent and not yet answered.
+struct Sent {
+    replies: Vec<(String, oneshot::Sender<Vec<pb::Command>>)>,
+    /// Completed once the exchange ends, answered or not.
+    done: Vec<Completion>,
+    /// Completed when answered, failed otherwise.
+    must_arrive: Vec<Completion>,
+    publishes: u64,
+    at: Instant,
+}
+
+/// Why a link's connection ended.
+enum Ended {
+    /// The link's handle was dropped.
+    Stopped,
+    /// An exchange failed (the peer is unreachable, refused a batch, or did not answer).
+    Failed(String),
 }
 
 struct LinkTask {
@@ -258,130 +307,265 @@ struct LinkTask {
     /// Batches of this incarnation that carried route changes.
     seq: u64,
     needs_full: bool,
+    /// When exchanges started failing (None: the last one was answered).
+    down_since: Option<Instant>,
+    /// The peer's start when it went away, for its release.
+    went_away_as: Option<u64>,
+    ever_up: bool,
+    gone_reported: bool,
+    backoff: Duration,
+    /// The peer has no `ExchangeStream` (logged once).
+    unary_noted: bool,
 }
 
 impl LinkTask {
     async fn run(mut self) {
-        let mut down_since: Option<Instant> = None;
-        // The peer's start when it went away, for its release.
-        let mut went_away_as = None;
-        let mut ever_up = false;
-        let mut gone_reported = false;
-        let mut backoff = BACKOFF_START;
         loop {
-            let mut batch = Batch::default();
-            if down_since.is_none() && !self.needs_full {
-                match tokio::time::timeout(HEARTBEAT, self.rx.recv()).await {
-                    Ok(Some(item)) => batch.push(item),
-                    Ok(None) => return,
-                    Err(_) => {}
-                }
+            if self.down_since.is_some() {
+                self.drop_queued();
             }
-            while batch.publishes.len() < MAX_BATCH {
-                match self.rx.try_recv() {
-                    Ok(item) => batch.push(item),
-                    Err(_) => break,
+            let ended = match LinkStream::open(&self.shared.channels, &self.addr, RPC_TIMEOUT).await
+            {
+                Ok(Opened::Stream(stream)) => self.stream(stream).await,
+                Ok(Opened::Unary) => {
+                    if !self.unary_noted {
+                        self.unary_noted = true;
+                        tracing::info!(
+                            peer = self.to,
+                            "the peer has no link stream; sending it one batch at a time"
+                        );
+                    }
+                    self.unary().await
                 }
-            }
-            let publishes = batch.publishes.len();
-            self.queued.fetch_sub(publishes, Ordering::Relaxed);
-            if batch.resync {
-                self.needs_full = true;
-            }
-            if down_since.is_some() {
-                // Unreachable: what was queued meanwhile is dropped; the routes go out whole
-                // with the next attempt.
-                self.shared
-                    .counters
-                    .dropped
-                    .fetch_add(publishes as u64, Ordering::Relaxed);
-                for c in batch.must_arrive.drain(..) {
-                    c.fail();
-                }
-                batch = Batch::default();
-            }
-            let sent = batch.publishes.len() as u64;
-            let rpc = self.build(&mut batch);
-            let started = Instant::now();
-            match self.exchange(rpc).await {
-                Ok(reply) => {
-                    if sent > 0 {
-                        if let Some(observe) = self.shared.forward_observer.get() {
-                            observe(started.elapsed());
-                        }
-                    }
-                    if gone_reported || !ever_up {
-                        // Reachable: not lost (an entry from before this link started, for
-                        // a member removed and added again, goes too).
-                        lock(&self.shared.lost).remove(&self.to);
-                    }
-                    if !ever_up {
-                        tracing::info!(peer = self.to, "broker link up");
-                        ever_up = true;
-                        self.confirmed.store(true, Ordering::Relaxed);
-                    } else if down_since.is_some() {
-                        tracing::info!(peer = self.to, "peer reachable again");
-                        if let Some(handler) = self.shared.handler.get() {
-                            handler.peer_reachable(self.to, true);
-                        }
-                    }
-                    down_since = None;
-                    self.up.store(true, Ordering::Relaxed);
-                    gone_reported = false;
-                    backoff = BACKOFF_START;
-                    if reply.resync_routes {
-                        self.needs_full = true;
-                    }
-                    let mut sessions = reply.sessions;
-                    for (client_id, waiter) in batch.replies.drain(..) {
-                        if let Some(pos) = sessions.iter().position(|s| s.client_id == client_id) {
-                            let _ = waiter.send(sessions.swap_remove(pos).ops);
-                        }
-                    }
-                    self.shared
-                        .counters
-                        .forwarded
-                        .fetch_add(sent, Ordering::Relaxed);
-                }
-                Err(error) => {
-                    self.needs_full = true;
-                    let counters = &self.shared.counters;
-                    counters.failures.fetch_add(1, Ordering::Relaxed);
-                    counters.dropped.fetch_add(sent, Ordering::Relaxed);
-                    let since = *down_since.get_or_insert_with(|| {
-                        went_away_as = self.shared.incarnation_of(self.to);
-                        if let Some(handler) = self.shared.handler.get() {
-                            handler.peer_reachable(self.to, false);
-                        }
-                        if ever_up {
-                            tracing::warn!(peer = self.to, addr = %self.addr, %error,
-                                "peer unreachable; dropping what is forwarded to it");
-                        }
-                        Instant::now()
-                    });
-                    tracing::debug!(peer = self.to, %error, "exchange failed");
-                    self.up.store(false, Ordering::Relaxed);
-                    // The batch's waiters are released before the backoff; publishers whose
-                    // messages did not arrive get no acknowledgement.
-                    for c in batch.must_arrive.drain(..) {
-                        c.fail();
-                    }
-                    drop(batch);
-                    if !gone_reported && since.elapsed() >= GRACE {
-                        gone_reported = true;
-                        tracing::warn!(peer = self.to, grace = ?GRACE,
-                            "peer unreachable past the grace period; it is lost");
-                        self.shared.mark_lost(self.to, went_away_as);
-                    }
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                Err(error) => Ended::Failed(error),
+            };
+            match ended {
+                Ended::Stopped => return,
+                Ended::Failed(error) => {
+                    self.failed(&error);
+                    tokio::time::sleep(self.backoff).await;
+                    self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
                 }
             }
         }
     }
 
-    /// The exchange for `batch` (the whole route set when one is due).
-    fn build(&mut self, batch: &mut Batch) -> pb::ExchangeRpc {
+    /// Sends batches on `stream` as items are queued, up to `WINDOW` unanswered, until it
+    /// fails. Every exchange in flight then fails with it.
+    async fn stream(&mut self, mut stream: LinkStream) -> Ended {
+        let mut in_flight: VecDeque<Sent> = VecDeque::new();
+        let mut last_sent = Instant::now();
+        // One timer for deadlines and heartbeats, not one per batch.
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let ended = loop {
+            if self.needs_full && in_flight.len() < WINDOW {
+                // The whole route set goes out at once, whatever else is queued.
+                let batch = self.collect(Batch::default());
+                last_sent = Instant::now();
+                match self.send(&stream, batch) {
+                    Ok(sent) => in_flight.push_back(sent),
+                    Err(error) => break Ended::Failed(error),
+                }
+                continue;
+            }
+            tokio::select! {
+                reply = stream.reply() => match (reply, in_flight.pop_front()) {
+                    (Ok(reply), Some(sent)) => self.answered(sent, reply),
+                    (Ok(_), None) => break Ended::Failed("an answer to no batch".to_string()),
+                    (Err(error), sent) => {
+                        if let Some(sent) = sent {
+                            in_flight.push_front(sent);
+                        }
+                        break Ended::Failed(error);
+                    }
+                },
+                item = self.rx.recv(), if in_flight.len() < WINDOW => {
+                    let Some(item) = item else { break Ended::Stopped };
+                    let mut batch = Batch::default();
+                    batch.push(item);
+                    let batch = self.collect(batch);
+                    last_sent = Instant::now();
+                    match self.send(&stream, batch) {
+                        Ok(sent) => in_flight.push_back(sent),
+                        Err(error) => break Ended::Failed(error),
+                    }
+                }
+                _ = tick.tick() => {
+                    if let Some(oldest) = in_flight.front() {
+                        if oldest.at.elapsed() >= RPC_TIMEOUT {
+                            break Ended::Failed("timed out".to_string());
+                        }
+                    } else if last_sent.elapsed() >= HEARTBEAT {
+                        last_sent = Instant::now();
+                        match self.send(&stream, Batch::default()) {
+                            Ok(sent) => in_flight.push_back(sent),
+                            Err(error) => break Ended::Failed(error),
+                        }
+                    }
+                }
+            }
+        };
+        for sent in in_flight {
+            self.not_answered(sent);
+        }
+        ended
+    }
+
+    /// Sends one batch at a time with `Exchange`, until one fails.
+    async fn unary(&mut self) -> Ended {
+        loop {
+            let mut batch = Batch::default();
+            if !self.needs_full {
+                match tokio::time::timeout(HEARTBEAT, self.rx.recv()).await {
+                    Ok(Some(item)) => batch.push(item),
+                    Ok(None) => return Ended::Stopped,
+                    Err(_) => {}
+                }
+            }
+            let batch = self.collect(batch);
+            let (rpc, sent) = self.build(batch);
+            match exchange_once(&self.shared.channels, &self.addr, rpc, RPC_TIMEOUT).await {
+                Ok(reply) => self.answered(sent, reply),
+                Err(error) => {
+                    self.not_answered(sent);
+                    return Ended::Failed(error);
+                }
+            }
+        }
+    }
+
+    /// Adds what is queued to `batch` (up to `MAX_BATCH` publishes).
+    /// Call once per batch: it settles the queued count for every publish in it.
+    fn collect(&mut self, mut batch: Batch) -> Batch {
+        while batch.publish_items < MAX_BATCH {
+            match self.rx.try_recv() {
+                Ok(item) => batch.push(item),
+                Err(_) => break,
+            }
+        }
+        self.queued
+            .fetch_sub(batch.publish_items, Ordering::Relaxed);
+        if batch.resync {
+            self.needs_full = true;
+        }
+        batch
+    }
+
+    /// Sends `batch` on `stream`.
+    fn send(&mut self, stream: &LinkStream, batch: Batch) -> Result<Sent, String> {
+        let (rpc, sent) = self.build(batch);
+        match stream.send(rpc) {
+            Ok(()) => Ok(sent),
+            Err(error) => {
+                self.not_answered(sent);
+                Err(error)
+            }
+        }
+    }
+
+    /// While the peer is unreachable, what was queued meanwhile is dropped; the routes go
+    /// out whole with the next attempt.
+    fn drop_queued(&mut self) {
+        loop {
+            let batch = self.collect(Batch::default());
+            if batch.items == 0 {
+                return;
+            }
+            self.not_answered(batch.into_sent(0));
+        }
+    }
+
+    /// An exchange was answered.
+    fn answered(&mut self, mut sent: Sent, reply: pb::ExchangeReply) {
+        if sent.publishes > 0 {
+            if let Some(observe) = self.shared.forward_observer.get() {
+                observe(sent.at.elapsed());
+            }
+        }
+        if self.gone_reported || !self.ever_up {
+            // Reachable: not lost (an entry from before this link started, for a member
+            // removed and added again, goes too).
+            lock(&self.shared.lost).remove(&self.to);
+        }
+        if !self.ever_up {
+            tracing::info!(peer = self.to, "broker link up");
+            self.ever_up = true;
+            self.confirmed.store(true, Ordering::Relaxed);
+        } else if self.down_since.is_some() {
+            tracing::info!(peer = self.to, "peer reachable again");
+            if let Some(handler) = self.shared.handler.get() {
+                handler.peer_reachable(self.to, true);
+            }
+        }
+        self.down_since = None;
+        self.up.store(true, Ordering::Relaxed);
+        self.gone_reported = false;
+        self.backoff = BACKOFF_START;
+        if reply.resync_routes {
+            self.needs_full = true;
+        }
+        let mut sessions = reply.sessions;
+        for (client_id, waiter) in sent.replies.drain(..) {
+            if let Some(pos) = sessions.iter().position(|s| s.client_id == client_id) {
+                let _ = waiter.send(sessions.swap_remove(pos).ops);
+            }
+        }
+        self.shared
+            .counters
+            .forwarded
+            .fetch_add(sent.publishes, Ordering::Relaxed);
+        drop(sent.done);
+    }
+
+    /// An exchange was not answered (it failed, or was never sent): its publishes count as
+    /// dropped and publishers whose messages did not arrive get no acknowledgement.
+    fn not_answered(&self, sent: Sent) {
+        self.shared
+            .counters
+            .dropped
+            .fetch_add(sent.publishes, Ordering::Relaxed);
+        for c in sent.must_arrive {
+            c.fail();
+        }
+        // Route changes and claims complete anyway: nothing waits for an unreachable peer.
+        drop(sent.done);
+    }
+
+    /// The connection to the peer failed.
+    fn failed(&mut self, error: &str) {
+        self.needs_full = true;
+        self.shared
+            .counters
+            .failures
+            .fetch_add(1, Ordering::Relaxed);
+        let since = match self.down_since {
+            Some(since) => since,
+            None => {
+                self.went_away_as = self.shared.incarnation_of(self.to);
+                if let Some(handler) = self.shared.handler.get() {
+                    handler.peer_reachable(self.to, false);
+                }
+                if self.ever_up {
+                    tracing::warn!(peer = self.to, addr = %self.addr, %error,
+                        "peer unreachable; dropping what is forwarded to it");
+                }
+                *self.down_since.insert(Instant::now())
+            }
+        };
+        tracing::debug!(peer = self.to, %error, "exchange failed");
+        self.up.store(false, Ordering::Relaxed);
+        if !self.gone_reported && since.elapsed() >= GRACE {
+            self.gone_reported = true;
+            tracing::warn!(peer = self.to, grace = ?GRACE,
+                "peer unreachable past the grace period; it is lost");
+            self.shared.mark_lost(self.to, self.went_away_as);
+        }
+    }
+
+    /// The exchange for `batch` (the whole route set when one is due), and what waits for
+    /// its answer.
+    fn build(&mut self, mut batch: Batch) -> (pb::ExchangeRpc, Sent) {
         let (full, add, remove) = if self.needs_full {
             self.needs_full = false;
             // Route changes queued before now are part of this set.
@@ -401,8 +585,9 @@ impl LinkTask {
         if full || !add.is_empty() || !remove.is_empty() {
             self.seq += 1;
         }
+        let publishes = batch.publishes.len() as u64;
         let (publish_packets, groups) = batch.publishes.take();
-        pb::ExchangeRpc {
+        let rpc = pb::ExchangeRpc {
             from_node: self.shared.node_id,
             incarnation: self.shared.incarnation,
             routes_seq: self.seq,
@@ -412,21 +597,7 @@ impl LinkTask {
             claims: std::mem::take(&mut batch.claims),
             publish_packets,
             groups,
-        }
-    }
-
-    async fn exchange(&mut self, rpc: pb::ExchangeRpc) -> Result<pb::ExchangeReply, String> {
-        let mut client = self
-            .shared
-            .channels
-            .link_client(&self.addr)
-            .map_err(|e| e.to_string())?;
-        let mut request = tonic::Request::new(rpc);
-        request.set_timeout(RPC_TIMEOUT);
-        match tokio::time::timeout(RPC_TIMEOUT, client.exchange(request)).await {
-            Ok(Ok(reply)) => Ok(reply.into_inner()),
-            Ok(Err(status)) => Err(format!("{}: {}", status.code(), status.message())),
-            Err(_) => Err("timed out".to_string()),
-        }
+        };
+        (rpc, batch.into_sent(publishes))
     }
 }

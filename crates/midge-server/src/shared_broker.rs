@@ -4,7 +4,7 @@
 use crate::commit_watch::CommitWatch;
 use crate::committer::CommitQueue;
 use crate::connection_handle::{ConnHandle, DrainNotice, SendOutcome, WriterWake};
-use midge_cluster::{Inbound, LinkHandler, LinkStats, Links, Remote, Ticket};
+use midge_cluster::{Applied, Inbound, LinkHandler, LinkStats, Links, Remote, Ticket};
 use midge_codec::{Connect, Packet, ReasonCode};
 use midge_core::{
     Action, Broker, BrokerStats, ClusterSys, ConnId, EnhancedAuth, Event, TrafficSys,
@@ -170,7 +170,9 @@ impl SharedBroker {
     /// may acknowledge its publishers or adopt those sessions, if any.
     pub(crate) fn exchange(&self, from: u64, batch: Inbound) -> Exchanged {
         let mut guard = self.state.lock();
-        let state = &mut *guard;
+        // As for a client's read: writers are woken once the whole batch is routed.
+        let deferring = DeferWakes::start(&mut guard);
+        let state = &mut *deferring.0;
         if let Some(routes) = batch.routes {
             state.handle(Event::PeerRoutes {
                 node: from,
@@ -209,11 +211,16 @@ impl SharedBroker {
                 share_key,
             });
         }
-        state.flush_commits();
-        let wait = state
+        let wakes = deferring.finish();
+        guard.flush_commits();
+        let wait = guard
             .commits
             .as_ref()
             .and_then(|c| Some((c.hold_for()?, c.watch())));
+        drop(guard);
+        for wake in wakes {
+            wake.wake();
+        }
         Exchanged { handed, wait }
     }
 
@@ -600,18 +607,16 @@ struct PeerHandler {
     broker: Weak<SharedBroker>,
 }
 
-#[midge_cluster::async_trait]
 impl LinkHandler for PeerHandler {
-    async fn exchange(
-        &self,
-        from: u64,
-        batch: Inbound,
-    ) -> Vec<(Arc<str>, Vec<midge_core::DurableOp>)> {
+    fn exchange(&self, from: u64, batch: Inbound) -> Applied {
         let Some(broker) = self.broker.upgrade() else {
-            return Vec::new();
+            return Box::pin(std::future::ready(Vec::new()));
         };
         let Exchanged { handed, wait } = broker.exchange(from, batch);
-        if let Some((seq, mut watch)) = wait {
+        let Some((seq, mut watch)) = wait else {
+            return Box::pin(std::future::ready(handed));
+        };
+        Box::pin(async move {
             // The peer is answered either way (its tickets complete on failure too); what
             // this node could not make durable is in its log.
             if let Err(failed) = watch.wait(seq).await {
@@ -621,8 +626,8 @@ impl LinkHandler for PeerHandler {
                     "forwarded messages were not made durable"
                 );
             }
-        }
-        handed
+            handed
+        })
     }
 
     fn peer_reachable(&self, node: u64, reachable: bool) {

@@ -1,0 +1,180 @@
+//! A broker link between two `Links` over real gRPC on 127.0.0.1: batches pipelined on one
+//! stream arrive in order and are answered in order even when an early one waits longest for
+//! durability; a peer that serves only the one-batch `Exchange` (a node from before the
+//! stream) still gets everything; a peer that refuses the stream fails the publishes that
+//! must arrive.
+
+use crate::link_handler::{Applied, Inbound, LinkHandler};
+use crate::link_service::LinkService;
+use crate::pb;
+use crate::pb::broker_link_server::{BrokerLink, BrokerLinkServer};
+use crate::reply_stream::ReplyStream;
+use crate::{Links, PeerChannels};
+use bytes::Bytes;
+use midge_codec::{Publish, PublishProperties, QoS};
+use midge_store::{MemStore, StateStore};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tonic::transport::server::TcpIncoming;
+use tonic::{Request, Response, Status, Streaming};
+
+/// Records the topics of the publishes it is handed, in order. The batch that carries
+/// `slow` is made "durable" only after a while, so later batches are ready before it.
+#[derive(Default)]
+struct Recorder {
+    topics: Mutex<Vec<String>>,
+    slow: Option<String>,
+}
+
+impl LinkHandler for Recorder {
+    fn exchange(&self, _from: u64, batch: Inbound) -> Applied {
+        let mut topics = self.topics.lock().unwrap();
+        let mut slow = false;
+        for (publish, _, _) in &batch.publishes {
+            slow |= self.slow.as_deref() == Some(&*publish.topic);
+            topics.push(publish.topic.to_string());
+        }
+        Box::pin(async move {
+            if slow {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            Vec::new()
+        })
+    }
+
+    fn peer_reachable(&self, _node: u64, _reachable: bool) {}
+}
+
+fn links(node_id: u64) -> Links {
+    let store: Arc<dyn StateStore> = Arc::new(MemStore::new());
+    let (_, metrics) = tokio::sync::watch::channel(openraft::RaftMetrics::new_initial(node_id));
+    Links::new(node_id, PeerChannels::default(), &store, metrics)
+}
+
+fn publish(topic: String) -> Publish {
+    Publish {
+        dup: false,
+        qos: QoS::AtLeastOnce,
+        retain: false,
+        topic: Arc::from(topic),
+        packet_id: None,
+        properties: PublishProperties::default(),
+        payload: Bytes::from_static(b"p"),
+    }
+}
+
+/// Serves `service` on a new 127.0.0.1 port; returns its address.
+async fn serve<S: BrokerLink>(service: S) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(BrokerLinkServer::new(service))
+            .serve_with_incoming(TcpIncoming::from(listener).with_nodelay(Some(true))),
+    );
+    addr
+}
+
+/// Node 1's links with a link to node 2 at `addr`.
+fn sender(addr: &str) -> Links {
+    let links = links(1);
+    links.set_peers(BTreeMap::from([(2, addr.to_string())]));
+    links
+}
+
+/// Forwards `count` QoS 1 publishes `t/0`, `t/1`, ... to node 2; true if all were taken.
+async fn forward_all(links: &Links, count: usize) -> bool {
+    let mut tickets = Vec::new();
+    for i in 0..count {
+        tickets.extend(links.forward(2, publish(format!("t/{i}")), Vec::new(), 0, true));
+        if i % 100 == 0 {
+            // Let the link send what is queued: several batches go out before any answer.
+            tokio::task::yield_now().await;
+        }
+    }
+    let mut all = true;
+    for t in tickets {
+        all &= t.wait().await;
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_batches_arrive_and_are_answered_in_order() {
+    let receiver = links(2);
+    let recorder = Arc::new(Recorder {
+        slow: Some("t/0".to_string()),
+        ..Recorder::default()
+    });
+    receiver.set_handler(recorder.clone());
+    let addr = serve(LinkService::new(receiver)).await;
+    let links = sender(&addr);
+    // The link starts up before the first forward is accepted.
+    for _ in 0..500 {
+        if links.stats().peers_up == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(forward_all(&links, 5000).await);
+    let topics = recorder.topics.lock().unwrap().clone();
+    let expected: Vec<String> = (0..5000).map(|i| format!("t/{i}")).collect();
+    assert_eq!(topics, expected);
+    assert_eq!(links.stats().forwarded, 5000);
+}
+
+/// A node from before `ExchangeStream`: only `Exchange` is served.
+struct UnaryOnly(LinkService);
+
+#[tonic::async_trait]
+impl BrokerLink for UnaryOnly {
+    async fn exchange(
+        &self,
+        request: Request<pb::ExchangeRpc>,
+    ) -> Result<Response<pb::ExchangeReply>, Status> {
+        self.0.exchange(request).await
+    }
+
+    type ExchangeStreamStream = ReplyStream;
+
+    async fn exchange_stream(
+        &self,
+        _request: Request<Streaming<pb::ExchangeRpc>>,
+    ) -> Result<Response<ReplyStream>, Status> {
+        Err(Status::unimplemented("no such method"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_without_the_stream_gets_one_batch_at_a_time() {
+    let receiver = links(2);
+    let recorder = Arc::new(Recorder::default());
+    receiver.set_handler(recorder.clone());
+    let addr = serve(UnaryOnly(LinkService::new(receiver))).await;
+    let links = sender(&addr);
+    for _ in 0..500 {
+        if links.stats().peers_up == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(forward_all(&links, 2000).await);
+    let topics = recorder.topics.lock().unwrap().clone();
+    let expected: Vec<String> = (0..2000).map(|i| format!("t/{i}")).collect();
+    assert_eq!(topics, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishes_to_a_peer_that_refuses_the_stream_fail() {
+    // No handler: the peer's broker is "still starting", so it refuses every batch.
+    let receiver = links(2);
+    let addr = serve(LinkService::new(receiver)).await;
+    let links = sender(&addr);
+    let ticket = links
+        .forward(2, publish("t/x".to_string()), Vec::new(), 0, true)
+        .unwrap();
+    assert!(!ticket.wait().await);
+    assert!(links.stats().dropped >= 1);
+}
