@@ -141,6 +141,8 @@ async fn a_subscriber_on_node_2_gets_what_nodes_1_and_3_publish_at_every_qos() {
     for id in [1, 3] {
         let s = scrape(cluster.node(id)).await;
         assert!(value(&s, "midge_forward_latency_seconds", &[]) >= 1.0);
+        // The batches that carried them are counted.
+        assert!(value(&s, "midge_cluster_link_batches_total", &[]) >= 1.0);
     }
 
     // Unsubscribed: node 2 withdraws the route, nothing more arrives.

@@ -3,6 +3,7 @@
 //! watch keeps one link per member of the Raft group.
 
 use crate::link_handler::LinkHandler;
+use crate::link_queue::LinkWake;
 use crate::pb;
 use crate::pb_impl::op_from_command;
 use crate::peer_channels::PeerChannels;
@@ -34,6 +35,8 @@ pub struct LinkStats {
     pub dropped: u64,
     /// Exchanges that failed.
     pub failures: u64,
+    /// Batches sent to peers and answered.
+    pub batches: u64,
 }
 
 /// The session a peer handed over, rebuilt from its ops (`None` if one does not decode).
@@ -178,9 +181,8 @@ impl Links {
                 done: c,
                 reply: None,
             };
-            if link.send(item) {
-                tickets.push(t);
-            }
+            link.send(item);
+            tickets.push(t);
         }
         tickets
     }
@@ -207,9 +209,8 @@ impl Links {
                 done,
                 reply: Some(reply),
             };
-            if link.send(item) {
-                waiting.push(rx);
-            }
+            link.send(item);
+            waiting.push(rx);
         }
         for rx in waiting {
             // A peer without the session, or unreachable, drops its sender.
@@ -251,6 +252,10 @@ impl Links {
     /// `ack` (QoS 1/2), the ticket completes once the peer took it, and fails if it did not:
     /// the peer is unknown, unreachable or too far behind (the publisher is then not
     /// acknowledged, and retries). Without `ack` such a publish is dropped; both are counted.
+    ///
+    /// The peer's link is not woken: its wake-up, if it needs one, is added to `wakes`, for
+    /// the caller to give once it has forwarded the rest of a burst (so the burst goes out as
+    /// one batch).
     pub fn forward(
         &self,
         node: u64,
@@ -258,6 +263,7 @@ impl Links {
         groups: Vec<Arc<str>>,
         share_key: u64,
         ack: bool,
+        wakes: &mut Vec<LinkWake>,
     ) -> Option<Ticket> {
         let peers = lock(&self.peers);
         let link = match peers.get(&node) {
@@ -273,16 +279,13 @@ impl Links {
         } else {
             (None, None)
         };
-        if link.send(Item::Publish {
+        wakes.extend(link.push(Item::Publish {
             publish,
             groups,
             share_key,
             done,
-        }) {
-            t
-        } else {
-            ack.then(crate::ticket::failed)
-        }
+        }));
+        t
     }
 
     /// True while this node leads the Raft group.
@@ -323,9 +326,8 @@ impl Links {
                 continue;
             }
             let (t, c) = ticket();
-            if link.send(Item::Barrier(c)) {
-                tickets.push(t);
-            }
+            link.send(Item::Barrier(c));
+            tickets.push(t);
         }
         tickets
     }
@@ -407,6 +409,7 @@ impl Links {
             forwarded: c.forwarded.load(Ordering::Relaxed),
             dropped: c.dropped.load(Ordering::Relaxed),
             failures: c.failures.load(Ordering::Relaxed),
+            batches: c.batches.load(Ordering::Relaxed),
         }
     }
 

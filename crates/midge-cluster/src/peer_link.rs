@@ -15,6 +15,7 @@
 
 use crate::forwarded_batch::ForwardedBatch;
 use crate::link_handler::LinkHandler;
+use crate::link_queue::{LinkQueue, LinkWake};
 use crate::link_stream::{exchange_once, LinkStream, Opened};
 use crate::pb;
 use crate::peer_channels::PeerChannels;
@@ -24,7 +25,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// Most publishes in one batch.
@@ -54,6 +55,8 @@ pub(crate) struct LinkCounters {
     pub(crate) dropped: AtomicU64,
     /// Exchanges that failed.
     pub(crate) failures: AtomicU64,
+    /// Batches answered.
+    pub(crate) batches: AtomicU64,
 }
 
 /// Something queued for a peer.
@@ -136,7 +139,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[derive(Debug)]
 pub(crate) struct PeerLink {
     pub(crate) addr: String,
-    tx: mpsc::UnboundedSender<Item>,
+    queue: Arc<LinkQueue>,
     queued: Arc<AtomicUsize>,
     up: Arc<AtomicBool>,
     /// Set by the first exchange that succeeds.
@@ -153,7 +156,7 @@ impl Drop for PeerLink {
 impl PeerLink {
     /// Starts the link from this node to peer `to` at `addr`.
     pub(crate) fn start(shared: LinkShared, to: u64, addr: String) -> PeerLink {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let queue = Arc::new(LinkQueue::default());
         let queued = Arc::new(AtomicUsize::new(0));
         // Up (not known to be down) from the start: what is queued before the first exchange
         // goes with it, and fails with it if the peer does not answer.
@@ -163,7 +166,8 @@ impl PeerLink {
             shared,
             to,
             addr: addr.clone(),
-            rx,
+            queue: queue.clone(),
+            local: VecDeque::new(),
             queued: queued.clone(),
             up: up.clone(),
             confirmed: confirmed.clone(),
@@ -178,7 +182,7 @@ impl PeerLink {
         };
         PeerLink {
             addr,
-            tx,
+            queue,
             queued,
             up,
             confirmed,
@@ -196,12 +200,20 @@ impl PeerLink {
         self.is_up() && self.confirmed.load(Ordering::Relaxed)
     }
 
-    /// Queues `item`; false if the link is gone.
-    pub(crate) fn send(&self, item: Item) -> bool {
+    /// Queues `item` and wakes the link.
+    pub(crate) fn send(&self, item: Item) {
+        if let Some(wake) = self.push(item) {
+            wake.wake();
+        }
+    }
+
+    /// Queues `item`; returns the wake-up the link needs, for the caller to give once it has
+    /// queued everything it is about to.
+    pub(crate) fn push(&self, item: Item) -> Option<LinkWake> {
         if matches!(item, Item::Publish { .. }) {
             self.queued.fetch_add(1, Ordering::Relaxed);
         }
-        self.tx.send(item).is_ok()
+        self.queue.push(item)
     }
 
     /// True if the peer has too many publishes queued to take another.
@@ -288,19 +300,13 @@ struct Sent {
     at: Instant,
 }
 
-/// Why a link's connection ended.
-enum Ended {
-    /// The link's handle was dropped.
-    Stopped,
-    /// An exchange failed (the peer is unreachable, refused a batch, or did not answer).
-    Failed(String),
-}
-
 struct LinkTask {
     shared: LinkShared,
     to: u64,
     addr: String,
-    rx: mpsc::UnboundedReceiver<Item>,
+    queue: Arc<LinkQueue>,
+    /// Items taken from the queue and not yet batched.
+    local: VecDeque<Item>,
     queued: Arc<AtomicUsize>,
     up: Arc<AtomicBool>,
     confirmed: Arc<AtomicBool>,
@@ -324,7 +330,9 @@ impl LinkTask {
             if self.down_since.is_some() {
                 self.drop_queued();
             }
-            let ended = match LinkStream::open(&self.shared.channels, &self.addr, RPC_TIMEOUT).await
+            // Runs until an exchange fails (the peer is unreachable, refused a batch, or did
+            // not answer); the task ends when its `PeerLink` is dropped.
+            let error = match LinkStream::open(&self.shared.channels, &self.addr, RPC_TIMEOUT).await
             {
                 Ok(Opened::Stream(stream)) => self.stream(stream).await,
                 Ok(Opened::Unary) => {
@@ -337,70 +345,82 @@ impl LinkTask {
                     }
                     self.unary().await
                 }
-                Err(error) => Ended::Failed(error),
+                Err(error) => error,
             };
-            match ended {
-                Ended::Stopped => return,
-                Ended::Failed(error) => {
-                    self.failed(&error);
-                    tokio::time::sleep(self.backoff).await;
-                    self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
-                }
+            self.failed(&error);
+            tokio::time::sleep(self.backoff).await;
+            self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+
+    /// The next queued item, if any.
+    fn try_next(&mut self) -> Option<Item> {
+        if self.local.is_empty() {
+            self.queue.take_all(&mut self.local);
+        }
+        self.local.pop_front()
+    }
+
+    /// The next queued item, waiting for one (cancel-safe).
+    async fn next(&mut self) -> Item {
+        loop {
+            if let Some(item) = self.try_next() {
+                return item;
             }
+            self.queue.ready().await;
         }
     }
 
     /// Sends batches on `stream` as items are queued, up to `WINDOW` unanswered, until it
     /// fails. Every exchange in flight then fails with it.
-    async fn stream(&mut self, mut stream: LinkStream) -> Ended {
+    async fn stream(&mut self, mut stream: LinkStream) -> String {
         let mut in_flight: VecDeque<Sent> = VecDeque::new();
         let mut last_sent = Instant::now();
         // One timer for deadlines and heartbeats, not one per batch.
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let ended = loop {
+        let error = loop {
             if self.needs_full && in_flight.len() < WINDOW {
                 // The whole route set goes out at once, whatever else is queued.
                 let batch = self.collect(Batch::default());
                 last_sent = Instant::now();
                 match self.send(&stream, batch) {
                     Ok(sent) => in_flight.push_back(sent),
-                    Err(error) => break Ended::Failed(error),
+                    Err(error) => break error,
                 }
                 continue;
             }
             tokio::select! {
                 reply = stream.reply() => match (reply, in_flight.pop_front()) {
                     (Ok(reply), Some(sent)) => self.answered(sent, reply),
-                    (Ok(_), None) => break Ended::Failed("an answer to no batch".to_string()),
+                    (Ok(_), None) => break "an answer to no batch".to_string(),
                     (Err(error), sent) => {
                         if let Some(sent) = sent {
                             in_flight.push_front(sent);
                         }
-                        break Ended::Failed(error);
+                        break error;
                     }
                 },
-                item = self.rx.recv(), if in_flight.len() < WINDOW => {
-                    let Some(item) = item else { break Ended::Stopped };
+                item = self.next(), if in_flight.len() < WINDOW => {
                     let mut batch = Batch::default();
                     batch.push(item);
                     let batch = self.collect(batch);
                     last_sent = Instant::now();
                     match self.send(&stream, batch) {
                         Ok(sent) => in_flight.push_back(sent),
-                        Err(error) => break Ended::Failed(error),
+                        Err(error) => break error,
                     }
                 }
                 _ = tick.tick() => {
                     if let Some(oldest) = in_flight.front() {
                         if oldest.at.elapsed() >= RPC_TIMEOUT {
-                            break Ended::Failed("timed out".to_string());
+                            break "timed out".to_string();
                         }
                     } else if last_sent.elapsed() >= HEARTBEAT {
                         last_sent = Instant::now();
                         match self.send(&stream, Batch::default()) {
                             Ok(sent) => in_flight.push_back(sent),
-                            Err(error) => break Ended::Failed(error),
+                            Err(error) => break error,
                         }
                     }
                 }
@@ -409,18 +429,16 @@ impl LinkTask {
         for sent in in_flight {
             self.not_answered(sent);
         }
-        ended
+        error
     }
 
     /// Sends one batch at a time with `Exchange`, until one fails.
-    async fn unary(&mut self) -> Ended {
+    async fn unary(&mut self) -> String {
         loop {
             let mut batch = Batch::default();
             if !self.needs_full {
-                match tokio::time::timeout(HEARTBEAT, self.rx.recv()).await {
-                    Ok(Some(item)) => batch.push(item),
-                    Ok(None) => return Ended::Stopped,
-                    Err(_) => {}
+                if let Ok(item) = tokio::time::timeout(HEARTBEAT, self.next()).await {
+                    batch.push(item);
                 }
             }
             let batch = self.collect(batch);
@@ -429,7 +447,7 @@ impl LinkTask {
                 Ok(reply) => self.answered(sent, reply),
                 Err(error) => {
                     self.not_answered(sent);
-                    return Ended::Failed(error);
+                    return error;
                 }
             }
         }
@@ -439,9 +457,9 @@ impl LinkTask {
     /// Call once per batch: it settles the queued count for every publish in it.
     fn collect(&mut self, mut batch: Batch) -> Batch {
         while batch.publish_items < MAX_BATCH {
-            match self.rx.try_recv() {
-                Ok(item) => batch.push(item),
-                Err(_) => break,
+            match self.try_next() {
+                Some(item) => batch.push(item),
+                None => break,
             }
         }
         self.queued
@@ -511,10 +529,11 @@ impl LinkTask {
                 let _ = waiter.send(sessions.swap_remove(pos).ops);
             }
         }
-        self.shared
-            .counters
+        let counters = &self.shared.counters;
+        counters
             .forwarded
             .fetch_add(sent.publishes, Ordering::Relaxed);
+        counters.batches.fetch_add(1, Ordering::Relaxed);
         drop(sent.done);
     }
 

@@ -4,7 +4,7 @@
 use crate::commit_watch::CommitWatch;
 use crate::committer::CommitQueue;
 use crate::connection_handle::{ConnHandle, DrainNotice, SendOutcome, WriterWake};
-use midge_cluster::{Applied, Inbound, LinkHandler, LinkStats, Links, Remote, Ticket};
+use midge_cluster::{Applied, Inbound, LinkHandler, LinkStats, LinkWake, Links, Remote, Ticket};
 use midge_codec::{Connect, Packet, ReasonCode};
 use midge_core::{
     Action, Broker, BrokerStats, ClusterSys, ConnId, EnhancedAuth, Event, TrafficSys,
@@ -69,7 +69,7 @@ struct State {
     origin: Option<ConnId>,
     /// While set (`SharedBroker::packets`), packets are queued without waking their writers,
     /// and the wake-ups they need collect here until the whole read is handled.
-    deferred_wakes: Option<Vec<WriterWake>>,
+    deferred_wakes: Option<Wakes>,
 }
 
 /// The counters of one metrics scrape or `$SYS` round, read under one lock acquisition.
@@ -218,9 +218,7 @@ impl SharedBroker {
             .as_ref()
             .and_then(|c| Some((c.hold_for()?, c.watch())));
         drop(guard);
-        for wake in wakes {
-            wake.wake();
-        }
+        wakes.wake();
         Exchanged { handed, wait }
     }
 
@@ -393,9 +391,7 @@ impl SharedBroker {
         // One batch for the whole read: a client pipelining publishes costs one proposal.
         guard.flush_commits();
         drop(guard);
-        for wake in wakes {
-            wake.wake();
-        }
+        wakes.wake();
     }
 
     /// The connection ended on our side (EOF, I/O error, decode error, writer gone). Tells the
@@ -510,8 +506,14 @@ impl State {
                 } => {
                     if let Some(links) = &self.links {
                         let ack = publish.qos > midge_codec::QoS::AtMostOnce;
+                        let mut now = Vec::new();
+                        let wakes = match self.deferred_wakes.as_mut() {
+                            Some(deferred) => &mut deferred.links,
+                            None => &mut now,
+                        };
                         self.tickets
-                            .extend(links.forward(node, publish, groups, share_key, ack));
+                            .extend(links.forward(node, publish, groups, share_key, ack, wakes));
+                        now.into_iter().for_each(LinkWake::wake);
                     }
                 }
                 Action::Persist(op) => match self.commits.as_mut() {
@@ -525,8 +527,11 @@ impl State {
                         if Some(conn) == self.origin && !self.tickets.is_empty() {
                             handle.gate(std::mem::take(&mut self.tickets));
                         }
-                        self.slow_reader_dropped +=
-                            send(handle, packet, self.deferred_wakes.as_mut());
+                        self.slow_reader_dropped += send(
+                            handle,
+                            packet,
+                            self.deferred_wakes.as_mut().map(|w| &mut w.writers),
+                        );
                     }
                 }
                 Action::SendDurable { conn, packet } => {
@@ -540,7 +545,11 @@ impl State {
                     if Some(conn) == self.origin && !self.tickets.is_empty() {
                         handle.gate(std::mem::take(&mut self.tickets));
                     }
-                    self.slow_reader_dropped += send(handle, packet, self.deferred_wakes.as_mut());
+                    self.slow_reader_dropped += send(
+                        handle,
+                        packet,
+                        self.deferred_wakes.as_mut().map(|w| &mut w.writers),
+                    );
                 }
                 Action::NotifyDrained { conn } => {
                     if let Some(handle) = self.conns.get(&conn) {
@@ -576,21 +585,35 @@ struct DeferWakes<'a>(&'a mut State);
 
 impl<'a> DeferWakes<'a> {
     fn start(state: &'a mut State) -> Self {
-        state.deferred_wakes = Some(Vec::new());
+        state.deferred_wakes = Some(Wakes::default());
         DeferWakes(state)
     }
 
     /// Ends the deferral and returns the wake-ups due, for after the lock is let go.
-    fn finish(self) -> Vec<WriterWake> {
+    fn finish(self) -> Wakes {
         self.0.deferred_wakes.take().unwrap_or_default()
     }
 }
 
 impl Drop for DeferWakes<'_> {
     fn drop(&mut self) {
-        for wake in self.0.deferred_wakes.take().unwrap_or_default() {
-            wake.wake();
+        if let Some(wakes) = self.0.deferred_wakes.take() {
+            wakes.wake();
         }
+    }
+}
+
+/// Wake-ups put off until a batch is routed: subscribers' writers and peers' links.
+#[derive(Default)]
+struct Wakes {
+    writers: Vec<WriterWake>,
+    links: Vec<LinkWake>,
+}
+
+impl Wakes {
+    fn wake(self) {
+        self.writers.into_iter().for_each(WriterWake::wake);
+        self.links.into_iter().for_each(LinkWake::wake);
     }
 }
 

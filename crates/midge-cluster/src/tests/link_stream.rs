@@ -9,11 +9,12 @@ use crate::link_service::LinkService;
 use crate::pb;
 use crate::pb::broker_link_server::{BrokerLink, BrokerLinkServer};
 use crate::reply_stream::ReplyStream;
-use crate::{Links, PeerChannels};
+use crate::{LinkWake, Links, PeerChannels};
 use bytes::Bytes;
 use midge_codec::{Publish, PublishProperties, QoS};
 use midge_store::{MemStore, StateStore};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -25,12 +26,17 @@ use tonic::{Request, Response, Status, Streaming};
 #[derive(Default)]
 struct Recorder {
     topics: Mutex<Vec<String>>,
+    /// Batches that carried publishes.
+    batches: AtomicUsize,
     slow: Option<String>,
 }
 
 impl LinkHandler for Recorder {
     fn exchange(&self, _from: u64, batch: Inbound) -> Applied {
         let mut topics = self.topics.lock().unwrap();
+        if !batch.publishes.is_empty() {
+            self.batches.fetch_add(1, Ordering::Relaxed);
+        }
         let mut slow = false;
         for (publish, _, _) in &batch.publishes {
             slow |= self.slow.as_deref() == Some(&*publish.topic);
@@ -87,13 +93,17 @@ fn sender(addr: &str) -> Links {
 /// Forwards `count` QoS 1 publishes `t/0`, `t/1`, ... to node 2; true if all were taken.
 async fn forward_all(links: &Links, count: usize) -> bool {
     let mut tickets = Vec::new();
+    let mut wakes = Vec::new();
     for i in 0..count {
-        tickets.extend(links.forward(2, publish(format!("t/{i}")), Vec::new(), 0, true));
+        let p = publish(format!("t/{i}"));
+        tickets.extend(links.forward(2, p, Vec::new(), 0, true, &mut wakes));
         if i % 100 == 0 {
             // Let the link send what is queued: several batches go out before any answer.
+            wakes.drain(..).for_each(LinkWake::wake);
             tokio::task::yield_now().await;
         }
     }
+    wakes.drain(..).for_each(LinkWake::wake);
     let mut all = true;
     for t in tickets {
         all &= t.wait().await;
@@ -119,6 +129,8 @@ async fn pipelined_batches_arrive_and_are_answered_in_order() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(forward_all(&links, 5000).await);
+    // Pipelined: more than one batch.
+    assert!(recorder.batches.load(Ordering::Relaxed) > 1);
     let topics = recorder.topics.lock().unwrap().clone();
     let expected: Vec<String> = (0..5000).map(|i| format!("t/{i}")).collect();
     assert_eq!(topics, expected);
@@ -172,9 +184,47 @@ async fn publishes_to_a_peer_that_refuses_the_stream_fail() {
     let receiver = links(2);
     let addr = serve(LinkService::new(receiver)).await;
     let links = sender(&addr);
+    let mut wakes = Vec::new();
     let ticket = links
-        .forward(2, publish("t/x".to_string()), Vec::new(), 0, true)
+        .forward(
+            2,
+            publish("t/x".to_string()),
+            Vec::new(),
+            0,
+            true,
+            &mut wakes,
+        )
         .unwrap();
+    wakes.into_iter().for_each(LinkWake::wake);
     assert!(!ticket.wait().await);
     assert!(links.stats().dropped >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_forwarded_before_the_wake_up_goes_as_one_batch() {
+    let receiver = links(2);
+    let recorder = Arc::new(Recorder::default());
+    receiver.set_handler(recorder.clone());
+    let addr = serve(LinkService::new(receiver)).await;
+    let links = sender(&addr);
+    for _ in 0..500 {
+        if links.stats().peers_up == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut tickets = Vec::new();
+    let mut wakes = Vec::new();
+    for i in 0..300 {
+        let p = publish(format!("t/{i}"));
+        tickets.extend(links.forward(2, p, Vec::new(), 0, true, &mut wakes));
+    }
+    // Only the first publish into the empty queue asks for a wake-up.
+    assert_eq!(wakes.len(), 1);
+    wakes.into_iter().for_each(LinkWake::wake);
+    for t in tickets {
+        assert!(t.wait().await);
+    }
+    assert_eq!(recorder.topics.lock().unwrap().len(), 300);
+    assert_eq!(recorder.batches.load(Ordering::Relaxed), 1);
 }

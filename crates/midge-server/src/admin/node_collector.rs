@@ -149,6 +149,13 @@ const CLUSTER_FORWARD_DROPPED: FamilySpec = FamilySpec::counter(
     &[],
 );
 
+const CLUSTER_LINK_BATCHES: FamilySpec = FamilySpec::counter(
+    "midge_cluster_link_batches_total",
+    "Batches this node's broker links sent to peers and had answered (forwarded out divided \
+     by this is the average batch).",
+    &[],
+);
+
 /// Every family the collector reports; the Raft ones only with storage.
 const BROKER_FAMILIES: &[FamilySpec] = &[
     CONNECTIONS,
@@ -181,6 +188,7 @@ const RAFT_FAMILIES: &[FamilySpec] = &[
     CLUSTER_ROUTES,
     CLUSTER_FORWARDED,
     CLUSTER_FORWARD_DROPPED,
+    CLUSTER_LINK_BATCHES,
 ];
 
 /// Where the collector reads from.
@@ -395,6 +403,7 @@ fn link_families(links: &LinkStats, stats: &StatsSnapshot) -> Vec<MetricFamily> 
             (&["in"], f(stats.broker.messages_forwarded_in)),
         ]),
         CLUSTER_FORWARD_DROPPED.single(f(links.dropped)),
+        CLUSTER_LINK_BATCHES.single(f(links.batches)),
     ]
 }
 
