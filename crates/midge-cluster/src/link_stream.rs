@@ -10,7 +10,7 @@ use tonic::{Code, Streaming};
 
 /// How a link reaches its peer.
 pub(crate) enum Opened {
-    Stream(LinkStream),
+    Stream(Box<LinkStream>),
     /// The peer has no `ExchangeStream`: one `Exchange` at a time.
     Unary,
 }
@@ -34,10 +34,10 @@ impl LinkStream {
             rx.recv().await.map(|rpc| (rpc, rx))
         });
         match tokio::time::timeout(deadline, client.exchange_stream(outbound)).await {
-            Ok(Ok(response)) => Ok(Opened::Stream(LinkStream {
+            Ok(Ok(response)) => Ok(Opened::Stream(Box::new(LinkStream {
                 batches,
                 replies: response.into_inner(),
-            })),
+            }))),
             Ok(Err(status)) if status.code() == Code::Unimplemented => Ok(Opened::Unary),
             Ok(Err(status)) => Err(format!("{}: {}", status.code(), status.message())),
             Err(_) => Err("timed out".to_string()),

@@ -334,7 +334,7 @@ impl LinkTask {
             // not answer); the task ends when its `PeerLink` is dropped.
             let error = match LinkStream::open(&self.shared.channels, &self.addr, RPC_TIMEOUT).await
             {
-                Ok(Opened::Stream(stream)) => self.stream(stream).await,
+                Ok(Opened::Stream(stream)) => self.stream(*stream).await,
                 Ok(Opened::Unary) => {
                     if !self.unary_noted {
                         self.unary_noted = true;
