@@ -2,7 +2,6 @@
 
 use crate::commit_watch::CommitWatch;
 use crate::outbound_queue::{queue, QueueRx, QueueTx, QueueWake};
-use crate::publish_encoder::PublishEncoder;
 use bytes::BytesMut;
 use midge_codec::{Packet, ProtocolVersion, QoS};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -62,7 +61,7 @@ impl std::fmt::Debug for DrainNotice {
     }
 }
 
-/// A writer to wake once the caller is done queueing ([`ConnHandle::dispatch`]).
+/// A writer to wake once the caller is done queueing ([`ConnHandle::send_deferred`]).
 pub(crate) type WriterWake = QueueWake<Outbound>;
 
 /// What happened to a packet handed to [`ConnHandle::send`].
@@ -135,36 +134,23 @@ impl ConnHandle {
     /// Queues `packet`, unless it is a QoS 0 publish to a client that is not keeping up. QoS 1
     /// and 2 need no such guard: the core bounds them with its inflight window and queue.
     pub(crate) fn send(&self, packet: Packet) -> SendOutcome {
-        let (outcome, wake) = self.enqueue(packet, None);
+        let (outcome, wake) = self.enqueue(packet);
         if let Some(wake) = wake {
             wake.wake();
         }
         outcome
     }
 
-    /// Like [`ConnHandle::send`], for the broker's dispatcher: `encoder` encodes copies of one
-    /// message once, and if `wakes` is given the writer is not woken here; a wake-up it needs is
-    /// added to `wakes`, for when the caller has queued everything it has (so a writer finds a
-    /// whole burst at once, rather than waking for its first packet).
-    pub(crate) fn dispatch(
-        &self,
-        packet: Packet,
-        encoder: &mut PublishEncoder,
-        wakes: Option<&mut Vec<WriterWake>>,
-    ) -> SendOutcome {
-        let (outcome, wake) = self.enqueue(packet, Some(encoder));
-        match wakes {
-            Some(wakes) => wakes.extend(wake),
-            None => wake.into_iter().for_each(WriterWake::wake),
-        }
+    /// Like [`ConnHandle::send`], but leaves waking the writer to the caller: a wake-up it
+    /// needs is added to `wakes`, for when the caller has queued everything it has (so a
+    /// writer finds a whole burst at once, rather than waking for its first packet).
+    pub(crate) fn send_deferred(&self, packet: Packet, wakes: &mut Vec<WriterWake>) -> SendOutcome {
+        let (outcome, wake) = self.enqueue(packet);
+        wakes.extend(wake);
         outcome
     }
 
-    fn enqueue(
-        &self,
-        packet: Packet,
-        mut encoder: Option<&mut PublishEncoder>,
-    ) -> (SendOutcome, Option<WriterWake>) {
+    fn enqueue(&self, packet: Packet) -> (SendOutcome, Option<WriterWake>) {
         let cost = qos0_cost(&packet);
         if cost > 0 {
             let pending = self.pending_qos0.load(Ordering::Relaxed);
@@ -183,13 +169,13 @@ impl ConnHandle {
             self.tx.push_with(|last| {
                 let run = match last {
                     Some(Outbound::Encoded { bytes, qos0 }) => {
-                        encode_onto(&packet, version, bytes, encoder.as_deref_mut());
+                        encode_onto(&packet, version, bytes);
                         *qos0 += cost;
                         return None;
                     }
                     _ => {
                         let mut bytes = BytesMut::with_capacity(MIN_CHUNK);
-                        encode_onto(&packet, version, &mut bytes, encoder.as_deref_mut());
+                        encode_onto(&packet, version, &mut bytes);
                         bytes
                     }
                 };
@@ -253,22 +239,11 @@ impl ConnHandle {
 /// Appends `packet`'s encoding to `bytes`. A packet this version cannot carry is a bug in the
 /// core; dropping it (and any bytes it half wrote) keeps the stream well formed, and the
 /// warning points at the bug.
-fn encode_onto(
-    packet: &Packet,
-    version: ProtocolVersion,
-    bytes: &mut BytesMut,
-    encoder: Option<&mut PublishEncoder>,
-) {
+fn encode_onto(packet: &Packet, version: ProtocolVersion, bytes: &mut BytesMut) {
     let start = bytes.len();
-    let encoded = match encoder {
-        Some(encoder) => encoder.encode(packet, version, bytes),
-        None => midge_codec::encode(packet, version, bytes),
-    };
-    if let Err(err) = encoded {
+    if let Err(err) = midge_codec::encode(packet, version, bytes) {
         bytes.truncate(start);
-        tracing::warn!(
-            "Dropping an outgoing packet that cannot be encoded for {version:?}: {err}."
-        );
+        tracing::warn!("Dropping an outgoing packet that cannot be encoded for {version:?}: {err}.");
     }
 }
 

@@ -43,7 +43,6 @@ mod outbound_queue;
 mod overload;
 mod passwd;
 mod peer_identity;
-mod publish_encoder;
 mod publish_latency;
 mod publish_rate;
 mod reload;

@@ -262,10 +262,7 @@ mod tests {
             }
         };
         assert!(tx.push_with(append(1)).unwrap().is_some(), "first: wake");
-        assert!(
-            tx.push_with(append(2)).unwrap().is_none(),
-            "merged: no wake"
-        );
+        assert!(tx.push_with(append(2)).unwrap().is_none(), "merged: no wake");
         assert_eq!(rx.try_recv(), Some(vec![1, 2]));
         // What the receiver took is not added to: a new item follows it.
         tx.push_with(append(3)).unwrap();

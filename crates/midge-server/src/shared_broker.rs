@@ -4,7 +4,6 @@
 use crate::commit_watch::CommitWatch;
 use crate::committer::CommitQueue;
 use crate::connection_handle::{ConnHandle, DrainNotice, SendOutcome, WriterWake};
-use crate::publish_encoder::PublishEncoder;
 use midge_cluster::{Applied, Inbound, LinkHandler, LinkStats, LinkWake, Links, Remote, Ticket};
 use midge_codec::{Connect, Packet, ReasonCode};
 use midge_core::{
@@ -71,8 +70,6 @@ struct State {
     /// While set (`SharedBroker::packets`), packets are queued without waking their writers,
     /// and the wake-ups they need collect here until the whole read is handled.
     deferred_wakes: Option<Wakes>,
-    /// Encodes the copies of one routed message once (`Action::Send`s to many subscribers).
-    encoder: PublishEncoder,
 }
 
 /// The counters of one metrics scrape or `$SYS` round, read under one lock acquisition.
@@ -107,7 +104,6 @@ impl SharedBroker {
                 tickets: Vec::new(),
                 origin: None,
                 deferred_wakes: None,
-                encoder: PublishEncoder::default(),
             }),
             next_conn_id: AtomicU64::new(1),
         })
@@ -534,7 +530,6 @@ impl State {
                         self.slow_reader_dropped += send(
                             handle,
                             packet,
-                            &mut self.encoder,
                             self.deferred_wakes.as_mut().map(|w| &mut w.writers),
                         );
                     }
@@ -553,7 +548,6 @@ impl State {
                     self.slow_reader_dropped += send(
                         handle,
                         packet,
-                        &mut self.encoder,
                         self.deferred_wakes.as_mut().map(|w| &mut w.writers),
                     );
                 }
@@ -574,7 +568,6 @@ impl State {
                 }
             }
         }
-        self.encoder.clear();
     }
 
     /// Ends the critical section's batch of durable changes.
@@ -671,13 +664,11 @@ impl LinkHandler for PeerHandler {
 
 /// Queues `packet` for a connection, warning once if its slow-reader guard starts dropping.
 /// Returns 1 when the guard dropped it, else 0 (for the counter).
-fn send(
-    handle: &ConnHandle,
-    packet: Packet,
-    encoder: &mut PublishEncoder,
-    wakes: Option<&mut Vec<WriterWake>>,
-) -> u64 {
-    let outcome = handle.dispatch(packet, encoder, wakes);
+fn send(handle: &ConnHandle, packet: Packet, wakes: Option<&mut Vec<WriterWake>>) -> u64 {
+    let outcome = match wakes {
+        Some(wakes) => handle.send_deferred(packet, wakes),
+        None => handle.send(packet),
+    };
     if outcome != SendOutcome::DroppedSlowReader {
         return 0;
     }

@@ -245,7 +245,8 @@ mod tests {
 
     impl Pipe {
         fn new(version: ProtocolVersion, commits: &CommitWatch) -> Pipe {
-            let (handle, outbox) = ConnHandle::new(version, 1 << 20, "c", Some(commits.clone()));
+            let (handle, outbox) =
+                ConnHandle::new(version, 1 << 20, "c", Some(commits.clone()));
             let (server, client) = tokio::io::duplex(64 * 1024);
             let task = tokio::spawn(ConnWriter::new(server, outbox, version).run());
             Pipe {
