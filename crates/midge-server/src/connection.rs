@@ -373,7 +373,6 @@ impl<R: AsyncRead + Unpin> Session<R> {
 
         let label = display_id(requested_id, self.peer);
         let (handle, outbox) = ConnHandle::new(
-            version,
             self.settings.max_pending_bytes,
             &label,
             self.broker.commit_watch(),

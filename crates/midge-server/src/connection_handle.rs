@@ -2,31 +2,18 @@
 
 use crate::commit_watch::CommitWatch;
 use crate::outbound_queue::{queue, QueueRx, QueueTx, QueueWake};
-use bytes::BytesMut;
-use midge_codec::{Packet, ProtocolVersion, QoS};
+use midge_codec::{Packet, QoS};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
-/// Smallest buffer a run of encoded packets starts with.
-const MIN_CHUNK: usize = 512;
-
 /// What a connection's writer task is asked to do, in order.
+// `Close` is sent once per connection; boxing `Packet` to shrink the enum would instead cost an
+// allocation for every outgoing packet.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Outbound {
-    /// Packets already encoded, back to back, to write as they are. The sender encodes each
-    /// packet straight onto the end of the last such run still queued, so a burst for one
-    /// connection is one buffer, the packet values never travel to the writer's thread, and
-    /// nothing is moved per packet but its bytes.
-    Encoded {
-        /// The packets' bytes.
-        bytes: BytesMut,
-        /// What the QoS 0 publishes among them count against the slow-reader guard
-        /// ([`qos0_cost`]), taken off once they are written.
-        qos0: usize,
-    },
-    /// A CONNACK, kept as a packet: a writer whose held CONNACK fails to commit sends a
-    /// refusal in its place (see `ConnWriter::give_up`).
+    /// Encode and send this packet.
     Packet(Packet),
     /// Write everything before this, then send nothing more until durable batch `seq` is
     /// committed; if it fails, close the connection without sending what follows.
@@ -80,8 +67,6 @@ pub(crate) enum SendOutcome {
 #[derive(Debug, Clone)]
 pub(crate) struct ConnHandle {
     tx: QueueTx<Outbound>,
-    /// The connection's protocol version, which packets are encoded for.
-    version: ProtocolVersion,
     /// Approximate bytes of QoS 0 publishes queued but not yet written to the socket.
     pending_qos0: Arc<AtomicUsize>,
     max_pending_bytes: usize,
@@ -107,7 +92,6 @@ impl ConnHandle {
     /// A new queue; QoS 0 publishes are dropped once `max_pending_bytes` of them are unsent.
     /// `commits` is the committer's progress when storage is enabled.
     pub(crate) fn new(
-        version: ProtocolVersion,
         max_pending_bytes: usize,
         label: &str,
         commits: Option<CommitWatch>,
@@ -116,7 +100,6 @@ impl ConnHandle {
         let pending_qos0 = Arc::new(AtomicUsize::new(0));
         let handle = ConnHandle {
             tx,
-            version,
             pending_qos0: pending_qos0.clone(),
             max_pending_bytes,
             dropped_qos0: Arc::new(AtomicU64::new(0)),
@@ -162,32 +145,9 @@ impl ConnHandle {
             }
             self.pending_qos0.fetch_add(cost, Ordering::Relaxed);
         }
-        let pushed = if matches!(packet, Packet::ConnAck(_)) {
-            self.tx.push(Outbound::Packet(packet)).map_err(drop)
-        } else {
-            let version = self.version;
-            self.tx.push_with(|last| {
-                let run = match last {
-                    Some(Outbound::Encoded { bytes, qos0 }) => {
-                        encode_onto(&packet, version, bytes);
-                        *qos0 += cost;
-                        return None;
-                    }
-                    _ => {
-                        let mut bytes = BytesMut::with_capacity(MIN_CHUNK);
-                        encode_onto(&packet, version, &mut bytes);
-                        bytes
-                    }
-                };
-                Some(Outbound::Encoded {
-                    bytes: run,
-                    qos0: cost,
-                })
-            })
-        };
-        match pushed {
+        match self.tx.push(Outbound::Packet(packet)) {
             Ok(wake) => (SendOutcome::Queued, wake),
-            Err(()) => {
+            Err(_) => {
                 self.pending_qos0.fetch_sub(cost, Ordering::Relaxed);
                 (SendOutcome::WriterGone, None)
             }
@@ -236,17 +196,6 @@ impl ConnHandle {
     }
 }
 
-/// Appends `packet`'s encoding to `bytes`. A packet this version cannot carry is a bug in the
-/// core; dropping it (and any bytes it half wrote) keeps the stream well formed, and the
-/// warning points at the bug.
-fn encode_onto(packet: &Packet, version: ProtocolVersion, bytes: &mut BytesMut) {
-    let start = bytes.len();
-    if let Err(err) = midge_codec::encode(packet, version, bytes) {
-        bytes.truncate(start);
-        tracing::warn!("Dropping an outgoing packet that cannot be encoded for {version:?}: {err}.");
-    }
-}
-
 /// Bytes a packet counts against the slow-reader limit: topic plus payload plus a small
 /// allowance for headers, for QoS 0 publishes only. An estimate is enough for a memory guard
 /// and avoids computing the exact encoded size under the broker lock.
@@ -277,7 +226,7 @@ mod tests {
 
     #[tokio::test]
     async fn qos0_beyond_the_backlog_limit_is_dropped_and_qos1_is_not() {
-        let (handle, mut outbox) = ConnHandle::new(ProtocolVersion::V5, 100, "c1", None);
+        let (handle, mut outbox) = ConnHandle::new(100, "c1", None);
         assert_eq!(
             handle.send(publish(QoS::AtMostOnce, 50)),
             SendOutcome::Queued
@@ -293,29 +242,8 @@ mod tests {
         );
         assert_eq!(handle.send(Packet::PingResp), SendOutcome::Queued);
         assert_eq!(outbox.pending_qos0.load(Ordering::Relaxed), 67);
-        // One run of encoded packets, QoS 0 cost included; the writer takes it off once the
-        // run is written: room again.
-        match outbox.rx.recv().await {
-            Some(Outbound::Encoded { bytes, qos0 }) => {
-                assert_eq!(qos0, 67);
-                let mut bytes = bytes;
-                let mut packets = Vec::new();
-                while let Some(p) = midge_codec::decode(&mut bytes, ProtocolVersion::V5, 1 << 20)
-                    .expect("well formed")
-                {
-                    packets.push(p);
-                }
-                assert_eq!(
-                    packets,
-                    vec![
-                        publish(QoS::AtMostOnce, 50),
-                        publish(QoS::AtLeastOnce, 500),
-                        Packet::PingResp
-                    ]
-                );
-            }
-            other => panic!("expected one encoded run, got {other:?}"),
-        }
+        // The writer takes the backlog off: room again.
+        assert!(matches!(outbox.rx.recv().await, Some(Outbound::Packet(_))));
         outbox.pending_qos0.fetch_sub(67, Ordering::Relaxed);
         assert_eq!(
             handle.send(publish(QoS::AtMostOnce, 50)),
@@ -325,20 +253,20 @@ mod tests {
 
     #[tokio::test]
     async fn close_is_queued_after_packets_and_wakes_a_later_waiter() {
-        let (handle, mut outbox) = ConnHandle::new(ProtocolVersion::V5, 100, "c1", None);
+        let (handle, mut outbox) = ConnHandle::new(100, "c1", None);
         handle.send(Packet::PingResp);
         handle.clone().close();
         handle.close_requested().await;
-        match outbox.rx.recv().await {
-            Some(Outbound::Encoded { bytes, .. }) => assert_eq!(&bytes[..], &[0xD0, 0]),
-            other => panic!("expected an encoded PINGRESP, got {other:?}"),
-        }
+        assert!(matches!(
+            outbox.rx.recv().await,
+            Some(Outbound::Packet(Packet::PingResp))
+        ));
         assert!(matches!(outbox.rx.recv().await, Some(Outbound::Close)));
     }
 
     #[tokio::test]
     async fn sending_to_a_finished_writer_is_harmless() {
-        let (handle, outbox) = ConnHandle::new(ProtocolVersion::V5, 100, "c1", None);
+        let (handle, outbox) = ConnHandle::new(100, "c1", None);
         drop(outbox);
         assert_eq!(
             handle.send(publish(QoS::AtMostOnce, 1)),

@@ -100,31 +100,14 @@ impl<T> QueueTx<T> {
     /// wakes it once done queueing, so the receiver finds a whole burst at once instead of
     /// waking for its first item. Gives the item back if the receiver is gone.
     pub(crate) fn push(&self, item: T) -> Result<Option<QueueWake<T>>, T> {
-        let mut item = Some(item);
-        self.push_with(|_| item.take())
-            .map_err(|()| item.take().expect("not taken when the receiver is gone"))
-    }
-
-    /// Appends through `add`, under the queue's lock: `add` gets the last item still queued
-    /// (one the receiver has not taken yet), and either adds to it and returns `None`, or
-    /// returns a new item to append. Returns the wake-up the receiver needs, as
-    /// [`QueueTx::push`] does; fails without calling `add` if the receiver is gone.
-    pub(crate) fn push_with(
-        &self,
-        add: impl FnOnce(Option<&mut T>) -> Option<T>,
-    ) -> Result<Option<QueueWake<T>>, ()> {
         let shared = &self.0 .0;
         let was_empty = {
             let mut state = shared.state.lock();
             if state.receiver_gone {
-                return Err(());
+                return Err(item);
             }
-            let was_empty = state.items.is_empty();
-            if let Some(item) = add(state.items.back_mut()) {
-                state.items.push_back(item);
-            }
-            // Nothing was appended to an empty queue: no wake-up is needed.
-            was_empty && !state.items.is_empty()
+            state.items.push_back(item);
+            state.items.len() == 1
         };
         Ok(was_empty.then(|| QueueWake(shared.clone())))
     }
@@ -247,28 +230,6 @@ mod tests {
             (Some(1), Some(2)),
             "the burst, at once"
         );
-    }
-
-    #[tokio::test]
-    async fn push_with_adds_to_the_last_item_the_receiver_has_not_taken() {
-        let (tx, mut rx) = queue::<Vec<u8>>();
-        let append = |byte: u8| {
-            move |last: Option<&mut Vec<u8>>| match last {
-                Some(last) => {
-                    last.push(byte);
-                    None
-                }
-                None => Some(vec![byte]),
-            }
-        };
-        assert!(tx.push_with(append(1)).unwrap().is_some(), "first: wake");
-        assert!(tx.push_with(append(2)).unwrap().is_none(), "merged: no wake");
-        assert_eq!(rx.try_recv(), Some(vec![1, 2]));
-        // What the receiver took is not added to: a new item follows it.
-        tx.push_with(append(3)).unwrap();
-        assert_eq!(rx.try_recv(), Some(vec![3]));
-        drop(rx);
-        assert!(tx.push_with(append(4)).is_err());
     }
 
     #[tokio::test]

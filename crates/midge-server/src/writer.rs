@@ -1,16 +1,15 @@
-//! The writer task of one connection: writes the packets queued for it (already encoded by
-//! their senders) in batches, and holds back what follows a durable acknowledgement until its
-//! batch is committed.
+//! The writer task of one connection: encodes queued packets and writes them in batches, and
+//! holds back what follows a durable acknowledgement until its batch is committed.
 
 use crate::commit_watch::{CommitFailed, CommitStatus};
-use crate::connection_handle::{DrainNotice, Outbound, Outbox};
+use crate::connection_handle::{qos0_cost, DrainNotice, Outbound, Outbox};
 use bytes::BytesMut;
 use midge_codec::{ConnAck, ConnAckProperties, Disconnect, Packet, ProtocolVersion, ReasonCode};
 use std::io;
 use std::sync::atomic::Ordering;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-/// Stop gathering more packets into one write once this many bytes are gathered: big enough that
+/// Stop gathering more packets into one write once this many bytes are encoded: big enough that
 /// a fan-out burst costs few syscalls, small enough that latency and memory stay low.
 const BATCH_BYTES: usize = 64 * 1024;
 
@@ -27,7 +26,7 @@ pub(crate) enum WriterExit {
     CommitFailed,
 }
 
-/// What to do after gathering one item.
+/// What to do after encoding one item.
 enum Step {
     /// Keep gathering.
     More,
@@ -51,14 +50,14 @@ pub(crate) struct ConnWriter<W> {
 }
 
 impl<W: AsyncWrite + Unpin> ConnWriter<W> {
-    /// A writer for a `version` connection (the version its own notices are encoded for).
+    /// A writer encoding for a `version` connection.
     pub(crate) fn new(socket: W, outbox: Outbox, version: ProtocolVersion) -> Self {
         ConnWriter {
             socket,
             outbox,
             version,
-            // Taken from the first run of packets, and let go of whenever the queue runs dry,
-            // so an idle connection holds no write buffer.
+            // Allocated by the first packet, and let go of whenever the queue runs dry, so an
+            // idle connection holds no write buffer.
             buf: BytesMut::new(),
         }
     }
@@ -180,16 +179,6 @@ impl<W: AsyncWrite + Unpin> ConnWriter<W> {
     /// Appends one item to the buffer and says what to do next.
     fn encode(&mut self, item: Outbound, qos0_bytes: &mut usize) -> Step {
         match item {
-            Outbound::Encoded { bytes, qos0 } => {
-                *qos0_bytes += qos0;
-                if self.buf.is_empty() {
-                    // The common case: write the sender's buffer as it is, no copy.
-                    self.buf = bytes;
-                } else {
-                    self.buf.extend_from_slice(&bytes);
-                }
-                Step::More
-            }
             Outbound::Close => Step::Close,
             Outbound::Drained(notice) => Step::Drained(notice),
             Outbound::Gate(mut tickets) => {
@@ -207,6 +196,7 @@ impl<W: AsyncWrite + Unpin> ConnWriter<W> {
                 _ => Step::More,
             },
             Outbound::Packet(packet) => {
+                *qos0_bytes += qos0_cost(&packet);
                 let start = self.buf.len();
                 if let Err(err) = midge_codec::encode(&packet, self.version, &mut self.buf) {
                     // The core produced a packet this version cannot carry. Dropping it (and
@@ -245,8 +235,7 @@ mod tests {
 
     impl Pipe {
         fn new(version: ProtocolVersion, commits: &CommitWatch) -> Pipe {
-            let (handle, outbox) =
-                ConnHandle::new(version, 1 << 20, "c", Some(commits.clone()));
+            let (handle, outbox) = ConnHandle::new(1 << 20, "c", Some(commits.clone()));
             let (server, client) = tokio::io::duplex(64 * 1024);
             let task = tokio::spawn(ConnWriter::new(server, outbox, version).run());
             Pipe {
