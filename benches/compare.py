@@ -320,17 +320,32 @@ def main():
     p.add_argument("--json", type=Path)
     p.add_argument("--skip", action="append", default=[], metavar="BROKER",
                    help="leave out a broker (e.g. rumqttd, whose retained replay stops at 200)")
+    p.add_argument("--also", action="append", default=[], metavar="NAME=PATH",
+                   help="another midge binary (an older build, say), measured as NAME right "
+                        "after midge in every scenario midge is in, runs interleaved")
+    p.add_argument("--baseline", metavar="BROKER",
+                   help="the broker ratios are to (default: each scenario's last, Mosquitto)")
     args = p.parse_args()
     # The connection scenarios hold 19,000 sockets in the tool and as many in the broker.
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     table = brokers(args)
+    extra = []
+    for spec in args.also:
+        name, _, path = spec.partition("=")
+        if not path:
+            p.error(f"--also takes NAME=PATH, not {spec!r}")
+        table[name] = midge(name, path, **{"limits.max_connections": 20000})
+        extra.append(name)
     results = {}
     print(f"| scenario | broker | median rate | runs | ratio to baseline | broker CPU (cores) | tool CPU (cores) |")
     print("|---|---|---|---|---|---|---|")
     for name in args.scenario or list(SCENARIOS):
         description, bench_args, metric, keys, *rest = SCENARIOS[name]
         options = rest[0] if rest else {}
+        if "midge" in keys:
+            at = keys.index("midge") + 1
+            keys = keys[:at] + extra + keys[at:]
         present = [k for k in keys if table[k].available() and k not in args.skip]
         samples = {k: [] for k in present}
         for _ in range(args.runs):
@@ -356,7 +371,7 @@ def main():
             vals = [s["rate"] for s in samples.get(key, []) if usable(s)]
             return statistics.median(vals) if vals else None
 
-        base = median_of(keys[-1])
+        base = median_of(args.baseline if args.baseline in present else keys[-1])
         for k in present:
             med = median_of(k)
             cpu = statistics.median(s.get("broker_cpu") or 0 for s in samples[k])
