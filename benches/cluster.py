@@ -12,6 +12,8 @@ directories) and drives them with `midge-bench` (throughput, latency) or paho-mq
   node 1 of a two-node cluster; `forwarded`: publishers on node 1, subscribers on node 2. The
   CPU of both nodes (from /proc) divided by the messages delivered gives microseconds of broker
   CPU per message; the ratio forwarded / local is the cost of crossing nodes.
+- same load: the same at a fixed rate both reach (--same-load, 100,000 msgs/s), so the CPU
+  per message is compared under one load, not at two different maximum rates.
 - latency: QoS 1 at a fixed 10,000 msgs/s, p50 and p99, local and forwarded.
 - failover: three nodes; a persistent session on the leader with one queued QoS 1 message;
   `kill -9` of the leader; time until the survivors agree on a new leader, until a retained
@@ -148,13 +150,17 @@ def bench(args, cluster, extra, forwarded):
 
 
 def forwarding(args):
-    results = {"local": [], "forwarded": [], "latency-local": [], "latency-forwarded": []}
+    same = f"{args.same_load // 1000}k"
+    scenarios = [("local", [], False), ("forwarded", [], True),
+                 (f"same-load-local ({same}/s)", ["--rate", str(args.same_load)], False),
+                 (f"same-load-forwarded ({same}/s)", ["--rate", str(args.same_load)], True),
+                 ("latency-local (10k/s)", ["--rate", "10000"], False),
+                 ("latency-forwarded (10k/s)", ["--rate", "10000"], True)]
+    results = {key: [] for key, _, _ in scenarios}
     for _ in range(args.runs):
         cluster = Cluster(args.midge, 2)
         try:
-            for key, extra, fwd in [("local", [], False), ("forwarded", [], True),
-                                    ("latency-local", ["--rate", "10000"], False),
-                                    ("latency-forwarded", ["--rate", "10000"], True)]:
+            for key, extra, fwd in scenarios:
                 results[key].append(bench(args, cluster, extra, fwd))
         finally:
             cluster.stop()
@@ -165,8 +171,11 @@ def forwarding(args):
     for key in results:
         print(f"| {key} | {med(key, 'rate'):,.0f} | {med(key, 'cpu_us_per_msg'):.2f} | "
               f"{med(key, 'p50'):.0f} | {med(key, 'p99'):.0f} | {med(key, 'batch'):.1f} |")
-    ratio = med("forwarded", "cpu_us_per_msg") / med("local", "cpu_us_per_msg")
-    print(f"\nforwarded / local broker CPU per message: {ratio:.2f}x")
+    print()
+    for closed, fixed in [(0, 1), (2, 3), (4, 5)]:
+        local, fwd = scenarios[closed][0], scenarios[fixed][0]
+        ratio = med(fwd, "cpu_us_per_msg") / med(local, "cpu_us_per_msg")
+        print(f"{fwd} / {local} broker CPU per message: {ratio:.2f}x")
     return results
 
 
@@ -259,6 +268,8 @@ def main():
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--duration", type=float, default=10)
     p.add_argument("--only", choices=["forwarding", "failover"])
+    p.add_argument("--same-load", type=int, default=100_000, metavar="MSGS_PER_S",
+                   help="the fixed rate at which local and forwarded are also compared")
     target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release"
     p.add_argument("--midge", type=Path, default=target / "midge")
     p.add_argument("--bench", type=Path, default=target / "midge-bench")
