@@ -172,8 +172,8 @@ def forwarding(args):
         print(f"| {key} | {med(key, 'rate'):,.0f} | {med(key, 'cpu_us_per_msg'):.2f} | "
               f"{med(key, 'p50'):.0f} | {med(key, 'p99'):.0f} | {med(key, 'batch'):.1f} |")
     print()
-    for closed, fixed in [(0, 1), (2, 3), (4, 5)]:
-        local, fwd = scenarios[closed][0], scenarios[fixed][0]
+    for at in (0, 2, 4):
+        local, fwd = scenarios[at][0], scenarios[at + 1][0]
         ratio = med(fwd, "cpu_us_per_msg") / med(local, "cpu_us_per_msg")
         print(f"{fwd} / {local} broker CPU per message: {ratio:.2f}x")
     return results

@@ -80,6 +80,10 @@ class Broker:
         return proc
 
 
+# Midge's settings in every scenario: its defaults, but room for the 19,000-connection ones.
+MIDGE_SETTINGS = {"limits.max_connections": 20000}
+
+
 def midge(name, binary, **settings):
     env = {"MIDGE__LOG__LEVEL": "warn"}
     env.update({f"MIDGE__{k.upper().replace('.', '__')}": str(v) for k, v in settings.items()})
@@ -138,7 +142,7 @@ def brokers(args):
     return {
         # The default cap of 10,000 connections is raised for idle-19k (the other brokers'
         # defaults, or the configs here, allow more).
-        "midge": midge("midge", midge_bin, **{"limits.max_connections": 20000}),
+        "midge": midge("midge", midge_bin, **MIDGE_SETTINGS),
         "midge-fsync-always": midge("midge (fsync always)", midge_bin, **{"storage.fsync": "always"}),
         "midge-fsync-interval": midge(
             "midge (fsync interval 100 ms)", midge_bin, **{"storage.fsync": "interval"}
@@ -335,7 +339,7 @@ def main():
         name, _, path = spec.partition("=")
         if not path:
             p.error(f"--also takes NAME=PATH, not {spec!r}")
-        table[name] = midge(name, path, **{"limits.max_connections": 20000})
+        table[name] = midge(name, path, **MIDGE_SETTINGS)
         extra.append(name)
     results = {}
     print(f"| scenario | broker | median rate | runs | ratio to baseline | broker CPU (cores) | tool CPU (cores) |")
