@@ -8,7 +8,9 @@ use crate::plan::{Fanout, Plan};
 use crate::progress::{LatencyKind, Progress};
 use crate::publisher::Schedule;
 use crate::stats::Stats;
-use crate::summary::{per_sec, round_ms, BrokerMemory, Connections, Messages, Summary};
+use crate::summary::{
+    per_sec, round_ms, BrokerMemory, Connections, Messages, ReceiveSpans, Summary,
+};
 use crate::usage::rss_kib;
 use crate::usage::CpuSample;
 use midge_codec::{ProtocolVersion, QoS};
@@ -266,8 +268,7 @@ impl Runner {
         let connect_window_s = last_connack.saturating_sub(begin.ns) as f64 / 1e9;
         let connected = Stats::get(&s.connected);
         let received = Stats::get(&s.received);
-        let receive_end = Stats::get(&s.last_receive_ns).max(stop.ns);
-        let receive_s = receive_end.saturating_sub(run.ns) as f64 / 1e9;
+        let receiving = ReceiveSpans::new(run.ns, stop.ns, Stats::get(&s.last_receive_ns));
         let shared = self.plan.subscribers.as_ref().is_some_and(|p| p.shared);
         let expected = self.expected(subs_ready);
         let lost = expected.map(|e| e.saturating_sub(unique_received(s)));
@@ -313,8 +314,8 @@ impl Runner {
                 gaps: (!shared).then(|| Stats::get(&s.gaps)),
                 sent_per_s: per_sec(Stats::get(&s.sent), run_s),
                 acked_per_s: per_sec(Stats::get(&s.acked), run_s),
-                received_per_s: per_sec(received, receive_s),
-                last_receive_s: (received > 0).then(|| round_ms(receive_s)),
+                received_per_s: per_sec(received, receiving.rate_s),
+                last_receive_s: (received > 0).then(|| round_ms(receiving.last_s)),
             },
             latency_us: s.e2e.summary(),
             ack_latency_us: s.ack.summary(),

@@ -129,6 +129,31 @@ impl BrokerMemory {
     }
 }
 
+/// How long the receiving side of a run took, in seconds from the start of its measured phase.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReceiveSpans {
+    /// To the last delivery or the end of the measured phase, whichever is later: the span a
+    /// receive rate is over, so a broker that stops delivering early is not credited with the
+    /// rate it had before.
+    pub rate_s: f64,
+    /// To the last delivery. Not to the end of the measured phase: that end is noticed by
+    /// polling, up to `runner::POLL` after the last client left, which would add up to 10 ms
+    /// to a short replay.
+    pub last_s: f64,
+}
+
+impl ReceiveSpans {
+    /// From the monotonic nanoseconds at which the measured phase started and stopped and the
+    /// last delivery arrived.
+    pub fn new(run_ns: u64, stop_ns: u64, last_receive_ns: u64) -> Self {
+        let secs = |end: u64| end.saturating_sub(run_ns) as f64 / 1e9;
+        ReceiveSpans {
+            rate_s: secs(last_receive_ns.max(stop_ns)),
+            last_s: secs(last_receive_ns),
+        }
+    }
+}
+
 /// `n / secs`, rounded to 0.1; 0 when `secs` is 0.
 pub fn per_sec(n: u64, secs: f64) -> f64 {
     if secs <= 0.0 {
@@ -145,6 +170,18 @@ pub fn round_ms(secs: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_delivery_is_timed_to_itself_and_a_rate_to_the_later_end() {
+        // Everything arrived 12 ms in; the runner noticed the subscriber had left at 20 ms.
+        let done_early = ReceiveSpans::new(1_000_000, 21_000_000, 13_000_000);
+        assert_eq!(done_early.last_s, 0.012);
+        assert_eq!(done_early.rate_s, 0.020);
+        // Deliveries went on after the measured phase stopped (a flood draining).
+        let draining = ReceiveSpans::new(0, 4_000_000_000, 4_500_000_000);
+        assert_eq!(draining.last_s, 4.5);
+        assert_eq!(draining.rate_s, 4.5);
+    }
 
     #[test]
     fn memory_per_connection() {

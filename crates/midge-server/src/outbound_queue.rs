@@ -5,16 +5,25 @@
 //! the first item and let go of when the writer finds the queue empty and goes to sleep. (A
 //! tokio channel allocates a block of 32 slots up front and keeps it.) The writer takes
 //! everything queued in one swap under the lock, so a burst costs one lock per batch, not
-//! one per item, and a busy connection reuses the same two buffers.
+//! one per item, and a busy connection reuses the same two buffers. A buffer allocated after
+//! a sleep starts with room for twice the writer's last batch, so a connection that is sent
+//! a burst every few milliseconds (a fan-out subscriber) allocates once per burst instead of
+//! growing the buffer by doubling, each step a copy of everything queued.
 
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use tokio::sync::Notify;
 
+/// The largest batch a queue remembers to make room for after a sleep.
+const MAX_HINT: usize = 256;
+
 #[derive(Debug)]
 struct State<T> {
     items: VecDeque<T>,
+    /// How many items the receiver took in its last batch, at most [`MAX_HINT`]; the first
+    /// push after a sleep makes room for twice as many.
+    hint: usize,
     /// The receiver was dropped: sends fail.
     receiver_gone: bool,
     /// Every sender was dropped: the receiver ends once the queue is empty.
@@ -62,6 +71,7 @@ pub(crate) fn queue<T>() -> (QueueTx<T>, QueueRx<T>) {
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             items: VecDeque::new(),
+            hint: 0,
             receiver_gone: false,
             senders_gone: false,
         }),
@@ -106,6 +116,12 @@ impl<T> QueueTx<T> {
             if state.receiver_gone {
                 return Err(item);
             }
+            if state.items.capacity() == 0 {
+                // Twice the last batch: batches vary, and one a little larger than the last
+                // would otherwise copy the whole buffer into one twice the size.
+                let room = 2 * state.hint;
+                state.items.reserve(room);
+            }
             state.items.push_back(item);
             state.items.len() == 1
         };
@@ -144,6 +160,9 @@ impl<T> QueueRx<T> {
             let mut state = self.shared.state.lock();
             // `local` is empty: swapping hands its buffer back for the senders to reuse.
             std::mem::swap(&mut state.items, &mut self.local);
+            if !self.local.is_empty() {
+                state.hint = self.local.len().min(MAX_HINT);
+            }
         }
         self.local.pop_front()
     }
@@ -252,5 +271,31 @@ mod tests {
         assert!(pending.is_err());
         assert_eq!(rx.local.capacity(), 0);
         assert_eq!(rx.shared.state.lock().items.capacity(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_first_push_after_a_sleep_makes_room_for_the_last_batch() {
+        let (tx, mut rx) = queue::<u64>();
+        for i in 0..100 {
+            tx.send(i).unwrap();
+        }
+        while rx.try_recv().is_some() {}
+        let pending = tokio::time::timeout(Duration::from_millis(20), rx.recv()).await;
+        assert!(pending.is_err());
+        assert_eq!(rx.shared.state.lock().items.capacity(), 0);
+        // The next burst is likely about as large: one allocation, no doubling on the way.
+        tx.send(100).unwrap();
+        assert!(rx.shared.state.lock().items.capacity() >= 200);
+
+        // A huge batch is not remembered in full.
+        for i in 0..10 * MAX_HINT as u64 {
+            tx.send(i).unwrap();
+        }
+        while rx.try_recv().is_some() {}
+        let pending = tokio::time::timeout(Duration::from_millis(20), rx.recv()).await;
+        assert!(pending.is_err());
+        tx.send(0).unwrap();
+        let room = rx.shared.state.lock().items.capacity();
+        assert!((2 * MAX_HINT..4 * MAX_HINT).contains(&room), "{room}");
     }
 }

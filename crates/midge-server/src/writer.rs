@@ -47,6 +47,10 @@ pub(crate) struct ConnWriter<W> {
     outbox: Outbox,
     version: ProtocolVersion,
     buf: BytesMut,
+    /// Bytes of the last write, at most [`BATCH_BYTES`]: the room a buffer allocated after an
+    /// idle spell starts with, so a connection sent a burst every few milliseconds allocates
+    /// once per burst instead of growing the buffer by doubling, each step a copy.
+    last_write: usize,
 }
 
 impl<W: AsyncWrite + Unpin> ConnWriter<W> {
@@ -59,6 +63,7 @@ impl<W: AsyncWrite + Unpin> ConnWriter<W> {
             // Allocated by the first packet, and let go of whenever the queue runs dry, so an
             // idle connection holds no write buffer.
             buf: BytesMut::new(),
+            last_write: 0,
         }
     }
 
@@ -72,6 +77,9 @@ impl<W: AsyncWrite + Unpin> ConnWriter<W> {
     /// [`ConnWriter::give_up`]).
     pub(crate) async fn run(mut self) -> io::Result<WriterExit> {
         while let Some(first) = self.outbox.rx.recv().await {
+            if self.buf.capacity() == 0 {
+                self.buf.reserve(self.last_write);
+            }
             let mut qos0_bytes = 0;
             let mut step = self.encode(first, &mut qos0_bytes);
             // Take whatever else is already queued, so a burst goes out in one write.
@@ -164,6 +172,7 @@ impl<W: AsyncWrite + Unpin> ConnWriter<W> {
     /// Writes the gathered bytes, if any.
     async fn write_buffered(&mut self) -> io::Result<()> {
         if !self.buf.is_empty() {
+            self.last_write = self.buf.len().min(BATCH_BYTES);
             self.socket.write_all(&self.buf).await?;
             // TLS and WebSocket streams may hold written bytes until flushed (a no-op on TCP).
             self.socket.flush().await?;
