@@ -279,6 +279,14 @@ def bench(args, broker, port, bench_args, duration, out, pid):
     return json.loads(out.read_text())
 
 
+def setup_acks(setup):
+    """The acknowledgements a `pub -c C --count N` setup must get (C x N), or None."""
+    if not setup or setup[0] != "pub" or "--count" not in setup:
+        return None
+    clients = int(setup[setup.index("-c") + 1]) if "-c" in setup else 1
+    return clients * int(setup[setup.index("--count") + 1])
+
+
 def run_once(args, broker, bench_args, metric, options):
     scratch = Path(tempfile.mkdtemp(prefix="midge-compare-"))
     port = free_port()
@@ -286,7 +294,14 @@ def run_once(args, broker, bench_args, metric, options):
     duration = options.get("duration", args.duration)
     try:
         for i, setup in enumerate(options.get("setup", [])):
-            bench(args, broker, port, setup, 60, scratch / f"setup-{i}.json", proc.pid)
+            done = bench(args, broker, port, setup, 60, scratch / f"setup-{i}.json", proc.pid)
+            want = setup_acks(setup)
+            acked = done["messages"].get("acked") or 0
+            if want is not None and acked < want:
+                # E.g. loopback ports used up by sockets in TIME_WAIT after many runs: the
+                # measured command would then time a smaller replay than it expects.
+                failed = done["connections"].get("failed")
+                raise RuntimeError(f"setup stored {acked:,} of {want:,} ({failed} connects failed)")
         summary = bench(args, broker, port, bench_args, duration, scratch / "summary.json",
                         proc.pid)
         messages = summary["messages"]
