@@ -259,16 +259,21 @@ mod tests {
         assert_eq!(tx.send(2), Err(2));
     }
 
-    #[tokio::test]
-    async fn an_idle_receiver_holds_no_buffer() {
-        let (tx, mut rx) = queue::<u64>();
-        for i in 0..100 {
+    /// Sends `n` items, takes them all, and lets the receiver go to sleep on the empty queue.
+    async fn burst_then_sleep(tx: &QueueTx<u64>, rx: &mut QueueRx<u64>, n: u64) {
+        for i in 0..n {
             tx.send(i).unwrap();
         }
         while rx.try_recv().is_some() {}
-        // The receiver goes to sleep on an empty queue and lets both buffers go.
         let pending = tokio::time::timeout(Duration::from_millis(20), rx.recv()).await;
         assert!(pending.is_err());
+    }
+
+    #[tokio::test]
+    async fn an_idle_receiver_holds_no_buffer() {
+        let (tx, mut rx) = queue::<u64>();
+        // The receiver goes to sleep on an empty queue and lets both buffers go.
+        burst_then_sleep(&tx, &mut rx, 100).await;
         assert_eq!(rx.local.capacity(), 0);
         assert_eq!(rx.shared.state.lock().items.capacity(), 0);
     }
@@ -276,24 +281,15 @@ mod tests {
     #[tokio::test]
     async fn the_first_push_after_a_sleep_makes_room_for_the_last_batch() {
         let (tx, mut rx) = queue::<u64>();
-        for i in 0..100 {
-            tx.send(i).unwrap();
-        }
-        while rx.try_recv().is_some() {}
-        let pending = tokio::time::timeout(Duration::from_millis(20), rx.recv()).await;
-        assert!(pending.is_err());
+        burst_then_sleep(&tx, &mut rx, 100).await;
         assert_eq!(rx.shared.state.lock().items.capacity(), 0);
         // The next burst is likely about as large: one allocation, no doubling on the way.
         tx.send(100).unwrap();
         assert!(rx.shared.state.lock().items.capacity() >= 200);
+        while rx.try_recv().is_some() {}
 
         // A huge batch is not remembered in full.
-        for i in 0..10 * MAX_HINT as u64 {
-            tx.send(i).unwrap();
-        }
-        while rx.try_recv().is_some() {}
-        let pending = tokio::time::timeout(Duration::from_millis(20), rx.recv()).await;
-        assert!(pending.is_err());
+        burst_then_sleep(&tx, &mut rx, 10 * MAX_HINT as u64).await;
         tx.send(0).unwrap();
         let room = rx.shared.state.lock().items.capacity();
         assert!((2 * MAX_HINT..4 * MAX_HINT).contains(&room), "{room}");
