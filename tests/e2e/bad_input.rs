@@ -504,7 +504,7 @@ async fn subscription_identifier_misuse() {
     let with_id = raw_publish(V5, b"si/t", &[0x0B, 0x05]);
     let r = reaction(&m, V5, &with_id).await;
     let leaked = match sub.raw.recv_within(Duration::from_millis(300)).await {
-        Ok(Some(Packet::Publish(p))) => Some(p.properties.subscription_identifiers),
+        Ok(Some(Packet::Publish(p))) => Some(p.properties.subscription_identifiers.clone()),
         _ => None,
     };
     assert_eq!(

@@ -6,8 +6,8 @@ use crate::harness::{v4, v5, Midge, RawClient, QUIET, WAIT};
 use bytes::Bytes;
 use midge_codec::{
     Ack, AckKind, ConnAck, Connect, ConnectProperties, Disconnect, LastWill, Packet,
-    ProtocolVersion, Publish, PublishProperties, QoS, ReasonCode, SubAck, Subscribe,
-    SubscribeProperties, SubscriptionOptions, TopicSubscription,
+    ProtocolVersion, Publish, QoS, ReasonCode, SubAck, Subscribe, SubscribeProperties,
+    SubscriptionOptions, TopicSubscription,
 };
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -286,7 +286,7 @@ pub fn publish(topic: &str, qos: QoS, packet_id: Option<u16>, payload: &[u8]) ->
         retain: false,
         topic: topic.into(),
         packet_id,
-        properties: PublishProperties::default(),
+        properties: Default::default(),
         payload: Bytes::copy_from_slice(payload),
     }
 }

@@ -41,7 +41,11 @@ async fn expect_continue(c: &mut RawClient) -> String {
         Some(Packet::Auth(a)) => {
             assert_eq!(a.reason, ReasonCode::ContinueAuthentication);
             assert_eq!(a.properties.authentication_method.as_deref(), Some(METHOD));
-            let data = a.properties.authentication_data.expect("server-first data");
+            let data = a
+                .properties
+                .authentication_data
+                .clone()
+                .expect("server-first data");
             String::from_utf8(data.to_vec()).expect("UTF-8")
         }
         other => panic!("expected AUTH 0x18, got {other:?}"),
@@ -55,7 +59,8 @@ fn auth_continue(data: &str) -> Packet {
             authentication_method: Some(METHOD.into()),
             authentication_data: Some(Bytes::copy_from_slice(data.as_bytes())),
             ..AuthProperties::default()
-        },
+        }
+        .into(),
     })
 }
 

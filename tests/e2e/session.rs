@@ -164,7 +164,7 @@ async fn v5_disconnect_can_shorten_session_expiry() {
     let (mut s, _) = connect_ok(&m, persistent(V5, "shorten")).await;
     s.subscribe("sh/t", QoS::AtLeastOnce).await;
     let mut d = midge_codec::Disconnect::new(midge_codec::ReasonCode::Success);
-    d.properties.session_expiry_interval = Some(0);
+    d.properties.make_mut().session_expiry_interval = Some(0);
     s.send(&midge_codec::Packet::Disconnect(d)).await;
     assert!(s.expect_closed().await.is_empty());
     let (_s, ack) = connect_ok(&m, persistent(V5, "shorten")).await;
@@ -247,10 +247,10 @@ async fn v5_message_expiry_while_queued() {
 
     let mut publ = connect(&m, V5, "exp-pub").await;
     let mut short = publish("mexp/t", QoS::AtLeastOnce, Some(1), b"short");
-    short.properties.message_expiry_interval = Some(1);
+    short.properties.make_mut().message_expiry_interval = Some(1);
     publ.send_publish(short).await;
     let mut long = publish("mexp/t", QoS::AtLeastOnce, Some(2), b"long");
-    long.properties.message_expiry_interval = Some(30);
+    long.properties.make_mut().message_expiry_interval = Some(30);
     publ.send_publish(long).await;
     publ.send_publish(publish("mexp/t", QoS::AtLeastOnce, Some(3), b"forever"))
         .await;
@@ -335,7 +335,7 @@ async fn v5_disconnect_with_expiry_after_zero_is_protocol_error() {
     ));
     let (mut c, _) = connect_ok(&m, conn).await;
     let mut d = midge_codec::Disconnect::new(midge_codec::ReasonCode::Success);
-    d.properties.session_expiry_interval = Some(60);
+    d.properties.make_mut().session_expiry_interval = Some(60);
     c.send(&midge_codec::Packet::Disconnect(d)).await;
     c.expect_disconnect(midge_codec::ReasonCode::ProtocolError)
         .await;

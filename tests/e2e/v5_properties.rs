@@ -19,17 +19,17 @@ async fn topic_alias_from_client() {
     assert_eq!(ack.properties.topic_alias_maximum, Some(5));
 
     let mut p = publish("alias/one", QoS::AtLeastOnce, Some(1), b"set");
-    p.properties.topic_alias = Some(5);
+    p.properties.make_mut().topic_alias = Some(5);
     c.send_publish(p).await;
     let mut p = publish("", QoS::AtLeastOnce, Some(2), b"use");
-    p.properties.topic_alias = Some(5);
+    p.properties.make_mut().topic_alias = Some(5);
     c.send_publish(p).await;
     // Re-map alias 5 to another topic.
     let mut p = publish("alias/two", QoS::AtMostOnce, None, b"remap");
-    p.properties.topic_alias = Some(5);
+    p.properties.make_mut().topic_alias = Some(5);
     c.send_publish(p).await;
     let mut p = publish("", QoS::AtMostOnce, None, b"use2");
-    p.properties.topic_alias = Some(5);
+    p.properties.make_mut().topic_alias = Some(5);
     c.send_publish(p).await;
 
     for (topic, payload) in [
@@ -52,7 +52,7 @@ async fn topic_alias_above_maximum_is_rejected() {
     for alias in [6u16, 0] {
         let mut c = connect(&m, V5, &format!("alias-{alias}")).await;
         let mut p = publish("alias/x", QoS::AtMostOnce, None, b"x");
-        p.properties.topic_alias = Some(alias);
+        p.properties.make_mut().topic_alias = Some(alias);
         c.send(&Packet::Publish(p)).await;
         let seen = c.expect_closed().await;
         let ok: &[ReasonCode] = if alias == 0 {
@@ -68,7 +68,7 @@ async fn topic_alias_above_maximum_is_rejected() {
     // An empty topic with an alias that was never set: Protocol Error (3.3.2.3.4).
     let mut c = connect(&m, V5, "unknown-alias").await;
     let mut p = publish("", QoS::AtMostOnce, None, b"x");
-    p.properties.topic_alias = Some(3);
+    p.properties.make_mut().topic_alias = Some(3);
     c.send(&Packet::Publish(p)).await;
     c.expect_disconnect(ReasonCode::ProtocolError).await;
 }
@@ -143,17 +143,17 @@ async fn publish_properties_pass_through() {
         ..Default::default()
     };
     let mut p = publish("props/t", QoS::AtLeastOnce, Some(9), br#"{"x":1}"#);
-    p.properties = props.clone();
+    p.properties = props.clone().into();
     publ.send_publish(p).await;
     let got = sub.recv_publish().await;
-    assert_eq!(got.properties, props);
+    assert_eq!(*got.properties, props);
     assert_eq!(&got.payload[..], br#"{"x":1}"#);
 
     // The same through rumqttc.
     let (rc, mut rx) = v5::connect(&m, "rumq").await;
     v5::subscribe(&rc, &mut rx, "props/t", v5::QoS::AtMostOnce).await;
     let mut p = publish("props/t", QoS::AtMostOnce, None, b"2");
-    p.properties = props.clone();
+    p.properties = props.clone().into();
     publ.send_publish(p).await;
     let got = v5::publish(&mut rx).await;
     let gp = got.properties.expect("properties");
@@ -284,7 +284,7 @@ async fn message_expiry_forwarded() {
     sub.subscribe("me/t", QoS::AtLeastOnce).await;
     let mut publ = connect(&m, V5, "pub").await;
     let mut p = publish("me/t", QoS::AtLeastOnce, Some(1), b"e");
-    p.properties.message_expiry_interval = Some(100);
+    p.properties.make_mut().message_expiry_interval = Some(100);
     publ.send_publish(p).await;
     publ.publish("me/t", QoS::AtLeastOnce, b"n").await;
     let got = sub.recv_publish().await;
@@ -296,7 +296,7 @@ async fn message_expiry_forwarded() {
     // A retained message's expiry keeps counting down; once it passes the message is gone.
     let mut r = publish("me/r", QoS::AtMostOnce, None, b"r");
     r.retain = true;
-    r.properties.message_expiry_interval = Some(1);
+    r.properties.make_mut().message_expiry_interval = Some(1);
     publ.send_publish(r).await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let mut late = connect(&m, V5, "late").await;
@@ -306,7 +306,7 @@ async fn message_expiry_forwarded() {
     // A retained message still alive is sent with the remaining interval (MQTT-3.3.2-6).
     let mut r = publish("me/r2", QoS::AtMostOnce, None, b"r2");
     r.retain = true;
-    r.properties.message_expiry_interval = Some(30);
+    r.properties.make_mut().message_expiry_interval = Some(30);
     publ.send_publish(r).await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     late.subscribe("me/r2", QoS::AtMostOnce).await;

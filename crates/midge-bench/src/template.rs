@@ -4,7 +4,7 @@
 
 use crate::payload::{BenchHeader, HEADER_LEN};
 use bytes::{Bytes, BytesMut};
-use midge_codec::{encode, Packet, ProtocolVersion, Publish, PublishProperties, QoS};
+use midge_codec::{encode, Packet, ProtocolVersion, Publish, QoS};
 use std::sync::Arc;
 
 /// Why a template could not be built.
@@ -45,7 +45,7 @@ impl PublishTemplate {
             retain,
             topic: Arc::from(topic),
             packet_id: (qos != QoS::AtMostOnce).then_some(0xA55A),
-            properties: PublishProperties::default(),
+            properties: Default::default(),
             payload: Bytes::from(vec![0u8; payload_len]),
         };
         let mut buf = BytesMut::new();

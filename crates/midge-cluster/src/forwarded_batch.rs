@@ -31,7 +31,9 @@ impl ForwardedBatch {
         // A packet id is part of a QoS 1/2 PUBLISH; the receiver ignores it.
         publish.packet_id = (publish.qos != QoS::AtMostOnce).then_some(1);
         publish.dup = false;
-        publish.properties.topic_alias = None;
+        if publish.properties.topic_alias.is_some() {
+            publish.properties.make_mut().topic_alias = None;
+        }
         let packet = Packet::Publish(publish);
         if let Err(e) = midge_codec::encode(&packet, ProtocolVersion::V5, &mut self.packets) {
             tracing::warn!(error = %e, "cannot forward a publish");
@@ -95,7 +97,6 @@ pub(crate) fn decode_forwarded(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use midge_codec::PublishProperties;
 
     fn publish(topic: &str, qos: QoS, payload: &'static [u8]) -> Publish {
         Publish {
@@ -104,7 +105,7 @@ mod tests {
             retain: false,
             topic: Arc::from(topic),
             packet_id: None,
-            properties: PublishProperties::default(),
+            properties: Default::default(),
             payload: Bytes::from_static(payload),
         }
     }
@@ -113,8 +114,8 @@ mod tests {
     fn a_batch_round_trips_with_its_groups_and_keys() {
         let mut a = publish("a/b", QoS::ExactlyOnce, b"hi");
         a.retain = true;
-        a.properties.message_expiry_interval = Some(7);
-        a.properties.content_type = Some(Arc::from("text/plain"));
+        a.properties.make_mut().message_expiry_interval = Some(7);
+        a.properties.make_mut().content_type = Some(Arc::from("text/plain"));
         let b = publish("c", QoS::AtMostOnce, b"");
         let c = publish("d/e", QoS::AtLeastOnce, b"x");
         let mut batch = ForwardedBatch::default();

@@ -3,7 +3,9 @@
 use crate::primitives::{write_packet_id, Reader, Sink};
 use crate::properties;
 use crate::reason::ReasonContext;
-use crate::{AckProperties, DecodeError, EncodeError, PacketId, ProtocolVersion, ReasonCode};
+use crate::{
+    AckProperties, DecodeError, EncodeError, PacketId, ProtocolVersion, ReasonCode, Sparse,
+};
 
 /// Which of the four acknowledgement packets this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -29,7 +31,7 @@ pub struct Ack {
     /// v5 reason code (Success for v3).
     pub reason: ReasonCode,
     /// v5 properties.
-    pub properties: AckProperties,
+    pub properties: Sparse<AckProperties>,
 }
 
 impl Ack {
@@ -39,7 +41,7 @@ impl Ack {
             kind,
             packet_id,
             reason: ReasonCode::Success,
-            properties: AckProperties::default(),
+            properties: Sparse::none(),
         }
     }
 }
@@ -186,7 +188,7 @@ mod tests {
             &round_trip(&Packet::Ack(reason.clone()), V5)[..],
             &[0x70, 3, 0, 3, 0x92]
         );
-        reason.properties.reason_string = Some("x".into());
+        reason.properties.make_mut().reason_string = Some("x".into());
         assert_eq!(
             &round_trip(&Packet::Ack(reason), V5)[..],
             &[0x70, 8, 0, 3, 0x92, 4, 0x1F, 0, 1, b'x']
@@ -197,7 +199,7 @@ mod tests {
     fn v3_encoding_leaves_out_reason_and_properties() {
         let mut a = Ack::new(AckKind::PubAck, 3);
         a.reason = ReasonCode::NotAuthorized;
-        a.properties.reason_string = Some("no".into());
+        a.properties.make_mut().reason_string = Some("no".into());
         let mut buf = bytes::BytesMut::new();
         crate::encode(&Packet::Ack(a), ProtocolVersion::V3_1_1, &mut buf).unwrap();
         assert_eq!(&buf[..], &[0x40, 2, 0, 3]);

@@ -3,7 +3,7 @@
 use crate::primitives::{Reader, Sink};
 use crate::properties;
 use crate::reason::ReasonContext;
-use crate::{AuthProperties, DecodeError, EncodeError, ReasonCode};
+use crate::{AuthProperties, DecodeError, EncodeError, ReasonCode, Sparse};
 
 /// An AUTH packet (v5 enhanced authentication).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,7 +11,7 @@ pub struct Auth {
     /// Success, ContinueAuthentication or ReAuthenticate.
     pub reason: ReasonCode,
     /// Properties.
-    pub properties: AuthProperties,
+    pub properties: Sparse<AuthProperties>,
 }
 
 impl Auth {
@@ -42,7 +42,7 @@ mod tests {
     fn auth(reason: ReasonCode) -> Auth {
         Auth {
             reason,
-            properties: AuthProperties::default(),
+            properties: Sparse::none(),
         }
     }
 
@@ -69,8 +69,8 @@ mod tests {
     #[test]
     fn properties() {
         let mut a = auth(ReasonCode::ContinueAuthentication);
-        a.properties.authentication_method = Some("SCRAM".into());
-        a.properties.authentication_data = Some(bytes::Bytes::from_static(b"\x00\x01"));
+        a.properties.make_mut().authentication_method = Some("SCRAM".into());
+        a.properties.make_mut().authentication_data = Some(bytes::Bytes::from_static(b"\x00\x01"));
         round_trip(&Packet::Auth(a), V5);
         // 3.15.2.2: Session Expiry Interval is not an AUTH property.
         assert_protocol(0xF0, &[0x18, 5, 0x11, 0, 0, 0, 0], V5);

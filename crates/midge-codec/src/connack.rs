@@ -3,7 +3,7 @@
 use crate::primitives::{Reader, Sink};
 use crate::properties;
 use crate::reason::ReasonContext;
-use crate::{ConnAckProperties, DecodeError, EncodeError, ProtocolVersion, ReasonCode};
+use crate::{ConnAckProperties, DecodeError, EncodeError, ProtocolVersion, ReasonCode, Sparse};
 
 /// A CONNACK packet. `reason` is a v5 reason code; for v3 connections the codec maps it to the
 /// v3 return code (0x84->1, 0x85->2, 0x88/0x89/others->3, 0x86->4, 0x87->5) and back.
@@ -14,7 +14,7 @@ pub struct ConnAck {
     /// Connect reason code.
     pub reason: ReasonCode,
     /// v5 properties (ignored for v3).
-    pub properties: ConnAckProperties,
+    pub properties: Sparse<ConnAckProperties>,
 }
 
 /// Session Present, the only defined bit of the acknowledge flags (3.2.2.1).
@@ -38,7 +38,7 @@ impl ConnAck {
                 .ok_or(DecodeError::Malformed("invalid CONNACK reason code"))?;
             (reason, properties::decode(r)?)
         } else {
-            (v3_to_reason(code)?, ConnAckProperties::default())
+            (v3_to_reason(code)?, Sparse::none())
         };
         Ok(ConnAck {
             session_present: flags & SESSION_PRESENT != 0,
@@ -113,7 +113,7 @@ mod tests {
         ConnAck {
             session_present: false,
             reason,
-            properties: ConnAckProperties::default(),
+            properties: Sparse::none(),
         }
     }
 
@@ -194,8 +194,8 @@ mod tests {
     fn v5_round_trip_with_properties() {
         let mut c = connack(ReasonCode::Success);
         c.session_present = true;
-        c.properties.maximum_qos = Some(1);
-        c.properties.assigned_client_identifier = Some("auto-1".into());
+        c.properties.make_mut().maximum_qos = Some(1);
+        c.properties.make_mut().assigned_client_identifier = Some("auto-1".into());
         round_trip(&Packet::ConnAck(c), V5);
     }
 }

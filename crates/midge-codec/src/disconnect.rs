@@ -3,7 +3,7 @@
 use crate::primitives::{Reader, Sink};
 use crate::properties;
 use crate::reason::ReasonContext;
-use crate::{DecodeError, DisconnectProperties, EncodeError, ProtocolVersion, ReasonCode};
+use crate::{DecodeError, DisconnectProperties, EncodeError, ProtocolVersion, ReasonCode, Sparse};
 
 /// A DISCONNECT. v3 DISCONNECT has no body; reason and properties are v5 only.
 /// In v5, Success with no properties encodes as the 0-length short form.
@@ -12,7 +12,7 @@ pub struct Disconnect {
     /// Disconnect reason code.
     pub reason: ReasonCode,
     /// v5 properties.
-    pub properties: DisconnectProperties,
+    pub properties: Sparse<DisconnectProperties>,
 }
 
 impl Disconnect {
@@ -20,7 +20,7 @@ impl Disconnect {
     pub fn new(reason: ReasonCode) -> Disconnect {
         Disconnect {
             reason,
-            properties: DisconnectProperties::default(),
+            properties: Sparse::none(),
         }
     }
 }
@@ -109,7 +109,7 @@ mod tests {
         assert_protocol(0xE0, &[0x00, 3, 0x21, 0, 5], V5);
         assert_malformed(0xE0, &[0x00, 3, 0x11, 0, 0], V5);
         let mut d = Disconnect::new(ReasonCode::Success);
-        d.properties.session_expiry_interval = Some(0);
+        d.properties.make_mut().session_expiry_interval = Some(0);
         assert_eq!(
             &round_trip(&Packet::Disconnect(d), V5)[..],
             &[0xE0, 7, 0, 5, 0x11, 0, 0, 0, 0]

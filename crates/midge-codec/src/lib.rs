@@ -46,7 +46,7 @@ pub use error::{DecodeError, EncodeError};
 pub use packet::{decode, encode, encoded_len, Packet};
 pub use properties::{
     AckProperties, AuthProperties, ConnAckProperties, ConnectProperties, DisconnectProperties,
-    PublishProperties, SubscribeProperties, UserProperties, WillProperties,
+    EmptySet, PublishProperties, Sparse, SubscribeProperties, UserProperties, WillProperties,
 };
 pub use publish::Publish;
 pub use qos::QoS;

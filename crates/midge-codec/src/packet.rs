@@ -36,6 +36,11 @@ pub enum Packet {
     Auth(Auth),
 }
 
+// A PUBLISH is moved several times for each subscriber it reaches (tailored, queued in the
+// session, handed to the server as an action, queued for the writer), so the enum is kept to
+// a PUBLISH's own size: property sets are `Sparse` pointers and CONNECT is boxed.
+const _: () = assert!(std::mem::size_of::<Packet>() <= 72);
+
 /// Control packet type numbers (2.1.2), the high nibble of the first byte.
 mod kind {
     pub(super) const CONNECT: u8 = 1;

@@ -2,7 +2,7 @@
 
 use crate::primitives::{write_packet_id, Reader, Sink};
 use crate::properties;
-use crate::{DecodeError, EncodeError, PacketId, ProtocolVersion, PublishProperties, QoS};
+use crate::{DecodeError, EncodeError, PacketId, ProtocolVersion, PublishProperties, QoS, Sparse};
 use bytes::Bytes;
 use std::sync::Arc;
 
@@ -19,8 +19,8 @@ pub struct Publish {
     pub topic: Arc<str>,
     /// Packet identifier, present iff qos > 0.
     pub packet_id: Option<PacketId>,
-    /// v5 properties (empty for v3).
-    pub properties: PublishProperties,
+    /// v5 properties (empty for v3); one pointer, shared by copies of this PUBLISH.
+    pub properties: Sparse<PublishProperties>,
     /// Application payload.
     pub payload: Bytes,
 }
@@ -43,7 +43,8 @@ impl Publish {
     /// holds its own bytes and not a read buffer of several kilobytes.
     pub fn detach_buffers(&mut self) {
         self.payload = Bytes::copy_from_slice(&self.payload);
-        if let Some(data) = &mut self.properties.correlation_data {
+        let data = self.properties.get_mut();
+        if let Some(data) = data.and_then(|p| p.correlation_data.as_mut()) {
             *data = Bytes::copy_from_slice(data);
         }
     }
@@ -99,7 +100,7 @@ impl Publish {
         let properties = if version.is_v5() {
             properties::decode(r)?
         } else {
-            PublishProperties::default()
+            Sparse::none()
         };
         Ok(Publish {
             dup,
@@ -155,7 +156,8 @@ mod tests {
             properties: PublishProperties {
                 correlation_data: Some(Bytes::from_static(b"id")),
                 ..PublishProperties::default()
-            },
+            }
+            .into(),
             payload: Bytes::from_static(b"hello"),
         };
         let mut buf = bytes::BytesMut::new();
@@ -202,7 +204,7 @@ mod tests {
             retain: false,
             topic: topic.into(),
             packet_id: id,
-            properties: PublishProperties::default(),
+            properties: Sparse::none(),
             payload: Bytes::from_static(b"hello"),
         }
     }
@@ -337,7 +339,7 @@ mod tests {
     #[test]
     fn v3_encoding_leaves_out_properties() {
         let mut p = publish(QoS::AtMostOnce, "t", None);
-        p.properties.message_expiry_interval = Some(5);
+        p.properties.make_mut().message_expiry_interval = Some(5);
         let mut buf = BytesMut::new();
         crate::encode(&Packet::Publish(p), ProtocolVersion::V3_1_1, &mut buf).unwrap();
         assert_eq!(buf.len(), 2 + 3 + 5);

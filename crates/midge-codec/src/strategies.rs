@@ -246,7 +246,7 @@ pub(crate) fn connack(v: ProtocolVersion) -> impl Strategy<Value = Packet> {
             Packet::ConnAck(ConnAck {
                 session_present,
                 reason,
-                properties,
+                properties: properties.into(),
             })
         },
     )
@@ -299,7 +299,7 @@ pub(crate) fn publish(v: ProtocolVersion) -> impl Strategy<Value = Packet> {
                 retain,
                 topic: topic.into(),
                 packet_id: (!at_most_once).then_some(id),
-                properties,
+                properties: properties.into(),
                 payload: payload.into(),
             })
         })
@@ -336,7 +336,7 @@ pub(crate) fn ack(v: ProtocolVersion) -> impl Strategy<Value = Packet> {
                     kind,
                     packet_id,
                     reason,
-                    properties,
+                    properties: properties.into(),
                 })
             },
         )
@@ -417,7 +417,7 @@ pub(crate) fn suback(v: ProtocolVersion) -> impl Strategy<Value = Packet> {
             Packet::SubAck(SubAck {
                 packet_id,
                 reasons,
-                properties,
+                properties: properties.into(),
             })
         },
     )
@@ -444,7 +444,7 @@ pub(crate) fn unsuback(v: ProtocolVersion) -> impl Strategy<Value = Packet> {
             Packet::UnsubAck(UnsubAck {
                 packet_id,
                 reasons,
-                properties,
+                properties: properties.into(),
             })
         },
     )
@@ -471,8 +471,12 @@ pub(crate) fn disconnect(v: ProtocolVersion) -> impl Strategy<Value = Packet> {
     } else {
         Just(ReasonCode::Success).boxed()
     };
-    (reason, v5_only(v, properties))
-        .prop_map(|(reason, properties)| Packet::Disconnect(Disconnect { reason, properties }))
+    (reason, v5_only(v, properties)).prop_map(|(reason, properties)| {
+        Packet::Disconnect(Disconnect {
+            reason,
+            properties: properties.into(),
+        })
+    })
 }
 
 /// AUTH (v5 only).
@@ -486,8 +490,12 @@ pub(crate) fn auth() -> impl Strategy<Value = Packet> {
                 user_properties: up,
             }
         });
-    (reason(ReasonContext::Auth), properties)
-        .prop_map(|(reason, properties)| Packet::Auth(Auth { reason, properties }))
+    (reason(ReasonContext::Auth), properties).prop_map(|(reason, properties)| {
+        Packet::Auth(Auth {
+            reason,
+            properties: properties.into(),
+        })
+    })
 }
 
 /// Any packet valid in `v`.

@@ -3,7 +3,9 @@
 use crate::primitives::{write_packet_id, Reader, Sink};
 use crate::properties;
 use crate::reason::ReasonContext;
-use crate::{AckProperties, DecodeError, EncodeError, PacketId, ProtocolVersion, ReasonCode};
+use crate::{
+    AckProperties, DecodeError, EncodeError, PacketId, ProtocolVersion, ReasonCode, Sparse,
+};
 
 /// A SUBACK. v3 return codes: Success/GrantedQoS1/GrantedQoS2 map to 0/1/2, any error to 0x80.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,7 +15,7 @@ pub struct SubAck {
     /// One reason code per filter, in order.
     pub reasons: Vec<ReasonCode>,
     /// v5 properties.
-    pub properties: AckProperties,
+    pub properties: Sparse<AckProperties>,
 }
 
 impl SubAck {
@@ -26,7 +28,7 @@ impl SubAck {
         let properties = if version.is_v5() {
             properties::decode(r)?
         } else {
-            AckProperties::default()
+            Sparse::none()
         };
         // One code per filter of the SUBSCRIBE, which has at least one (MQTT-3.8.3-3).
         if r.is_empty() {
@@ -105,7 +107,7 @@ mod tests {
         SubAck {
             packet_id: 4,
             reasons,
-            properties: AckProperties::default(),
+            properties: Sparse::none(),
         }
     }
 

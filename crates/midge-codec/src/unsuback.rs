@@ -3,7 +3,9 @@
 use crate::primitives::{write_packet_id, Reader, Sink};
 use crate::properties;
 use crate::reason::ReasonContext;
-use crate::{AckProperties, DecodeError, EncodeError, PacketId, ProtocolVersion, ReasonCode};
+use crate::{
+    AckProperties, DecodeError, EncodeError, PacketId, ProtocolVersion, ReasonCode, Sparse,
+};
 
 /// An UNSUBACK. v3 has no payload, so `reasons` is empty when decoded from v3 and ignored when
 /// encoding v3.
@@ -14,7 +16,7 @@ pub struct UnsubAck {
     /// One reason code per filter (v5).
     pub reasons: Vec<ReasonCode>,
     /// v5 properties.
-    pub properties: AckProperties,
+    pub properties: Sparse<AckProperties>,
 }
 
 impl UnsubAck {
@@ -29,7 +31,7 @@ impl UnsubAck {
             return Ok(UnsubAck {
                 packet_id,
                 reasons: Vec::new(),
-                properties: AckProperties::default(),
+                properties: Sparse::none(),
             });
         }
         let properties = properties::decode(r)?;
@@ -95,7 +97,7 @@ mod tests {
                 Packet::UnsubAck(UnsubAck {
                     packet_id: 9,
                     reasons: vec![],
-                    properties: AckProperties::default(),
+                    properties: Sparse::none(),
                 })
             );
             assert_malformed(0xB0, &[0, 9, 0], v);
@@ -107,7 +109,7 @@ mod tests {
         let p = Packet::UnsubAck(UnsubAck {
             packet_id: 9,
             reasons: vec![ReasonCode::NoSubscriptionExisted],
-            properties: AckProperties::default(),
+            properties: Sparse::none(),
         });
         let mut buf = bytes::BytesMut::new();
         crate::encode(&p, ProtocolVersion::V3_1, &mut buf).unwrap();

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 /// Something the server must do.
 // `Send` is nearly every action; boxing its packet would cost an allocation per packet.
+// Actions are moved into the action list and out again for every copy routed, so the rare
+// large one (`Persist`, whose session may carry a will) is boxed instead.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -17,7 +19,7 @@ pub enum Action {
         packet: Packet,
     },
     /// Make this change durable (only emitted when `BrokerConfig::durable` is set).
-    Persist(DurableOp),
+    Persist(Box<DurableOp>),
     /// Send this packet once every `Persist` emitted before it is committed; it acknowledges
     /// something the client must not lose: any acknowledgement (CONNACK, PUBACK, PUBREC,
     /// PUBREL, PUBCOMP, SUBACK, UNSUBACK) that follows a `Persist` of the same `handle` call,
@@ -83,3 +85,6 @@ pub enum Action {
         conn: ConnId,
     },
 }
+
+// `Forward` (a PUBLISH and its shared-group names) is the largest variant left.
+const _: () = assert!(std::mem::size_of::<Action>() <= 104);

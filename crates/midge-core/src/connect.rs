@@ -21,7 +21,7 @@ fn refuse(conn: ConnId, reason: ReasonCode, out: &mut Vec<Action>) {
         packet: Packet::ConnAck(ConnAck {
             session_present: false,
             reason,
-            properties: ConnAckProperties::default(),
+            properties: Default::default(),
         }),
     });
     out.push(Action::Close { conn });
@@ -261,7 +261,7 @@ impl Broker {
         let connack = Packet::ConnAck(ConnAck {
             session_present,
             reason: ReasonCode::Success,
-            properties,
+            properties: properties.into(),
         });
         out.push(self.ack_action(conn_id, connack, expiry > 0));
 

@@ -101,7 +101,7 @@ impl Outbox<'_> {
     /// Emits `op` as an `Action::Persist`.
     pub fn persist(&mut self, op: DurableOp) {
         self.counters.persisted += 1;
-        self.out.push(Action::Persist(op));
+        self.out.push(Action::Persist(Box::new(op)));
     }
 }
 

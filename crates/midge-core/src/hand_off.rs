@@ -7,7 +7,7 @@ use crate::inflight::InflightState;
 use crate::message::Message;
 use crate::will::will_delay;
 use crate::{Action, Broker, DurableOp, MessageState, RestoredSession};
-use midge_codec::{LastWill, Publish, PublishProperties, QoS, ReasonCode};
+use midge_codec::{LastWill, Publish, QoS, ReasonCode};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -20,7 +20,7 @@ fn released_placeholder() -> Message {
             retain: false,
             topic: Arc::from(""),
             packet_id: None,
-            properties: PublishProperties::default(),
+            properties: Default::default(),
             payload: bytes::Bytes::new(),
         },
         expires_at: None,

@@ -169,7 +169,7 @@ impl Inflight {
 mod tests {
     use super::*;
     use bytes::Bytes;
-    use midge_codec::{Publish, PublishProperties};
+    use midge_codec::Publish;
 
     fn msg(qos: QoS, id: PacketId) -> Message {
         Message {
@@ -179,7 +179,7 @@ mod tests {
                 retain: false,
                 topic: "t".into(),
                 packet_id: Some(id),
-                properties: PublishProperties::default(),
+                properties: Default::default(),
                 payload: Bytes::new(),
             },
             expires_at: None,

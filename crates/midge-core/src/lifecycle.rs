@@ -218,7 +218,9 @@ impl Broker {
         retained.expire(now, |topic| {
             if durable && !midge_codec::topic::is_sys_topic(&topic) {
                 counters.persisted += 1;
-                out.push(Action::Persist(DurableOp::RetainedClear { topic }));
+                out.push(Action::Persist(Box::new(DurableOp::RetainedClear {
+                    topic,
+                })));
             }
         });
         self.publish_sys(now, out);
@@ -250,7 +252,7 @@ impl Broker {
                 (Some(reference), Some(conn)) => {
                     if conn.is_v5() {
                         let mut disconnect = Disconnect::new(ReasonCode::ServerMoved);
-                        disconnect.properties.server_reference = Some(reference.clone());
+                        disconnect.properties.make_mut().server_reference = Some(reference.clone());
                         out.push(Action::Send {
                             conn: conn_id,
                             packet: Packet::Disconnect(disconnect),

@@ -29,7 +29,8 @@ impl Message {
     pub fn into_send(self, now: Instant) -> Publish {
         let mut publish = self.publish;
         if let Some(at) = self.expires_at {
-            publish.properties.message_expiry_interval = Some(remaining_secs(at, now).max(1));
+            publish.properties.make_mut().message_expiry_interval =
+                Some(remaining_secs(at, now).max(1));
         }
         publish
     }

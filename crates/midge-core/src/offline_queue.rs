@@ -175,7 +175,7 @@ impl MessageQueue {
 mod tests {
     use super::*;
     use bytes::Bytes;
-    use midge_codec::{Publish, PublishProperties};
+    use midge_codec::Publish;
 
     fn msg(qos: QoS, payload: &'static str) -> Message {
         Message {
@@ -185,7 +185,7 @@ mod tests {
                 retain: false,
                 topic: "t".into(),
                 packet_id: None,
-                properties: PublishProperties::default(),
+                properties: Default::default(),
                 payload: Bytes::from_static(payload.as_bytes()),
             },
             expires_at: None,

@@ -15,7 +15,7 @@ impl Broker {
     /// Emits `op` as `Action::Persist`.
     pub(crate) fn persist(&mut self, op: DurableOp, out: &mut Vec<Action>) {
         self.counters.persisted += 1;
-        out.push(Action::Persist(op));
+        out.push(Action::Persist(Box::new(op)));
     }
 
     /// True if a `Persist` was emitted during the current `handle` call.

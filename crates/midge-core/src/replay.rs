@@ -10,6 +10,7 @@
 //! sent as it is now, one removed is not sent, and none is sent twice.
 
 use crate::message::Message;
+use crate::router::set_identifiers;
 use crate::session_store::SessionIdx;
 use crate::{Action, Broker};
 use midge_codec::QoS;
@@ -117,8 +118,7 @@ impl Broker {
                     let mut publish = m.publish.clone();
                     publish.qos = qos;
                     publish.retain = true;
-                    publish.properties.subscription_identifiers =
-                        pending.identifier.into_iter().collect();
+                    set_identifiers(&mut publish, pending.identifier.into_iter().collect());
                     batch.push(Message {
                         publish,
                         expires_at: m.expires_at,

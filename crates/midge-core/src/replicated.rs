@@ -3,7 +3,7 @@
 
 use crate::{Broker, DurableOp, Message};
 use bytes::Bytes;
-use midge_codec::{Publish, PublishProperties, QoS};
+use midge_codec::{Publish, QoS};
 
 impl Broker {
     /// Applies `op`, decided by another node's broker and committed by the cluster, to this
@@ -27,7 +27,7 @@ impl Broker {
                         retain: true,
                         topic,
                         packet_id: None,
-                        properties: PublishProperties::default(),
+                        properties: Default::default(),
                         payload: Bytes::new(),
                     },
                     expires_at: None,
@@ -42,7 +42,7 @@ impl Broker {
 mod tests {
     use crate::{Broker, BrokerConfig, DurableOp, Message};
     use bytes::Bytes;
-    use midge_codec::{Publish, PublishProperties, QoS};
+    use midge_codec::{Publish, QoS};
     use std::sync::Arc;
     use std::time::Instant;
 
@@ -57,7 +57,7 @@ mod tests {
                 retain: true,
                 topic: topic.clone(),
                 packet_id: None,
-                properties: PublishProperties::default(),
+                properties: Default::default(),
                 payload: Bytes::from_static(b"x"),
             },
             expires_at: None,

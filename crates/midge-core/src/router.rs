@@ -90,11 +90,22 @@ fn tailor(
     p.retain = publish.retain && retain_as_published;
     p.dup = false;
     p.packet_id = None;
-    p.properties.topic_alias = None;
-    p.properties.subscription_identifiers = identifiers;
+    // Written only when they change, so a copy with no properties allocates none.
+    if p.properties.topic_alias.is_some() {
+        p.properties.make_mut().topic_alias = None;
+    }
+    set_identifiers(&mut p, identifiers);
     Message {
         publish: p,
         expires_at,
+    }
+}
+
+/// Sets the Subscription Identifiers of a copy about to be delivered; a copy that had none
+/// and gets none is left alone, so it allocates no property set.
+pub(crate) fn set_identifiers(publish: &mut Publish, identifiers: Vec<u32>) {
+    if !(identifiers.is_empty() && publish.properties.subscription_identifiers.is_empty()) {
+        publish.properties.make_mut().subscription_identifiers = identifiers;
     }
 }
 
@@ -103,8 +114,10 @@ fn tailor(
 pub(crate) fn as_published(now: Instant, publish: &mut Publish) -> Option<Instant> {
     publish.dup = false;
     publish.packet_id = None;
-    publish.properties.topic_alias = None;
-    publish.properties.subscription_identifiers.clear();
+    if let Some(props) = publish.properties.get_mut() {
+        props.topic_alias = None;
+        props.subscription_identifiers.clear();
+    }
     crate::message::expiry_instant(now, publish.properties.message_expiry_interval)
 }
 

@@ -6,6 +6,7 @@
 
 use crate::inflight::InflightState;
 use crate::message::Message;
+use crate::router::set_identifiers;
 use crate::session::Session;
 use crate::session_store::SessionIdx;
 use crate::{Action, Broker};
@@ -71,8 +72,7 @@ impl Broker {
         if let Some((session, entry)) = picked {
             let mut message = message;
             message.publish.qos = message.publish.qos.min(entry.qos);
-            message.publish.properties.subscription_identifiers =
-                entry.identifier.into_iter().collect();
+            set_identifiers(&mut message.publish, entry.identifier.into_iter().collect());
             self.deliver_shared(now, session, group, message, out);
             return;
         }

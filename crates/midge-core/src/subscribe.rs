@@ -8,8 +8,7 @@ use crate::session_store::SessionIdx;
 use crate::{Action, Broker, DurableOp};
 use midge_codec::topic::{is_valid_topic_filter, split_shared};
 use midge_codec::{
-    AckProperties, Packet, QoS, ReasonCode, RetainHandling, SubAck, Subscribe, UnsubAck,
-    Unsubscribe,
+    Packet, QoS, ReasonCode, RetainHandling, SubAck, Subscribe, UnsubAck, Unsubscribe,
 };
 use std::time::Instant;
 
@@ -123,7 +122,7 @@ impl Broker {
         let suback = Packet::SubAck(SubAck {
             packet_id: subscribe.packet_id,
             reasons,
-            properties: AckProperties::default(),
+            properties: Default::default(),
         });
         // The new routes go to peers first: the SUBACK waits for them.
         self.flush_routes(out);
@@ -217,7 +216,7 @@ impl Broker {
         let unsuback = Packet::UnsubAck(UnsubAck {
             packet_id: unsubscribe.packet_id,
             reasons,
-            properties: AckProperties::default(),
+            properties: Default::default(),
         });
         out.push(self.ack_action(conn_id, unsuback, persistent));
     }

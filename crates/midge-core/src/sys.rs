@@ -4,7 +4,7 @@
 use crate::sys_load::LoadAverages;
 use crate::{Action, Broker};
 use bytes::Bytes;
-use midge_codec::{Publish, PublishProperties, QoS};
+use midge_codec::{Publish, QoS};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -201,7 +201,7 @@ impl Broker {
                 retain: true,
                 topic: Arc::from(topic),
                 packet_id: None,
-                properties: PublishProperties::default(),
+                properties: Default::default(),
                 payload,
             };
             self.publish_message(now, None, publish, out);

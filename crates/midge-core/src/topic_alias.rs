@@ -25,7 +25,11 @@ impl InboundAliases {
     /// recording a new mapping when topic and alias are both given; on success the topic is
     /// filled in and the alias property removed.
     pub fn resolve(&mut self, publish: &mut Publish, maximum: u16) -> Result<(), AliasError> {
-        let Some(alias) = publish.properties.topic_alias.take() else {
+        let alias = publish
+            .properties
+            .get_mut()
+            .and_then(|p| p.topic_alias.take());
+        let Some(alias) = alias else {
             return Ok(());
         };
         if alias == 0 || alias > maximum {
@@ -79,13 +83,15 @@ impl OutboundAliases {
 
     /// Rewrites `publish` to use an alias where possible.
     pub fn apply(&mut self, publish: &mut Publish) -> AliasUse {
-        publish.properties.topic_alias = None;
+        if publish.properties.topic_alias.is_some() {
+            publish.properties.make_mut().topic_alias = None;
+        }
         if self.maximum == 0 {
             return AliasUse::None;
         }
         if let Some(&alias) = self.by_topic.get(&publish.topic) {
             publish.topic = self.empty.clone();
-            publish.properties.topic_alias = Some(alias);
+            publish.properties.make_mut().topic_alias = Some(alias);
             return AliasUse::Existing(alias);
         }
         if self.by_topic.len() >= usize::from(self.maximum) {
@@ -93,7 +99,7 @@ impl OutboundAliases {
         }
         let alias = (self.by_topic.len() + 1) as u16;
         self.by_topic.insert(publish.topic.clone(), alias);
-        publish.properties.topic_alias = Some(alias);
+        publish.properties.make_mut().topic_alias = Some(alias);
         AliasUse::New(alias)
     }
 
@@ -119,7 +125,8 @@ mod tests {
             properties: PublishProperties {
                 topic_alias: alias,
                 ..Default::default()
-            },
+            }
+            .into(),
             payload: Bytes::new(),
         }
     }

@@ -28,7 +28,8 @@ pub fn will_publish(will: LastWill) -> Publish {
             user_properties: p.user_properties,
             subscription_identifiers: Vec::new(),
             content_type: p.content_type.map(Into::into),
-        },
+        }
+        .into(),
         payload: will.payload,
     }
 }

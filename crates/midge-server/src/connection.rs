@@ -19,10 +19,7 @@ use crate::shutdown::Shutdown;
 use crate::writer::{ConnWriter, WriterExit};
 use bytes::BytesMut;
 use futures_util::FutureExt;
-use midge_codec::{
-    ConnAck, ConnAckProperties, Connect, DecodeError, Disconnect, Packet, ProtocolVersion,
-    ReasonCode,
-};
+use midge_codec::{ConnAck, Connect, DecodeError, Disconnect, Packet, ProtocolVersion, ReasonCode};
 use midge_core::{ConnId, EnhancedAuth};
 use std::io;
 use std::net::SocketAddr;
@@ -320,7 +317,7 @@ async fn send_connack<W: AsyncWrite + Unpin>(
     let connack = Packet::ConnAck(ConnAck {
         session_present: false,
         reason,
-        properties: ConnAckProperties::default(),
+        properties: Default::default(),
     });
     let mut out = BytesMut::new();
     if midge_codec::encode(&connack, version, &mut out).is_ok() {
@@ -402,7 +399,7 @@ impl<R: AsyncRead + Unpin> Session<R> {
                 own.send(Packet::ConnAck(ConnAck {
                     session_present: false,
                     reason: ReasonCode::ServerUnavailable,
-                    properties: ConnAckProperties::default(),
+                    properties: Default::default(),
                 }));
                 self.finish(&own, &mut writer_task, false).await;
                 return;

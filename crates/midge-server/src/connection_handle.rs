@@ -210,7 +210,7 @@ pub(crate) fn qos0_cost(packet: &Packet) -> usize {
 mod tests {
     use super::*;
     use bytes::Bytes;
-    use midge_codec::{Publish, PublishProperties};
+    use midge_codec::Publish;
 
     fn publish(qos: QoS, payload: usize) -> Packet {
         Packet::Publish(Publish {
@@ -219,7 +219,7 @@ mod tests {
             retain: false,
             topic: "t".into(),
             packet_id: (qos != QoS::AtMostOnce).then_some(1),
-            properties: PublishProperties::default(),
+            properties: Default::default(),
             payload: Bytes::from(vec![0u8; payload]),
         })
     }

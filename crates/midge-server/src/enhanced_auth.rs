@@ -99,7 +99,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Exchange<'_, R, W> {
                 authentication_method: Some(method.to_string()),
                 authentication_data: Some(Bytes::from(data)),
                 ..AuthProperties::default()
-            },
+            }
+            .into(),
         });
         let mut out = BytesMut::new();
         midge_codec::encode(&auth, ProtocolVersion::V5, &mut out)
@@ -127,6 +128,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Exchange<'_, R, W> {
                 Ok(auth
                     .properties
                     .authentication_data
+                    .as_ref()
                     .map(|d| d.to_vec())
                     .unwrap_or_default())
             }

@@ -517,7 +517,7 @@ impl State {
                     }
                 }
                 Action::Persist(op) => match self.commits.as_mut() {
-                    Some(commits) => commits.persist(op),
+                    Some(commits) => commits.persist(*op),
                     // The core only emits these with `BrokerConfig::durable`, which is set
                     // exactly when there is a commit queue.
                     None => tracing::debug!("Ignoring a durable change without storage."),

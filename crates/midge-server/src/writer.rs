@@ -4,7 +4,7 @@
 use crate::commit_watch::{CommitFailed, CommitStatus};
 use crate::connection_handle::{qos0_cost, DrainNotice, Outbound, Outbox};
 use bytes::BytesMut;
-use midge_codec::{ConnAck, ConnAckProperties, Disconnect, Packet, ProtocolVersion, ReasonCode};
+use midge_codec::{ConnAck, Disconnect, Packet, ProtocolVersion, ReasonCode};
 use std::io;
 use std::sync::atomic::Ordering;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -147,7 +147,7 @@ impl<W: AsyncWrite + Unpin> ConnWriter<W> {
             Some(Packet::ConnAck(ConnAck {
                 session_present: false,
                 reason: ReasonCode::ServerUnavailable,
-                properties: ConnAckProperties::default(),
+                properties: Default::default(),
             }))
         } else if self.version.is_v5() {
             let reason = match failed.reason {
@@ -354,13 +354,13 @@ mod tests {
             pipe.handle.send(Packet::ConnAck(ConnAck {
                 session_present: true,
                 reason: ReasonCode::Success,
-                properties: ConnAckProperties::default(),
+                properties: Default::default(),
             }));
             fail(&tx, 1, ReasonCode::QuotaExceeded);
             pipe.expect(Packet::ConnAck(ConnAck {
                 session_present: false,
                 reason: ReasonCode::ServerUnavailable,
-                properties: ConnAckProperties::default(),
+                properties: Default::default(),
             }))
             .await;
             assert_eq!(pipe.next().await, Ok(None), "{version:?}");

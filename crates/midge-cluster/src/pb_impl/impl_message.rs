@@ -16,7 +16,8 @@ pub fn message_to_pb(message: &Message, clock: &WallClock) -> pb::StoredMessage 
         retain: p.retain,
         dup: p.dup,
         packet_id: p.packet_id.map(u32::from),
-        properties: Some((&p.properties).into()),
+        // Most messages carry no properties: store none rather than an empty set.
+        properties: (!p.properties.is_empty()).then(|| (&*p.properties).into()),
         expires_at_ms: message.expires_at.map(|at| clock.to_unix_ms(at)),
     }
 }
@@ -41,7 +42,7 @@ pub fn message_from_pb(
         retain: stored.retain,
         topic: Arc::from(stored.topic),
         packet_id,
-        properties,
+        properties: properties.into(),
         payload: stored.payload,
     };
     Ok(Message {

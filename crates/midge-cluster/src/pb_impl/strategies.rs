@@ -83,7 +83,7 @@ pub(crate) fn message() -> impl Strategy<Value = Message> {
                     retain,
                     topic: Arc::from(topic),
                     packet_id,
-                    properties,
+                    properties: properties.into(),
                     payload,
                 },
                 expires_at: expiry.map(|ms| clock().instant + Duration::from_millis(ms)),

@@ -38,7 +38,8 @@ pub(crate) fn message(
                 content_type: Some(Arc::from("text/plain")),
                 user_properties: vec![("k".into(), "v".into()), ("k".into(), "w".into())],
                 ..PublishProperties::default()
-            },
+            }
+            .into(),
             payload: Bytes::from(payload.to_string()),
         },
         expires_at: expiry_ms.map(|ms| clock.instant + Duration::from_millis(ms)),

@@ -11,7 +11,7 @@ use crate::pb::broker_link_server::{BrokerLink, BrokerLinkServer};
 use crate::reply_stream::ReplyStream;
 use crate::{LinkWake, Links, PeerChannels};
 use bytes::Bytes;
-use midge_codec::{Publish, PublishProperties, QoS};
+use midge_codec::{Publish, QoS};
 use midge_store::{MemStore, StateStore};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -66,7 +66,7 @@ fn publish(topic: String) -> Publish {
         retain: false,
         topic: Arc::from(topic),
         packet_id: None,
-        properties: PublishProperties::default(),
+        properties: Default::default(),
         payload: Bytes::from_static(b"p"),
     }
 }

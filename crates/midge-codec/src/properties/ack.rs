@@ -1,5 +1,6 @@
 //! Properties of PUBACK, PUBREC, PUBREL, PUBCOMP, SUBACK and UNSUBACK (3.4.2.2 ff.).
 
+use super::sparse::empty_set;
 use super::{id, not_allowed, push_user, put_str, put_users, set_once, Property, PropertySet};
 use crate::primitives::Sink;
 use crate::{DecodeError, EncodeError, UserProperties};
@@ -12,6 +13,14 @@ pub struct AckProperties {
     /// 0x26 User Property.
     pub user_properties: UserProperties,
 }
+
+empty_set!(
+    AckProperties,
+    AckProperties {
+        reason_string: None,
+        user_properties: Vec::new(),
+    }
+);
 
 impl AckProperties {
     /// True when no property is set (lets acks use their short form).

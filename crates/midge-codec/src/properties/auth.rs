@@ -1,5 +1,6 @@
 //! Properties of AUTH (3.15.2.2).
 
+use super::sparse::empty_set;
 use super::{
     id, not_allowed, push_user, put_binary, put_str, put_users, set_once, Property, PropertySet,
 };
@@ -19,6 +20,16 @@ pub struct AuthProperties {
     /// 0x26 User Property.
     pub user_properties: UserProperties,
 }
+
+empty_set!(
+    AuthProperties,
+    AuthProperties {
+        authentication_method: None,
+        authentication_data: None,
+        reason_string: None,
+        user_properties: Vec::new(),
+    }
+);
 
 impl AuthProperties {
     /// True when no property is set (lets AUTH use its short form).

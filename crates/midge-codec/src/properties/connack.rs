@@ -1,5 +1,6 @@
 //! Properties of CONNACK (3.2.2.3).
 
+use super::sparse::empty_set;
 use super::{
     id, not_allowed, push_user, put_binary, put_byte, put_str, put_u16, put_u32, put_users,
     set_once, Property, PropertySet,
@@ -46,6 +47,29 @@ pub struct ConnAckProperties {
     /// 0x16 Authentication Data.
     pub authentication_data: Option<Bytes>,
 }
+
+empty_set!(
+    ConnAckProperties,
+    ConnAckProperties {
+        session_expiry_interval: None,
+        receive_maximum: None,
+        maximum_qos: None,
+        retain_available: None,
+        maximum_packet_size: None,
+        assigned_client_identifier: None,
+        topic_alias_maximum: None,
+        reason_string: None,
+        user_properties: Vec::new(),
+        wildcard_subscription_available: None,
+        subscription_identifier_available: None,
+        shared_subscription_available: None,
+        server_keep_alive: None,
+        response_information: None,
+        server_reference: None,
+        authentication_method: None,
+        authentication_data: None,
+    }
+);
 
 impl PropertySet for ConnAckProperties {
     fn apply(&mut self, p: Property<'_>) -> Result<(), DecodeError> {

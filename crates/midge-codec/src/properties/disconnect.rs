@@ -1,5 +1,6 @@
 //! Properties of DISCONNECT (3.14.2.2).
 
+use super::sparse::empty_set;
 use super::{
     id, not_allowed, push_user, put_str, put_u32, put_users, set_once, Property, PropertySet,
 };
@@ -18,6 +19,16 @@ pub struct DisconnectProperties {
     /// 0x1C Server Reference.
     pub server_reference: Option<String>,
 }
+
+empty_set!(
+    DisconnectProperties,
+    DisconnectProperties {
+        session_expiry_interval: None,
+        reason_string: None,
+        user_properties: Vec::new(),
+        server_reference: None,
+    }
+);
 
 impl DisconnectProperties {
     /// True when no property is set (lets DISCONNECT use its short form).

@@ -8,6 +8,7 @@ mod connack;
 mod connect;
 mod disconnect;
 mod publish;
+mod sparse;
 mod subscribe;
 mod value;
 mod will;
@@ -18,6 +19,7 @@ pub use connack::ConnAckProperties;
 pub use connect::ConnectProperties;
 pub use disconnect::DisconnectProperties;
 pub use publish::PublishProperties;
+pub use sparse::{EmptySet, Sparse};
 pub use subscribe::SubscribeProperties;
 pub use will::WillProperties;
 
@@ -42,6 +44,21 @@ pub(crate) trait PropertySet: Default {
 
     /// Writes every present property (identifier and value), without the length prefix.
     fn write<S: Sink>(&self, s: &mut S) -> Result<(), EncodeError>;
+}
+
+/// A sparse set is absent until decoding meets its first property, and writes what it holds.
+impl<T: PropertySet + EmptySet> PropertySet for Sparse<T> {
+    fn apply(&mut self, p: Property<'_>) -> Result<(), DecodeError> {
+        self.make_mut().apply(p)
+    }
+
+    fn validate(&self) -> Result<(), DecodeError> {
+        (**self).validate()
+    }
+
+    fn write<S: Sink>(&self, s: &mut S) -> Result<(), EncodeError> {
+        (**self).write(s)
+    }
 }
 
 /// Reads a property block: its length, then identifier/value pairs filling exactly that length.

@@ -1,5 +1,6 @@
 //! Properties of PUBLISH (3.3.2.3).
 
+use super::sparse::empty_set;
 use super::{
     id, not_allowed, push_user, put_binary, put_byte, put_str, put_u16, put_u32, put_users,
     put_varint, set_once, Property, PropertySet,
@@ -30,6 +31,20 @@ pub struct PublishProperties {
     /// 0x03 Content Type.
     pub content_type: Option<Arc<str>>,
 }
+
+empty_set!(
+    PublishProperties,
+    PublishProperties {
+        payload_format_indicator: None,
+        message_expiry_interval: None,
+        topic_alias: None,
+        response_topic: None,
+        correlation_data: None,
+        user_properties: Vec::new(),
+        subscription_identifiers: Vec::new(),
+        content_type: None,
+    }
+);
 
 impl PropertySet for PublishProperties {
     fn apply(&mut self, p: Property<'_>) -> Result<(), DecodeError> {

@@ -2,7 +2,7 @@
 
 use super::harness::*;
 use crate::{Action, BrokerConfig, Event};
-use midge_codec::{Auth, AuthProperties, Packet, QoS, ReasonCode};
+use midge_codec::{Auth, Packet, QoS, ReasonCode};
 use std::time::Duration;
 
 fn refused(actions: &[Action], conn: u64) -> ReasonCode {
@@ -42,10 +42,12 @@ fn v5_empty_client_id_gets_an_assigned_one() {
     let id_a = a
         .properties
         .assigned_client_identifier
+        .clone()
         .expect("assigned id");
     let id_b = b
         .properties
         .assigned_client_identifier
+        .clone()
         .expect("assigned id");
     assert!(id_a.starts_with("auto-"), "{id_a}");
     assert_ne!(id_a, id_b);
@@ -329,7 +331,7 @@ fn auth_without_method_is_a_protocol_error() {
         1,
         Packet::Auth(Auth {
             reason: ReasonCode::ContinueAuthentication,
-            properties: AuthProperties::default(),
+            properties: Default::default(),
         }),
     );
     assert_disconnected(&actions, 1, ReasonCode::ProtocolError);

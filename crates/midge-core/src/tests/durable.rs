@@ -194,7 +194,8 @@ fn session_delete_when_a_session_ends() {
         properties: DisconnectProperties {
             session_expiry_interval: Some(0),
             ..Default::default()
-        },
+        }
+        .into(),
     };
     assert_eq!(
         trace(&h.packet(7, Packet::Disconnect(d))),
@@ -217,7 +218,8 @@ fn disconnect_persists_the_new_expiry_once() {
         properties: DisconnectProperties {
             session_expiry_interval: Some(50),
             ..Default::default()
-        },
+        }
+        .into(),
     };
     assert_eq!(
         trace(&h.packet(1, Packet::Disconnect(d))),
@@ -322,7 +324,7 @@ fn retained_changes_are_persisted() {
         ["1: PUBACK 3"]
     );
     let mut p = retained("e", QoS::AtMostOnce, None, "z");
-    p.properties.message_expiry_interval = Some(1);
+    p.properties.make_mut().message_expiry_interval = Some(1);
     let out = h.publish(1, p);
     match persisted(&out).as_slice() {
         [DurableOp::RetainedSet { topic, message }] => {
@@ -480,7 +482,7 @@ fn dropped_messages_are_deleted() {
     h.closed(1);
     h.closed(2);
     let mut p = publish("exp", QoS::AtLeastOnce, Some(1), "e");
-    p.properties.message_expiry_interval = Some(1);
+    p.properties.make_mut().message_expiry_interval = Some(1);
     assert_eq!(pubs(&mut h, 9, p), ["msg exp #0 e queued", "9! PUBACK 1"]);
     pubs(&mut h, 9, publish("big", QoS::AtLeastOnce, Some(2), &big));
     pubs(&mut h, 9, publish("fly", QoS::AtLeastOnce, Some(3), &big));

@@ -309,7 +309,7 @@ fn restored_offline_will_counts_from_going_offline() {
 fn restored_retained_messages_keep_their_expiry() {
     let mut h = H::with(durable_config());
     let mut p = retained("t", QoS::AtLeastOnce, None, "x");
-    p.properties.message_expiry_interval = Some(5);
+    p.properties.make_mut().message_expiry_interval = Some(5);
     let message = Message {
         publish: p,
         expires_at: Some(h.now + Duration::from_secs(5)),

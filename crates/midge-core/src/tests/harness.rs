@@ -4,8 +4,8 @@ use crate::{Action, Broker, BrokerConfig, ConnId, DurableOp, Event, MessageState
 use bytes::Bytes;
 use midge_codec::{
     Ack, AckKind, ConnAck, Connect, ConnectProperties, Disconnect, LastWill, Packet, PacketId,
-    ProtocolVersion, Publish, PublishProperties, QoS, ReasonCode, RetainHandling, SubAck,
-    Subscribe, SubscribeProperties, SubscriptionOptions, TopicSubscription, UnsubAck, Unsubscribe,
+    ProtocolVersion, Publish, QoS, ReasonCode, RetainHandling, SubAck, Subscribe,
+    SubscribeProperties, SubscriptionOptions, TopicSubscription, UnsubAck, Unsubscribe,
     WillProperties,
 };
 use std::time::{Duration, Instant};
@@ -54,7 +54,7 @@ impl H {
         self.broker.handle(self.now, event, &mut out);
         for action in &out {
             if let Action::Persist(op) = action {
-                self.ops.push((self.now, op.clone()));
+                self.ops.push((self.now, (**op).clone()));
             }
         }
         out
@@ -259,7 +259,7 @@ pub fn publish(topic: &str, qos: QoS, packet_id: Option<PacketId>, payload: &str
         retain: false,
         topic: topic.into(),
         packet_id,
-        properties: PublishProperties::default(),
+        properties: Default::default(),
         payload: Bytes::copy_from_slice(payload.as_bytes()),
     }
 }
@@ -355,7 +355,7 @@ pub fn persisted(actions: &[Action]) -> Vec<DurableOp> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::Persist(op) => Some(op.clone()),
+            Action::Persist(op) => Some((**op).clone()),
             _ => None,
         })
         .collect()

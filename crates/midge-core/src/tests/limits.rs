@@ -104,24 +104,24 @@ fn inbound_topic_alias() {
     h.connect(2, "pub", V5, true);
     // Topic + alias sets the mapping; empty topic + alias uses it.
     let mut p = publish("a/b", QoS::AtMostOnce, None, "1");
-    p.properties.topic_alias = Some(5);
+    p.properties.make_mut().topic_alias = Some(5);
     assert_eq!(payloads(&h.publish(2, p), 1), vec!["1"]);
     let mut p = publish("", QoS::AtMostOnce, None, "2");
-    p.properties.topic_alias = Some(5);
+    p.properties.make_mut().topic_alias = Some(5);
     let out = publishes(&h.publish(2, p), 1);
     assert_eq!(&*out[0].topic, "a/b");
     // MQTT-3.3.2-8, -9 (3.3.2.3.4): alias 0 or above our maximum -> DISCONNECT 0x94.
     for (conn, alias) in [(3, 0), (4, 6)] {
         h.connect(conn, &format!("c{conn}"), V5, true);
         let mut p = publish("a/b", QoS::AtMostOnce, None, "x");
-        p.properties.topic_alias = Some(alias);
+        p.properties.make_mut().topic_alias = Some(alias);
         assert_disconnected(&h.publish(conn, p), conn, ReasonCode::TopicAliasInvalid);
     }
     // An alias never set on this connection -> Protocol Error; aliases are per connection
     // (MQTT-3.3.2-7).
     h.connect(5, "c5", V5, true);
     let mut p = publish("", QoS::AtMostOnce, None, "x");
-    p.properties.topic_alias = Some(5);
+    p.properties.make_mut().topic_alias = Some(5);
     assert_disconnected(&h.publish(5, p), 5, ReasonCode::ProtocolError);
 }
 
@@ -168,6 +168,6 @@ fn subscription_identifier_from_a_client_is_a_protocol_error() {
     let mut h = H::new();
     h.connect(1, "pub", V5, true);
     let mut p = publish("a", QoS::AtMostOnce, None, "x");
-    p.properties.subscription_identifiers = vec![7];
+    p.properties.make_mut().subscription_identifiers = vec![7];
     assert_disconnected(&h.publish(1, p), 1, ReasonCode::ProtocolError);
 }

@@ -93,7 +93,7 @@ fn retained_messages_expire() {
     let mut h = H::new();
     h.connect(1, "pub", V5, true);
     let mut p = retained("t", QoS::AtMostOnce, None, "r");
-    p.properties.message_expiry_interval = Some(10);
+    p.properties.make_mut().message_expiry_interval = Some(10);
     h.publish(1, p);
     h.advance_secs(4);
     h.connect(2, "sub", V5, true);
@@ -115,7 +115,7 @@ fn replacing_an_expiring_retained_message() {
     let mut h = H::new();
     h.connect(1, "pub", V5, true);
     let mut p = retained("t", QoS::AtMostOnce, None, "old");
-    p.properties.message_expiry_interval = Some(1);
+    p.properties.make_mut().message_expiry_interval = Some(1);
     h.publish(1, p);
     h.publish(1, retained("t", QoS::AtMostOnce, None, "new"));
     h.advance(Duration::from_secs(5));

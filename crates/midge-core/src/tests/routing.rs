@@ -158,14 +158,15 @@ fn properties_pass_through_and_alias_is_not_forwarded() {
         user_properties: vec![("k".into(), "v1".into()), ("k".into(), "v2".into())],
         subscription_identifiers: vec![],
         content_type: Some("text/plain".into()),
-    };
+    }
+    .into();
     let expected = PublishProperties {
         topic_alias: None,
-        ..p.properties.clone()
+        ..(*p.properties).clone()
     };
     let out = publishes(&h.publish(2, p), 1);
     assert_eq!(&*out[0].topic, "t");
-    assert_eq!(out[0].properties, expected);
+    assert_eq!(out[0].properties, expected.into());
 }
 
 #[test]
@@ -178,9 +179,9 @@ fn message_expiry_is_decremented_and_expired_messages_dropped() {
     h.disconnect(1, ReasonCode::Success);
     h.connect(2, "pub", V5, true);
     let mut long = publish("t", QoS::AtLeastOnce, Some(1), "long");
-    long.properties.message_expiry_interval = Some(10);
+    long.properties.make_mut().message_expiry_interval = Some(10);
     let mut short = publish("t", QoS::AtLeastOnce, Some(2), "short");
-    short.properties.message_expiry_interval = Some(2);
+    short.properties.make_mut().message_expiry_interval = Some(2);
     h.publish(2, long);
     h.publish(2, short);
     h.advance(Duration::from_millis(3500));
@@ -194,7 +195,7 @@ fn message_expiry_is_decremented_and_expired_messages_dropped() {
     assert_eq!(h.broker.stats().messages_dropped, 1);
     // A live subscriber gets the full interval.
     let mut p = publish("t", QoS::AtMostOnce, None, "live");
-    p.properties.message_expiry_interval = Some(30);
+    p.properties.make_mut().message_expiry_interval = Some(30);
     let out = publishes(&h.publish(2, p), 3);
     assert_eq!(out[0].properties.message_expiry_interval, Some(30));
 }

@@ -218,7 +218,8 @@ fn disconnect_updates_session_expiry() {
         properties: DisconnectProperties {
             session_expiry_interval: Some(0),
             ..Default::default()
-        },
+        }
+        .into(),
     };
     h.packet(1, Packet::Disconnect(d));
     assert_eq!(h.broker.stats().sessions, 0);
@@ -229,7 +230,8 @@ fn disconnect_updates_session_expiry() {
         properties: DisconnectProperties {
             session_expiry_interval: Some(60),
             ..Default::default()
-        },
+        }
+        .into(),
     };
     let actions = h.packet(2, Packet::Disconnect(d));
     assert_disconnected(&actions, 2, ReasonCode::ProtocolError);

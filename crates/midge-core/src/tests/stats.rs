@@ -57,7 +57,7 @@ fn drops_are_counted_by_reason() {
     h.disconnect(1, ReasonCode::Success);
     h.connect(2, "pub", V3_1_1, true);
     let mut expiring = publish("t", QoS::AtLeastOnce, Some(1), "x");
-    expiring.properties.message_expiry_interval = Some(1);
+    expiring.properties.make_mut().message_expiry_interval = Some(1);
     h.publish(2, expiring);
     h.publish(2, publish("t", QoS::AtLeastOnce, Some(2), "y")); // queue of 1 is full
     h.advance_secs(2);
