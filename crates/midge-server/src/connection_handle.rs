@@ -48,7 +48,7 @@ impl std::fmt::Debug for DrainNotice {
     }
 }
 
-/// A writer to wake once the caller is done queueing ([`ConnHandle::send_deferred`]).
+/// A writer to wake once the caller is done queueing ([`ConnHandle::enqueue_all`]).
 pub(crate) type WriterWake = QueueWake<Outbound>;
 
 /// What happened to a packet handed to [`ConnHandle::send`].
@@ -124,32 +124,52 @@ impl ConnHandle {
         outcome
     }
 
-    /// Like [`ConnHandle::send`], but leaves waking the writer to the caller: a wake-up it
-    /// needs is added to `wakes`, for when the caller has queued everything it has (so a
-    /// writer finds a whole burst at once, rather than waking for its first packet).
-    pub(crate) fn send_deferred(&self, packet: Packet, wakes: &mut Vec<WriterWake>) -> SendOutcome {
-        let (outcome, wake) = self.enqueue(packet);
-        wakes.extend(wake);
-        outcome
-    }
-
     fn enqueue(&self, packet: Packet) -> (SendOutcome, Option<WriterWake>) {
-        let cost = qos0_cost(&packet);
-        if cost > 0 {
-            let pending = self.pending_qos0.load(Ordering::Relaxed);
-            // One dispatcher at a time (the broker lock), so check-then-add does not race
-            // with another sender; the writer only ever subtracts.
-            if pending.saturating_add(cost) > self.max_pending_bytes {
-                self.dropped_qos0.fetch_add(1, Ordering::Relaxed);
-                return (SendOutcome::DroppedSlowReader, None);
-            }
-            self.pending_qos0.fetch_add(cost, Ordering::Relaxed);
-        }
+        let Some(cost) = self.admit(&packet, 0) else {
+            return (SendOutcome::DroppedSlowReader, None);
+        };
+        self.pending_qos0.fetch_add(cost, Ordering::Relaxed);
         match self.tx.push(Outbound::Packet(packet)) {
             Ok(wake) => (SendOutcome::Queued, wake),
             Err(_) => {
                 self.pending_qos0.fetch_sub(cost, Ordering::Relaxed);
                 (SendOutcome::WriterGone, None)
+            }
+        }
+    }
+
+    /// The slow-reader guard: `Some(bytes the packet counts)` if it may be queued, with
+    /// `staged` bytes of QoS 0 publishes about to be queued ahead of it; `None` (and counted as
+    /// dropped) if it is a QoS 0 publish that would take the unsent backlog over the limit.
+    pub(crate) fn admit(&self, packet: &Packet, staged: usize) -> Option<usize> {
+        let cost = qos0_cost(packet);
+        if cost > 0 {
+            let pending = self.pending_qos0.load(Ordering::Relaxed);
+            // One dispatcher at a time (the broker lock), so check-then-add does not race
+            // with another sender; the writer only ever subtracts.
+            if pending.saturating_add(staged).saturating_add(cost) > self.max_pending_bytes {
+                self.dropped_qos0.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
+        }
+        Some(cost)
+    }
+
+    /// Queues all of `items` (leaving it empty) under one lock; `qos0_bytes` is what
+    /// [`ConnHandle::admit`] counted for them. Returns the wake-up the writer needs, if any.
+    /// If the writer is gone the items are dropped, like [`ConnHandle::send`] drops them.
+    pub(crate) fn enqueue_all(
+        &self,
+        items: &mut Vec<Outbound>,
+        qos0_bytes: usize,
+    ) -> Option<WriterWake> {
+        self.pending_qos0.fetch_add(qos0_bytes, Ordering::Relaxed);
+        match self.tx.push_all(items) {
+            Ok(wake) => wake,
+            Err(()) => {
+                items.clear();
+                self.pending_qos0.fetch_sub(qos0_bytes, Ordering::Relaxed);
+                None
             }
         }
     }
@@ -187,6 +207,11 @@ impl ConnHandle {
     pub(crate) fn close(&self) {
         // An error means the writer already finished, which is what we are asking for.
         let _ = self.tx.send(Outbound::Close);
+        self.request_close();
+    }
+
+    /// Wakes the reader to stop reading (the `Close` itself is queued by the caller).
+    pub(crate) fn request_close(&self) {
         self.close_requested.notify_one();
     }
 

@@ -50,6 +50,7 @@ mod security_reload;
 mod server;
 mod shared_broker;
 mod shutdown;
+mod staging;
 mod storage;
 mod tls;
 mod traffic;

@@ -127,6 +127,27 @@ impl<T> QueueTx<T> {
         };
         Ok(was_empty.then(|| QueueWake(shared.clone())))
     }
+
+    /// Appends every item of `items` (leaving it empty) under one lock, without waking the
+    /// receiver; returns the wake-up it needs, like [`QueueTx::push`]. If the receiver is
+    /// gone, nothing is queued and `items` is left as it was.
+    pub(crate) fn push_all(&self, items: &mut Vec<T>) -> Result<Option<QueueWake<T>>, ()> {
+        let shared = &self.0 .0;
+        let was_empty = {
+            let mut state = shared.state.lock();
+            if state.receiver_gone {
+                return Err(());
+            }
+            let was_empty = state.items.is_empty();
+            if state.items.capacity() == 0 {
+                let room = (2 * state.hint).max(items.len());
+                state.items.reserve(room);
+            }
+            state.items.extend(items.drain(..));
+            was_empty && !state.items.is_empty()
+        };
+        Ok(was_empty.then(|| QueueWake(shared.clone())))
+    }
 }
 
 impl<T> QueueRx<T> {
@@ -202,6 +223,25 @@ mod tests {
         }
         assert_eq!(rest, vec![1, 2, 3, 4, 5]);
         assert!(rx.is_empty());
+    }
+
+    #[test]
+    fn push_all_queues_a_batch_after_what_is_there_and_asks_for_one_wake() {
+        let (tx, mut rx) = queue();
+        let mut batch = vec![1, 2, 3];
+        assert!(tx.push_all(&mut batch).unwrap().is_some(), "was empty");
+        assert!(batch.is_empty());
+        let mut more = vec![4, 5];
+        assert!(tx.push_all(&mut more).unwrap().is_none(), "not empty");
+        assert!(tx.push_all(&mut Vec::new()).unwrap().is_none());
+        let got: Vec<_> = std::iter::from_fn(|| rx.try_recv()).collect();
+        assert_eq!(got, [1, 2, 3, 4, 5]);
+        // Empty again: a push_all of nothing needs no wake-up.
+        assert!(tx.push_all(&mut Vec::new()).unwrap().is_none());
+        drop(rx);
+        let mut late = vec![6];
+        assert!(tx.push_all(&mut late).is_err());
+        assert_eq!(late, [6], "left to the caller");
     }
 
     #[tokio::test]

@@ -3,7 +3,9 @@
 
 use crate::commit_watch::CommitWatch;
 use crate::committer::CommitQueue;
-use crate::connection_handle::{ConnHandle, DrainNotice, SendOutcome, WriterWake};
+use crate::connection_handle::WriterWake;
+use crate::connection_handle::{ConnHandle, DrainNotice, SendOutcome};
+use crate::staging::{Outlet, Staging};
 use midge_cluster::{Applied, Inbound, LinkHandler, LinkStats, LinkWake, Links, Remote, Ticket};
 use midge_codec::{Connect, Packet, ReasonCode};
 use midge_core::{
@@ -67,9 +69,12 @@ struct State {
     /// call until they are answered: its SUBACK, CONNACK or PUBACK waits for them.
     tickets: Vec<Ticket>,
     origin: Option<ConnId>,
-    /// While set (`SharedBroker::packets`), packets are queued without waking their writers,
-    /// and the wake-ups they need collect here until the whole read is handled.
+    /// While set (`SharedBroker::packets`), what the core sends to connections is staged
+    /// per connection in `staging` and queued when the whole read is handled (one lock per
+    /// connection), and the wake-ups writers and peer links need collect here.
     deferred_wakes: Option<Wakes>,
+    /// Empty but for the duration of a `SharedBroker::packets` call; its buffers are kept.
+    staging: Staging,
 }
 
 /// The counters of one metrics scrape or `$SYS` round, read under one lock acquisition.
@@ -104,6 +109,7 @@ impl SharedBroker {
                 tickets: Vec::new(),
                 origin: None,
                 deferred_wakes: None,
+                staging: Staging::default(),
             }),
             next_conn_id: AtomicU64::new(1),
         })
@@ -524,37 +530,44 @@ impl State {
                 },
                 Action::Send { conn, packet } => {
                     if let Some(handle) = self.conns.get(&conn) {
-                        if Some(conn) == self.origin && !self.tickets.is_empty() {
-                            handle.gate(std::mem::take(&mut self.tickets));
-                        }
-                        self.slow_reader_dropped += send(
+                        let mut out = Outlet::new(
+                            conn,
                             handle,
-                            packet,
-                            self.deferred_wakes.as_mut().map(|w| &mut w.writers),
+                            self.deferred_wakes.is_some().then_some(&mut self.staging),
                         );
+                        if Some(conn) == self.origin && !self.tickets.is_empty() {
+                            out.gate(std::mem::take(&mut self.tickets));
+                        }
+                        self.slow_reader_dropped += send(&mut out, handle, packet);
                     }
                 }
                 Action::SendDurable { conn, packet } => {
                     let Some(handle) = self.conns.get(&conn) else {
                         continue;
                     };
+                    let mut out = Outlet::new(
+                        conn,
+                        handle,
+                        self.deferred_wakes.is_some().then_some(&mut self.staging),
+                    );
                     // It covers every op persisted so far, including this section's.
                     if let Some(seq) = self.commits.as_ref().and_then(CommitQueue::hold_for) {
-                        handle.wait_for(seq);
+                        out.wait_for(seq);
                     }
                     if Some(conn) == self.origin && !self.tickets.is_empty() {
-                        handle.gate(std::mem::take(&mut self.tickets));
+                        out.gate(std::mem::take(&mut self.tickets));
                     }
-                    self.slow_reader_dropped += send(
-                        handle,
-                        packet,
-                        self.deferred_wakes.as_mut().map(|w| &mut w.writers),
-                    );
+                    self.slow_reader_dropped += send(&mut out, handle, packet);
                 }
                 Action::NotifyDrained { conn } => {
                     if let Some(handle) = self.conns.get(&conn) {
                         let me = self.me.clone();
-                        handle.notify_drained(DrainNotice::new(move || {
+                        Outlet::new(
+                            conn,
+                            handle,
+                            self.deferred_wakes.is_some().then_some(&mut self.staging),
+                        )
+                        .notify_drained(DrainNotice::new(move || {
                             if let Some(broker) = me.upgrade() {
                                 broker.drained(conn);
                             }
@@ -563,7 +576,12 @@ impl State {
                 }
                 Action::Close { conn } => {
                     if let Some(handle) = self.conns.remove(&conn) {
-                        handle.close();
+                        Outlet::new(
+                            conn,
+                            &handle,
+                            self.deferred_wakes.is_some().then_some(&mut self.staging),
+                        )
+                        .close();
                     }
                 }
             }
@@ -578,9 +596,10 @@ impl State {
     }
 }
 
-/// Defers waking writers while it lives ([`SharedBroker::packets`]). Should handling a
-/// packet panic, dropping it still wakes every writer that was queued for and ends the
-/// deferral, so later events are not left queued without a wake-up.
+/// Stages what is sent to connections and defers waking writers while it lives
+/// ([`SharedBroker::packets`]). Should handling a packet panic, dropping it still queues what
+/// was staged, wakes every writer that was queued for and ends the deferral, so later events
+/// are not left queued without a wake-up.
 struct DeferWakes<'a>(&'a mut State);
 
 impl<'a> DeferWakes<'a> {
@@ -589,15 +608,19 @@ impl<'a> DeferWakes<'a> {
         DeferWakes(state)
     }
 
-    /// Ends the deferral and returns the wake-ups due, for after the lock is let go.
+    /// Ends the deferral: queues what was staged, and returns the wake-ups due, for after
+    /// the lock is let go.
     fn finish(self) -> Wakes {
-        self.0.deferred_wakes.take().unwrap_or_default()
+        let mut wakes = self.0.deferred_wakes.take().unwrap_or_default();
+        self.0.staging.flush(&mut wakes.writers);
+        wakes
     }
 }
 
 impl Drop for DeferWakes<'_> {
     fn drop(&mut self) {
-        if let Some(wakes) = self.0.deferred_wakes.take() {
+        if let Some(mut wakes) = self.0.deferred_wakes.take() {
+            self.0.staging.flush(&mut wakes.writers);
             wakes.wake();
         }
     }
@@ -664,12 +687,8 @@ impl LinkHandler for PeerHandler {
 
 /// Queues `packet` for a connection, warning once if its slow-reader guard starts dropping.
 /// Returns 1 when the guard dropped it, else 0 (for the counter).
-fn send(handle: &ConnHandle, packet: Packet, wakes: Option<&mut Vec<WriterWake>>) -> u64 {
-    let outcome = match wakes {
-        Some(wakes) => handle.send_deferred(packet, wakes),
-        None => handle.send(packet),
-    };
-    if outcome != SendOutcome::DroppedSlowReader {
+fn send(out: &mut Outlet<'_>, handle: &ConnHandle, packet: Packet) -> u64 {
+    if out.send(packet) != SendOutcome::DroppedSlowReader {
         return 0;
     }
     if handle.dropped_qos0() == 1 {
