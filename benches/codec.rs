@@ -27,7 +27,7 @@ fn publish(payload: usize, v5: bool) -> Packet {
         retain: false,
         topic: "sensors/building-7/floor-3/temperature".into(),
         packet_id: Some(4242),
-        properties,
+        properties: properties.into(),
         payload: Bytes::from(vec![0xA5; payload]),
     })
 }

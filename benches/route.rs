@@ -8,9 +8,8 @@
 use bytes::Bytes;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use midge_codec::{
-    Ack, AckKind, AckProperties, Connect, ConnectProperties, Packet, ProtocolVersion, Publish,
-    PublishProperties, QoS, ReasonCode, RetainHandling, Subscribe, SubscribeProperties,
-    SubscriptionOptions, TopicSubscription,
+    Ack, AckKind, Connect, ConnectProperties, Packet, ProtocolVersion, Publish, QoS, ReasonCode,
+    RetainHandling, Subscribe, SubscribeProperties, SubscriptionOptions, TopicSubscription,
 };
 use midge_core::{Action, Broker, BrokerConfig, Event};
 use std::time::{Duration, Instant};
@@ -78,7 +77,7 @@ fn publish(qos: QoS) -> Packet {
         retain: false,
         topic: "fan/out".into(),
         packet_id: (qos != QoS::AtMostOnce).then_some(1),
-        properties: PublishProperties::default(),
+        properties: Default::default(),
         payload: Bytes::from_static(&[7; 64]),
     })
 }
@@ -138,7 +137,7 @@ fn route(c: &mut Criterion) {
                     kind: AckKind::PubAck,
                     packet_id,
                     reason: ReasonCode::Success,
-                    properties: AckProperties::default(),
+                    properties: Default::default(),
                 });
                 b1.handle(now, Event::Packet { conn, packet }, &mut out);
                 out.clear();
