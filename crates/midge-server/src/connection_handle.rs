@@ -232,12 +232,13 @@ pub(crate) fn qos0_cost(packet: &Packet) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use bytes::Bytes;
     use midge_codec::Publish;
 
-    fn publish(qos: QoS, payload: usize) -> Packet {
+    /// A PUBLISH to `t` with `payload` zero bytes (a packet id at QoS > 0).
+    pub(crate) fn publish(qos: QoS, payload: usize) -> Packet {
         Packet::Publish(Publish {
             dup: false,
             qos,

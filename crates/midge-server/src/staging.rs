@@ -191,22 +191,10 @@ impl<'a> Outlet<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::connection_handle::tests::publish;
     use crate::connection_handle::Outbox;
-    use bytes::Bytes;
-    use midge_codec::{Publish, QoS};
+    use midge_codec::QoS;
     use std::sync::atomic::Ordering;
-
-    fn publish(qos: QoS, payload: usize) -> Packet {
-        Packet::Publish(Publish {
-            dup: false,
-            qos,
-            retain: false,
-            topic: "t".into(),
-            packet_id: (qos != QoS::AtMostOnce).then_some(1),
-            properties: Default::default(),
-            payload: Bytes::from(vec![0u8; payload]),
-        })
-    }
 
     fn payload_sizes(outbox: &mut Outbox) -> Vec<Option<usize>> {
         std::iter::from_fn(|| outbox.rx.try_recv())
