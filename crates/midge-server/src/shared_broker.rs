@@ -3,8 +3,7 @@
 
 use crate::commit_watch::CommitWatch;
 use crate::committer::CommitQueue;
-use crate::connection_handle::WriterWake;
-use crate::connection_handle::{ConnHandle, DrainNotice, SendOutcome};
+use crate::connection_handle::{ConnHandle, DrainNotice, SendOutcome, WriterWake};
 use crate::staging::{Outlet, Staging};
 use midge_cluster::{Applied, Inbound, LinkHandler, LinkStats, LinkWake, Links, Remote, Ticket};
 use midge_codec::{Connect, Packet, ReasonCode};
