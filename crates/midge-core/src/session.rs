@@ -1,12 +1,12 @@
 //! Session state: everything that outlives a network connection (MQTT 4.1).
 
 use crate::event::ConnId;
-use crate::hash::{IntMap, IntSet};
+use crate::hash::IntSet;
 use crate::inflight::Inflight;
 use crate::offline_queue::MessageQueue;
 use crate::replay::RetainedReplay;
 use midge_codec::{LastWill, PacketId, SubscriptionOptions};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -66,8 +66,10 @@ pub struct Session {
     pub identity_known: bool,
     /// QoS 1/2 messages (by seq) this session got as a member of a `$share` group, with the
     /// group's `{group}/{filter}` name: if the session ends before they complete, another
-    /// member gets them (MQTT 4.8.2). In memory only.
-    pub shared_seqs: IntMap<u64, Arc<str>>,
+    /// member gets them (MQTT 4.8.2). In memory only. Ordered: entries come in at the newest
+    /// seq and mostly leave at the oldest, a pattern that fills a hash table with tombstones
+    /// and makes it rehash in place again and again.
+    pub shared_seqs: BTreeMap<u64, Arc<str>>,
 }
 
 impl Session {
@@ -88,7 +90,7 @@ impl Session {
             replay: RetainedReplay::default(),
             username: None,
             identity_known: false,
-            shared_seqs: IntMap::default(),
+            shared_seqs: BTreeMap::new(),
         }
     }
 

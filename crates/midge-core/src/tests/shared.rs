@@ -2,7 +2,7 @@
 
 use super::harness::*;
 use crate::BrokerConfig;
-use midge_codec::{QoS, ReasonCode};
+use midge_codec::{AckKind, QoS, ReasonCode};
 
 #[test]
 fn round_robin_across_members() {
@@ -152,4 +152,29 @@ fn unacknowledged_messages_of_a_member_that_leaves_go_to_another_member() {
     let out = h.closed(other);
     let again: Vec<_> = payloads(&out, 4);
     assert_eq!(again, ["b"], "only the one still unacknowledged");
+}
+
+#[test]
+fn a_completed_group_message_is_no_longer_owed_to_the_group() {
+    // What a member is remembered to owe its group (for MQTT 4.8.2 redelivery) ends with the
+    // message's flow, so a long-lived member does not accumulate it.
+    let mut h = H::new();
+    h.connect(1, "m1", V5, true);
+    h.connect(2, "pub", V5, true);
+    h.subscribe(1, "$share/g/t", QoS::AtLeastOnce);
+    for i in 0..50 {
+        let actions = h.publish(2, publish("t", QoS::AtLeastOnce, Some(i + 1), "m"));
+        let sent = publishes(&actions, 1);
+        assert_eq!(sent.len(), 1);
+        let id = sent[0].packet_id.expect("QoS 1");
+        h.ack(1, AckKind::PubAck, id);
+    }
+    let idx = h.broker.conns[&1].session;
+    let session = h.broker.sessions.get(idx).expect("session");
+    assert_eq!(session.inflight.len(), 0);
+    assert!(
+        session.shared_seqs.is_empty(),
+        "{:?}",
+        session.shared_seqs.len()
+    );
 }
