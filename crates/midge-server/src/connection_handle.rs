@@ -174,23 +174,13 @@ impl ConnHandle {
         }
     }
 
-    /// Holds everything queued after this until durable batch `seq` is committed.
-    pub(crate) fn wait_for(&self, seq: u64) {
-        // An error means the writer is gone; the packets that follow are dropped the same way.
-        let _ = self.tx.send(Outbound::WaitFor(seq));
-    }
-
-    /// Holds everything queued after this until every ticket completes.
-    pub(crate) fn gate(&self, tickets: Vec<midge_cluster::Ticket>) {
-        // An error means the writer is gone; the packets that follow are dropped the same way.
-        let _ = self.tx.send(Outbound::Gate(tickets));
-    }
-
-    /// Calls `notice` once the writer has written everything queued before it (never if the
-    /// connection closes first).
-    pub(crate) fn notify_drained(&self, notice: DrainNotice) {
-        // An error means the writer is gone; the notice is moot.
-        let _ = self.tx.send(Outbound::Drained(notice));
+    /// Queues a marker (`WaitFor`, `Gate` or `Drained`), which the writer acts on once
+    /// everything queued before it is written.
+    pub(crate) fn mark(&self, marker: Outbound) {
+        debug_assert!(is_marker(&marker));
+        // An error means the writer is gone; what follows is dropped the same way, and a
+        // drain notice is moot.
+        let _ = self.tx.send(marker);
     }
 
     /// How many QoS 0 publishes the slow-reader guard dropped so far.
@@ -219,6 +209,15 @@ impl ConnHandle {
     pub(crate) async fn close_requested(&self) {
         self.close_requested.notified().await;
     }
+}
+
+/// True for the items [`ConnHandle::mark`] queues: neither a packet (which goes through the
+/// slow-reader guard) nor `Close` (which also wakes the reader).
+pub(crate) fn is_marker(item: &Outbound) -> bool {
+    matches!(
+        item,
+        Outbound::WaitFor(_) | Outbound::Gate(_) | Outbound::Drained(_)
+    )
 }
 
 /// Bytes a packet counts against the slow-reader limit: topic plus payload plus a small

@@ -3,7 +3,7 @@
 
 use crate::commit_watch::CommitWatch;
 use crate::committer::CommitQueue;
-use crate::connection_handle::{ConnHandle, DrainNotice, SendOutcome, WriterWake};
+use crate::connection_handle::{ConnHandle, DrainNotice, Outbound, SendOutcome, WriterWake};
 use crate::staging::{Outlet, Staging};
 use midge_cluster::{Applied, Inbound, LinkHandler, LinkStats, LinkWake, Links, Remote, Ticket};
 use midge_codec::{Connect, Packet, ReasonCode};
@@ -535,7 +535,7 @@ impl State {
                             self.deferred_wakes.is_some().then_some(&mut self.staging),
                         );
                         if Some(conn) == self.origin && !self.tickets.is_empty() {
-                            out.gate(std::mem::take(&mut self.tickets));
+                            out.mark(Outbound::Gate(std::mem::take(&mut self.tickets)));
                         }
                         self.slow_reader_dropped += send(&mut out, handle, packet);
                     }
@@ -551,10 +551,10 @@ impl State {
                     );
                     // It covers every op persisted so far, including this section's.
                     if let Some(seq) = self.commits.as_ref().and_then(CommitQueue::hold_for) {
-                        out.wait_for(seq);
+                        out.mark(Outbound::WaitFor(seq));
                     }
                     if Some(conn) == self.origin && !self.tickets.is_empty() {
-                        out.gate(std::mem::take(&mut self.tickets));
+                        out.mark(Outbound::Gate(std::mem::take(&mut self.tickets)));
                     }
                     self.slow_reader_dropped += send(&mut out, handle, packet);
                 }
@@ -566,11 +566,13 @@ impl State {
                             handle,
                             self.deferred_wakes.is_some().then_some(&mut self.staging),
                         )
-                        .notify_drained(DrainNotice::new(move || {
-                            if let Some(broker) = me.upgrade() {
-                                broker.drained(conn);
-                            }
-                        }));
+                        .mark(Outbound::Drained(DrainNotice::new(
+                            move || {
+                                if let Some(broker) = me.upgrade() {
+                                    broker.drained(conn);
+                                }
+                            },
+                        )));
                     }
                 }
                 Action::Close { conn } => {

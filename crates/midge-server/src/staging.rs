@@ -7,8 +7,7 @@
 //! buffer: a fan-out spent a fifth of its time there. Staged, a connection's share of a whole
 //! read batch is written into a local buffer, then moved into its queue under one lock.
 
-use crate::connection_handle::{ConnHandle, DrainNotice, Outbound, SendOutcome, WriterWake};
-use midge_cluster::Ticket;
+use crate::connection_handle::{is_marker, ConnHandle, Outbound, SendOutcome, WriterWake};
 use midge_codec::Packet;
 use midge_core::ConnId;
 use std::collections::HashMap;
@@ -74,26 +73,10 @@ impl Staging {
         }
     }
 
-    /// Stages a hold until durable batch `seq` is committed ([`ConnHandle::wait_for`]).
-    pub(crate) fn wait_for(&mut self, conn: ConnId, handle: &ConnHandle, seq: u64) {
-        self.slot(conn, handle).items.push(Outbound::WaitFor(seq));
-    }
-
-    /// Stages a hold until `tickets` complete ([`ConnHandle::gate`]).
-    pub(crate) fn gate(&mut self, conn: ConnId, handle: &ConnHandle, tickets: Vec<Ticket>) {
-        self.slot(conn, handle).items.push(Outbound::Gate(tickets));
-    }
-
-    /// Stages a drain notice ([`ConnHandle::notify_drained`]).
-    pub(crate) fn notify_drained(
-        &mut self,
-        conn: ConnId,
-        handle: &ConnHandle,
-        notice: DrainNotice,
-    ) {
-        self.slot(conn, handle)
-            .items
-            .push(Outbound::Drained(notice));
+    /// Stages a marker ([`ConnHandle::mark`]).
+    pub(crate) fn mark(&mut self, conn: ConnId, handle: &ConnHandle, marker: Outbound) {
+        debug_assert!(is_marker(&marker));
+        self.slot(conn, handle).items.push(marker);
     }
 
     /// Stages the close ([`ConnHandle::close`]); the reader is told when the batch is queued.
@@ -155,27 +138,12 @@ impl<'a> Outlet<'a> {
         }
     }
 
-    /// Holds what follows until durable batch `seq` is committed.
-    pub(crate) fn wait_for(&mut self, seq: u64) {
+    /// Queues (or stages) a marker: `WaitFor` holds what follows until a durable batch is
+    /// committed, `Gate` until tickets complete, `Drained` reports everything before it written.
+    pub(crate) fn mark(&mut self, marker: Outbound) {
         match self.staging.as_deref_mut() {
-            Some(staging) => staging.wait_for(self.conn, self.handle, seq),
-            None => self.handle.wait_for(seq),
-        }
-    }
-
-    /// Holds what follows until `tickets` complete.
-    pub(crate) fn gate(&mut self, tickets: Vec<Ticket>) {
-        match self.staging.as_deref_mut() {
-            Some(staging) => staging.gate(self.conn, self.handle, tickets),
-            None => self.handle.gate(tickets),
-        }
-    }
-
-    /// Calls `notice` once everything before it is written.
-    pub(crate) fn notify_drained(&mut self, notice: DrainNotice) {
-        match self.staging.as_deref_mut() {
-            Some(staging) => staging.notify_drained(self.conn, self.handle, notice),
-            None => self.handle.notify_drained(notice),
+            Some(staging) => staging.mark(self.conn, self.handle, marker),
+            None => self.handle.mark(marker),
         }
     }
 
@@ -214,7 +182,7 @@ mod tests {
             staging.send(1, &a, publish(QoS::AtMostOnce, size));
             staging.send(2, &b, publish(QoS::AtLeastOnce, 10 * size));
         }
-        staging.wait_for(2, &b, 7);
+        staging.mark(2, &b, Outbound::WaitFor(7));
         assert!(a_out.rx.is_empty() && b_out.rx.is_empty());
 
         let mut wakes = Vec::new();

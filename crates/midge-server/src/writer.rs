@@ -303,7 +303,7 @@ mod tests {
         let mut a = Pipe::new(ProtocolVersion::V3_1_1, &commits);
         let mut b = Pipe::new(ProtocolVersion::V3_1_1, &commits);
         a.handle.send(Packet::PingResp);
-        a.handle.wait_for(1);
+        a.handle.mark(Outbound::WaitFor(1));
         a.handle.send(puback(1));
         // A plain packet queued later must not overtake the held acknowledgement.
         a.handle.send(Packet::PingResp);
@@ -316,7 +316,7 @@ mod tests {
         a.expect(puback(1)).await;
         a.expect(Packet::PingResp).await;
         // An already committed batch does not hold anything.
-        a.handle.wait_for(1);
+        a.handle.mark(Outbound::WaitFor(1));
         a.handle.send(puback(2));
         a.expect(puback(2)).await;
         a.handle.close();
@@ -330,7 +330,7 @@ mod tests {
         let mut v5 = Pipe::new(ProtocolVersion::V5, &commits);
         let mut v3 = Pipe::new(ProtocolVersion::V3_1_1, &commits);
         for pipe in [&v5, &v3] {
-            pipe.handle.wait_for(1);
+            pipe.handle.mark(Outbound::WaitFor(1));
             pipe.handle.send(puback(1));
             pipe.handle.send(Packet::PingResp);
         }
@@ -350,7 +350,7 @@ mod tests {
         let (tx, commits) = CommitWatch::channel();
         for version in [ProtocolVersion::V5, ProtocolVersion::V3_1_1] {
             let mut pipe = Pipe::new(version, &commits);
-            pipe.handle.wait_for(1);
+            pipe.handle.mark(Outbound::WaitFor(1));
             pipe.handle.send(Packet::ConnAck(ConnAck {
                 session_present: true,
                 reason: ReasonCode::Success,
