@@ -223,7 +223,7 @@ impl Broker {
             // Kept for the whole connection: hold its own bytes, not the CONNECT's buffer.
             will: connect.will.map(|mut will| {
                 will.detach_buffers();
-                will
+                Box::new(will)
             }),
             connect_expiry_zero: requested_expiry == 0,
         };
@@ -332,7 +332,7 @@ impl Broker {
         let old = self.conns.remove(&old_id)?;
         Self::send_disconnect(&old, ReasonCode::SessionTakenOver, out);
         out.push(Action::Close { conn: old_id });
-        let will = old.will?;
+        let will = *old.will?;
         if resumes && will_delay(&will) > 0 {
             None
         } else {

@@ -30,11 +30,16 @@ pub struct Connection {
     pub aliases_in: InboundAliases,
     /// Topic aliases towards the client.
     pub aliases_out: OutboundAliases,
-    /// The will, until the connection ends.
-    pub will: Option<LastWill>,
+    /// The will, until the connection ends. Boxed: most connections have none, and every
+    /// connection would otherwise carry its size.
+    pub will: Option<Box<LastWill>>,
     /// The CONNECT asked for Session Expiry Interval 0 (DISCONNECT may not raise it).
     pub connect_expiry_zero: bool,
 }
+
+// Every connected client has one, idle or not; what only some clients use (a will, an alias
+// table) is boxed so the others do not carry its size.
+const _: () = assert!(std::mem::size_of::<Connection>() <= 120);
 
 impl Connection {
     /// True for MQTT 5.0 connections.

@@ -48,7 +48,7 @@ impl Broker {
             if let Some(conn) = self.conns.remove(&conn_id) {
                 Self::send_disconnect(&conn, ReasonCode::SessionTakenOver, out);
                 out.push(Action::Close { conn: conn_id });
-                will = conn.will;
+                will = conn.will.map(|w| *w);
             }
         }
         if let Some(w) = will.take_if(|w| will_delay(w) == 0) {
@@ -160,7 +160,11 @@ impl Broker {
             if let Some(conn) = self.conns.remove(&conn_id) {
                 Self::send_disconnect(&conn, ReasonCode::SessionTakenOver, out);
                 out.push(Action::Close { conn: conn_id });
-                wills.extend(conn.will.filter(|w| clean_start || will_delay(w) == 0));
+                wills.extend(
+                    conn.will
+                        .map(|w| *w)
+                        .filter(|w| clean_start || will_delay(w) == 0),
+                );
             }
         }
         let Some(old) = self.remove_session(idx) else {

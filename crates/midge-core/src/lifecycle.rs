@@ -32,7 +32,11 @@ impl Broker {
         if close {
             out.push(Action::Close { conn: conn_id });
         }
-        let will = if publish_will { conn.will } else { None };
+        let will = if publish_will {
+            conn.will.map(|w| *w)
+        } else {
+            None
+        };
         let idx = conn.session;
         let Some(session) = self.sessions.get_mut(idx) else {
             return;
@@ -82,7 +86,7 @@ impl Broker {
                 if let Some(at) = expires_at {
                     due = due.min(at);
                 }
-                session.pending_will = Some(PendingWill { will, due });
+                session.pending_will = Some(Box::new(PendingWill { will, due }));
                 self.will_delays.push(due, (idx, serial));
             }
         }

@@ -45,7 +45,7 @@ impl Broker {
             return;
         }
         let (connected, will) = match session.conn.and_then(|c| self.conns.get(&c)) {
-            Some(conn) => (true, conn.will.clone()),
+            Some(conn) => (true, conn.will.as_deref().cloned()),
             None => (false, session.pending_will.as_ref().map(|p| p.will.clone())),
         };
         let op = DurableOp::SessionPut {

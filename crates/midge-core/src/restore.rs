@@ -71,7 +71,7 @@ impl Broker {
             if let Some(at) = expires_at {
                 due = due.min(at);
             }
-            session.pending_will = Some(PendingWill { will, due });
+            session.pending_will = Some(Box::new(PendingWill { will, due }));
         }
         let due = session.pending_will.as_ref().map(|p| p.due);
         let idx = self.sessions.insert(session);

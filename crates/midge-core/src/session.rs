@@ -52,8 +52,9 @@ pub struct Session {
     pub awaiting_pubrel: IntSet<PacketId>,
     /// Messages waiting for the client (offline, or beyond the inflight window).
     pub queue: MessageQueue,
-    /// A will waiting for its delay after the connection ended.
-    pub pending_will: Option<PendingWill>,
+    /// A will waiting for its delay after the connection ended. Boxed: most sessions have
+    /// none, and every session would otherwise carry its size.
+    pub pending_will: Option<Box<PendingWill>>,
     /// Sequence number of the next message delivered to the session (queued or in flight).
     pub next_seq: u64,
     /// Retained messages owed for new subscriptions, sent as the client's window allows.
@@ -71,6 +72,9 @@ pub struct Session {
     /// long (the profile of shared QoS 1 fan-in).
     pub shared_seqs: BTreeMap<u64, Arc<str>>,
 }
+
+// Every client has one, connected or not; a pending will, which few have, is boxed.
+const _: () = assert!(std::mem::size_of::<Session>() <= 336);
 
 impl Session {
     /// A fresh, empty session.

@@ -9,9 +9,12 @@ use std::sync::Arc;
 pub type SessionIdx = u32;
 
 /// Sessions by slot, plus a client-id index.
+///
+/// Each session is boxed: the slot vector grows by doubling, so up to half of it is spare,
+/// and a spare slot of boxes costs a pointer rather than a whole session record.
 #[derive(Debug, Default)]
 pub struct SessionStore {
-    slots: Vec<Option<Session>>,
+    slots: Vec<Option<Box<Session>>>,
     free: Vec<SessionIdx>,
     by_client: HashMap<Arc<str>, SessionIdx>,
     next_serial: u64,
@@ -30,12 +33,14 @@ impl SessionStore {
 
     /// The session in slot `idx`.
     pub fn get(&self, idx: SessionIdx) -> Option<&Session> {
-        self.slots.get(idx as usize).and_then(Option::as_ref)
+        self.slots.get(idx as usize).and_then(Option::as_deref)
     }
 
     /// The session in slot `idx`, mutably.
     pub fn get_mut(&mut self, idx: SessionIdx) -> Option<&mut Session> {
-        self.slots.get_mut(idx as usize).and_then(Option::as_mut)
+        self.slots
+            .get_mut(idx as usize)
+            .and_then(Option::as_deref_mut)
     }
 
     /// A serial number for a new session.
@@ -47,6 +52,7 @@ impl SessionStore {
     /// Stores `session` (whose client id must not have a session yet); returns its slot.
     pub fn insert(&mut self, session: Session) -> SessionIdx {
         let client_id = session.client_id.clone();
+        let session = Box::new(session);
         let idx = match self.free.pop() {
             Some(idx) => {
                 self.slots[idx as usize] = Some(session);
@@ -66,7 +72,7 @@ impl SessionStore {
         let session = self.slots.get_mut(idx as usize)?.take()?;
         self.by_client.remove(&session.client_id);
         self.free.push(idx);
-        Some(session)
+        Some(*session)
     }
 
     /// Every session with its slot.
@@ -74,7 +80,7 @@ impl SessionStore {
         self.slots
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| s.as_ref().map(|s| (i as SessionIdx, s)))
+            .filter_map(|(i, s)| s.as_deref().map(|s| (i as SessionIdx, s)))
     }
 }
 

@@ -52,8 +52,13 @@ impl InboundAliases {
 }
 
 /// Aliases we set up towards the client: the first `maximum` distinct topics get one each.
+/// A pointer in every connection record; only a client that allows aliases has a table.
 #[derive(Debug, Clone)]
-pub struct OutboundAliases {
+pub struct OutboundAliases(Option<Box<AliasTable>>);
+
+/// The aliases of a client that allows some.
+#[derive(Debug, Clone)]
+struct AliasTable {
     maximum: u16,
     by_topic: HashMap<Arc<str>, u16>,
     empty: Arc<str>,
@@ -74,11 +79,13 @@ impl OutboundAliases {
     /// No aliases until the client allows `maximum` of them (MQTT-3.1.2-26/-27); `empty` is a
     /// shared empty topic string.
     pub fn new(maximum: u16, empty: Arc<str>) -> OutboundAliases {
-        OutboundAliases {
-            maximum,
-            by_topic: HashMap::new(),
-            empty,
-        }
+        OutboundAliases((maximum > 0).then(|| {
+            Box::new(AliasTable {
+                maximum,
+                by_topic: HashMap::new(),
+                empty,
+            })
+        }))
     }
 
     /// Rewrites `publish` to use an alias where possible.
@@ -86,26 +93,28 @@ impl OutboundAliases {
         if publish.properties.topic_alias.is_some() {
             publish.properties.make_mut().topic_alias = None;
         }
-        if self.maximum == 0 {
+        let Some(table) = self.0.as_deref_mut() else {
             return AliasUse::None;
-        }
-        if let Some(&alias) = self.by_topic.get(&publish.topic) {
-            publish.topic = self.empty.clone();
+        };
+        if let Some(&alias) = table.by_topic.get(&publish.topic) {
+            publish.topic = table.empty.clone();
             publish.properties.make_mut().topic_alias = Some(alias);
             return AliasUse::Existing(alias);
         }
-        if self.by_topic.len() >= usize::from(self.maximum) {
+        if table.by_topic.len() >= usize::from(table.maximum) {
             return AliasUse::None;
         }
-        let alias = (self.by_topic.len() + 1) as u16;
-        self.by_topic.insert(publish.topic.clone(), alias);
+        let alias = (table.by_topic.len() + 1) as u16;
+        table.by_topic.insert(publish.topic.clone(), alias);
         publish.properties.make_mut().topic_alias = Some(alias);
         AliasUse::New(alias)
     }
 
     /// Undoes a [`AliasUse::New`] for `topic` whose packet was never sent.
     pub fn forget(&mut self, topic: &str) {
-        self.by_topic.remove(topic);
+        if let Some(table) = self.0.as_deref_mut() {
+            table.by_topic.remove(topic);
+        }
     }
 }
 

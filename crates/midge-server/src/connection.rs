@@ -21,8 +21,10 @@ use bytes::BytesMut;
 use futures_util::FutureExt;
 use midge_codec::{ConnAck, Connect, DecodeError, Disconnect, Packet, ProtocolVersion, ReasonCode};
 use midge_core::{ConnId, EnhancedAuth};
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -72,6 +74,9 @@ pub(crate) struct Connection {
     pub(crate) counters: Arc<GuardCounters>,
 }
 
+/// A session, from its CONNECT being handed to the core until its connection is closed.
+pub(crate) type SessionTask = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// Why no session was started.
 enum NoSession {
     TimedOut,
@@ -108,11 +113,23 @@ enum Decoded {
 }
 
 impl Connection {
-    /// Serves the connection until it closes. Never panics on client input. `identity` is
-    /// the Common Name of the client's verified TLS certificate, if it sent one.
-    pub(crate) async fn run<R, W>(self, reader: R, writer: W, identity: Option<String>)
+    /// Reads and authenticates the CONNECT, and returns the session to run until the
+    /// connection closes; `None` if the connection was refused or went away first (it has been
+    /// answered and closed then). Never panics on client input. `identity` is the Common Name
+    /// of the client's verified TLS certificate, if it sent one.
+    ///
+    /// The session is a separate allocation: an async fn's state is as large as its largest
+    /// await, so this stage's (timeouts, authentication, refusals) would otherwise stay
+    /// allocated for the whole life of every session. The caller drops this future, and with
+    /// it that state, before it runs the session.
+    pub(crate) async fn open<R, W>(
+        self,
+        reader: R,
+        writer: W,
+        identity: Option<String>,
+    ) -> Option<SessionTask>
     where
-        R: AsyncRead + Unpin,
+        R: AsyncRead + Send + Sync + Unpin + 'static,
         W: AsyncWrite + Send + Unpin + 'static,
     {
         let Connection {
@@ -151,6 +168,7 @@ impl Connection {
                 )
                 .await;
                 let _ = writer.shutdown().await;
+                None
             }
             Ok(mut connect) => {
                 let mut auth = None;
@@ -179,7 +197,7 @@ impl Connection {
                                 "Client {peer} left during enhanced authentication, closing."
                             );
                             let _ = writer.shutdown().await;
-                            return;
+                            return None;
                         }
                     }
                 } else {
@@ -196,7 +214,7 @@ impl Connection {
                         endpoint.name
                     );
                 }
-                let session = Session {
+                let mut session = Session {
                     id,
                     peer,
                     broker,
@@ -207,7 +225,14 @@ impl Connection {
                     publish_rate,
                     counters,
                 };
-                Box::pin(session.run(connect, writer, verdict.err(), auth)).await;
+                let opening = Opening {
+                    connect,
+                    writer,
+                    refused: verdict.err(),
+                    auth,
+                };
+                let live = session.start(opening).await?;
+                Some(Box::pin(session.run(live)))
             }
             Err(why) => {
                 if let NoSession::Decode {
@@ -217,10 +242,21 @@ impl Connection {
                 {
                     counters.count(Guard::PacketTooLarge);
                 }
-                refuse(&mut writer, peer, &settings, why).await
+                refuse(&mut writer, peer, &settings, why).await;
+                None
             }
         }
     }
+}
+
+/// What the CONNECT stage hands to the session.
+struct Opening<W> {
+    connect: Box<Connect>,
+    writer: W,
+    /// The reason authentication refused the client with, if it did.
+    refused: Option<ReasonCode>,
+    /// The enhanced authentication exchange's outcome, if there was one.
+    auth: Option<EnhancedAuth>,
 }
 
 /// Reads until the first packet is complete; it must be a CONNECT.
@@ -326,6 +362,17 @@ async fn send_connack<W: AsyncWrite + Unpin>(
     }
 }
 
+/// A session that was started: its writer and what the end of it reports.
+struct Live {
+    own: ConnHandle,
+    writer_task: JoinHandle<io::Result<WriterExit>>,
+    /// The writer task ended and was joined already.
+    writer_done: bool,
+    version: ProtocolVersion,
+    /// How logs name the client.
+    client_id: String,
+}
+
 /// A connection whose CONNECT was read: the reading half, supervising the writer task.
 struct Session<R> {
     id: ConnId,
@@ -341,15 +388,37 @@ struct Session<R> {
 }
 
 impl<R: AsyncRead + Unpin> Session<R> {
+    /// Serves the session until it ends, then closes the connection.
+    ///
+    /// The end is boxed apart from the read loop, and the start is part of the CONNECT stage
+    /// (`Connection::open`): their state (a request to a peer for the session, the close
+    /// timer, the log lines) is needed once, and inline it would be part of every session's
+    /// for its whole life.
+    ///
+    /// Not an `async fn`: one moves its arguments from the future's captures into locals,
+    /// and both stay in its state, so the session's fields would be in every connection's
+    /// memory twice. An `async move` block uses its captures in place.
+    #[allow(clippy::manual_async_fn)]
+    fn run(mut self, mut live: Live) -> impl Future<Output = ()> {
+        async move {
+            let end = self.read_loop(&mut live).await;
+            Box::pin(self.end(live, end)).await;
+        }
+    }
+
     /// Hands the CONNECT to the core (as a refusal with `refused`'s reason when
-    /// authentication failed), then serves the session.
-    async fn run<W: AsyncWrite + Send + Unpin + 'static>(
-        mut self,
-        connect: Box<Connect>,
-        writer: W,
-        refused: Option<ReasonCode>,
-        auth: Option<EnhancedAuth>,
-    ) {
+    /// authentication failed) and starts the writer; `None` if the core refused it (the
+    /// refusal has been sent and the connection closed).
+    async fn start<W: AsyncWrite + Send + Unpin + 'static>(
+        &mut self,
+        opening: Opening<W>,
+    ) -> Option<Live> {
+        let Opening {
+            connect,
+            writer,
+            refused,
+            auth,
+        } = opening;
         let version = connect.protocol;
         let requested_id = connect.client_id.clone();
         // Mosquitto's numbering in "(pN, ...)": 1 = 3.1, 2 = 3.1.1, 5 = 5.0, so log tooling
@@ -393,7 +462,7 @@ impl<R: AsyncRead + Unpin> Session<R> {
             ConnectOutcome::Refused { reason } => {
                 tracing::info!("Client {label} from {} refused: {reason:?}.", self.peer);
                 self.finish(&own, &mut writer_task, false).await;
-                return;
+                return None;
             }
             ConnectOutcome::ShuttingDown => {
                 own.send(Packet::ConnAck(ConnAck {
@@ -402,14 +471,29 @@ impl<R: AsyncRead + Unpin> Session<R> {
                     properties: Default::default(),
                 }));
                 self.finish(&own, &mut writer_task, false).await;
-                return;
+                return None;
             }
         };
 
-        let mut writer_done = false;
-        let end = self
-            .read_loop(version, &own, &mut writer_task, &mut writer_done)
-            .await;
+        Some(Live {
+            own,
+            writer_task,
+            writer_done: false,
+            version,
+            client_id,
+        })
+    }
+
+    /// Says why the session ended, to the client if its version can carry it and in the log,
+    /// and closes the connection.
+    async fn end(&mut self, live: Live, end: End) {
+        let Live {
+            own,
+            mut writer_task,
+            writer_done,
+            version,
+            client_id,
+        } = live;
         if let End::Decode(err @ DecodeError::PacketTooLarge { .. }) = &end {
             tracing::debug!("{err}");
             self.counters.count(Guard::PacketTooLarge);
@@ -467,16 +551,13 @@ impl<R: AsyncRead + Unpin> Session<R> {
     }
 
     /// Reads, decodes and hands packets to the core until something ends the session.
-    async fn read_loop(
-        &mut self,
-        version: ProtocolVersion,
-        own: &ConnHandle,
-        writer_task: &mut JoinHandle<io::Result<WriterExit>>,
-        writer_done: &mut bool,
-    ) -> End {
+    async fn read_loop(&mut self, live: &mut Live) -> End {
+        let version = live.version;
         let mut packets = Vec::new();
         let mut latency = PublishLatency::new(&self.settings.publish_latency);
-        let mut rate = PublishRateGuard::new(&self.publish_rate, crate::shared_broker::now());
+        // Boxed: most connections have no rate limit, and every one would carry its size.
+        let mut rate =
+            PublishRateGuard::new(&self.publish_rate, crate::shared_broker::now()).map(Box::new);
         // v3 has no way to say why it is disconnected, so it is always throttled.
         let disconnect_over_rate =
             self.publish_rate.action == PublishRateAction::Disconnect && version.is_v5();
@@ -489,7 +570,7 @@ impl<R: AsyncRead + Unpin> Session<R> {
                 version,
                 self.settings.max_packet_size,
                 &mut packets,
-                rate.as_mut(),
+                rate.as_deref_mut(),
             );
             if matches!(decoded, Decoded::OverRate(_)) && disconnect_over_rate {
                 // The PUBLISH that went over is not processed.
@@ -523,16 +604,17 @@ impl<R: AsyncRead + Unpin> Session<R> {
                     }
                     throttled = true;
                     // Not reading is the throttle: the socket buffers fill and TCP flow
-                    // control slows the client down, whatever its protocol version.
+                    // control slows the client down, whatever its protocol version. The
+                    // timer is boxed so that every connection's state does not carry one.
                     tokio::select! {
                         biased;
-                        _ = own.close_requested() => return End::ClosedByBroker,
+                        _ = live.own.close_requested() => return End::ClosedByBroker,
                         _ = self.shutdown.recv() => return End::Shutdown,
-                        res = &mut *writer_task, if !*writer_done => {
-                            *writer_done = true;
+                        res = &mut live.writer_task, if !live.writer_done => {
+                            live.writer_done = true;
                             return End::WriterEnded(res);
                         }
-                        _ = tokio::time::sleep(pause) => {}
+                        _ = Box::pin(tokio::time::sleep(pause)) => {}
                     }
                     continue;
                 }
@@ -551,10 +633,10 @@ impl<R: AsyncRead + Unpin> Session<R> {
             tokio::select! {
                 // Closing wins over reading: once the core closed us, no more input is fed.
                 biased;
-                _ = own.close_requested() => return End::ClosedByBroker,
+                _ = live.own.close_requested() => return End::ClosedByBroker,
                 _ = self.shutdown.recv() => return End::Shutdown,
-                res = &mut *writer_task, if !*writer_done => {
-                    *writer_done = true;
+                res = &mut live.writer_task, if !live.writer_done => {
+                    live.writer_done = true;
                     return End::WriterEnded(res);
                 }
                 res = self.reader.read_buf(&mut self.buf) => match res {

@@ -67,25 +67,40 @@ pub(crate) enum SendOutcome {
 #[derive(Debug, Clone)]
 pub(crate) struct ConnHandle {
     tx: QueueTx<Outbound>,
+    shared: Arc<Shared>,
+}
+
+/// What the handles and the writer of a connection share, in one allocation (every
+/// connection has one, idle or not).
+#[derive(Debug)]
+struct Shared {
     /// Approximate bytes of QoS 0 publishes queued but not yet written to the socket.
-    pending_qos0: Arc<AtomicUsize>,
+    pending_qos0: AtomicUsize,
     max_pending_bytes: usize,
     /// QoS 0 publishes dropped by that guard over the connection's life.
-    dropped_qos0: Arc<AtomicU64>,
-    /// How logs name the client (its client id as sent in CONNECT, or its address).
-    label: Arc<str>,
+    dropped_qos0: AtomicU64,
     /// Wakes the connection's reader when the connection must close, so it stops reading even
     /// if the writer is stuck behind a client that does not read.
-    close_requested: Arc<Notify>,
+    close_requested: Notify,
+    /// How logs name the client (its client id as sent in CONNECT, or its address).
+    label: Box<str>,
 }
 
 /// The receiving side, owned by the writer task.
 #[derive(Debug)]
 pub(crate) struct Outbox {
     pub(crate) rx: QueueRx<Outbound>,
-    pub(crate) pending_qos0: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
     /// The committer's progress, for `Outbound::WaitFor` (`None` without storage).
     pub(crate) commits: Option<CommitWatch>,
+}
+
+impl Outbox {
+    /// Approximate bytes of QoS 0 publishes queued but not yet written to the socket: the
+    /// writer counts down what it wrote.
+    pub(crate) fn pending_qos0(&self) -> &AtomicUsize {
+        &self.shared.pending_qos0
+    }
 }
 
 impl ConnHandle {
@@ -97,18 +112,20 @@ impl ConnHandle {
         commits: Option<CommitWatch>,
     ) -> (ConnHandle, Outbox) {
         let (tx, rx) = queue();
-        let pending_qos0 = Arc::new(AtomicUsize::new(0));
+        let shared = Arc::new(Shared {
+            pending_qos0: AtomicUsize::new(0),
+            max_pending_bytes,
+            dropped_qos0: AtomicU64::new(0),
+            close_requested: Notify::new(),
+            label: label.into(),
+        });
         let handle = ConnHandle {
             tx,
-            pending_qos0: pending_qos0.clone(),
-            max_pending_bytes,
-            dropped_qos0: Arc::new(AtomicU64::new(0)),
-            label: label.into(),
-            close_requested: Arc::new(Notify::new()),
+            shared: shared.clone(),
         };
         let outbox = Outbox {
             rx,
-            pending_qos0,
+            shared,
             commits,
         };
         (handle, outbox)
@@ -128,11 +145,11 @@ impl ConnHandle {
         let Some(cost) = self.admit(&packet, 0) else {
             return (SendOutcome::DroppedSlowReader, None);
         };
-        self.pending_qos0.fetch_add(cost, Ordering::Relaxed);
+        self.shared.pending_qos0.fetch_add(cost, Ordering::Relaxed);
         match self.tx.push(Outbound::Packet(packet)) {
             Ok(wake) => (SendOutcome::Queued, wake),
             Err(_) => {
-                self.pending_qos0.fetch_sub(cost, Ordering::Relaxed);
+                self.shared.pending_qos0.fetch_sub(cost, Ordering::Relaxed);
                 (SendOutcome::WriterGone, None)
             }
         }
@@ -144,11 +161,11 @@ impl ConnHandle {
     pub(crate) fn admit(&self, packet: &Packet, staged: usize) -> Option<usize> {
         let cost = qos0_cost(packet);
         if cost > 0 {
-            let pending = self.pending_qos0.load(Ordering::Relaxed);
+            let pending = self.shared.pending_qos0.load(Ordering::Relaxed);
             // One dispatcher at a time (the broker lock), so check-then-add does not race
             // with another sender; the writer only ever subtracts.
-            if pending.saturating_add(staged).saturating_add(cost) > self.max_pending_bytes {
-                self.dropped_qos0.fetch_add(1, Ordering::Relaxed);
+            if pending.saturating_add(staged).saturating_add(cost) > self.shared.max_pending_bytes {
+                self.shared.dropped_qos0.fetch_add(1, Ordering::Relaxed);
                 return None;
             }
         }
@@ -163,12 +180,16 @@ impl ConnHandle {
         items: &mut Vec<Outbound>,
         qos0_bytes: usize,
     ) -> Option<WriterWake> {
-        self.pending_qos0.fetch_add(qos0_bytes, Ordering::Relaxed);
+        self.shared
+            .pending_qos0
+            .fetch_add(qos0_bytes, Ordering::Relaxed);
         match self.tx.push_all(items) {
             Ok(wake) => wake,
             Err(()) => {
                 items.clear();
-                self.pending_qos0.fetch_sub(qos0_bytes, Ordering::Relaxed);
+                self.shared
+                    .pending_qos0
+                    .fetch_sub(qos0_bytes, Ordering::Relaxed);
                 None
             }
         }
@@ -185,12 +206,18 @@ impl ConnHandle {
 
     /// How many QoS 0 publishes the slow-reader guard dropped so far.
     pub(crate) fn dropped_qos0(&self) -> u64 {
-        self.dropped_qos0.load(Ordering::Relaxed)
+        self.shared.dropped_qos0.load(Ordering::Relaxed)
+    }
+
+    /// Bytes the slow-reader guard counts as unsent now.
+    #[cfg(test)]
+    pub(crate) fn pending_qos0(&self) -> usize {
+        self.shared.pending_qos0.load(Ordering::Relaxed)
     }
 
     /// How logs name the client.
     pub(crate) fn label(&self) -> &str {
-        &self.label
+        &self.shared.label
     }
 
     /// Asks the writer to flush what is queued and close, and wakes the reader.
@@ -202,12 +229,12 @@ impl ConnHandle {
 
     /// Wakes the reader to stop reading (the `Close` itself is queued by the caller).
     pub(crate) fn request_close(&self) {
-        self.close_requested.notify_one();
+        self.shared.close_requested.notify_one();
     }
 
     /// Completes once [`ConnHandle::close`] was called on any clone (including before this).
     pub(crate) async fn close_requested(&self) {
-        self.close_requested.notified().await;
+        self.shared.close_requested.notified().await;
     }
 }
 
@@ -266,10 +293,10 @@ pub(crate) mod tests {
             SendOutcome::Queued
         );
         assert_eq!(handle.send(Packet::PingResp), SendOutcome::Queued);
-        assert_eq!(outbox.pending_qos0.load(Ordering::Relaxed), 67);
+        assert_eq!(outbox.pending_qos0().load(Ordering::Relaxed), 67);
         // The writer takes the backlog off: room again.
         assert!(matches!(outbox.rx.recv().await, Some(Outbound::Packet(_))));
-        outbox.pending_qos0.fetch_sub(67, Ordering::Relaxed);
+        outbox.pending_qos0().fetch_sub(67, Ordering::Relaxed);
         assert_eq!(
             handle.send(publish(QoS::AtMostOnce, 50)),
             SendOutcome::Queued

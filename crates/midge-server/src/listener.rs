@@ -3,7 +3,7 @@
 
 use crate::authenticator::LoginGuard;
 use crate::config::ListenerProtocol;
-use crate::connection::Connection;
+use crate::connection::{Connection, SessionTask};
 use crate::endpoint::Endpoint;
 use crate::guard_counters::{Guard, GuardCounters};
 use crate::live_limits::LiveLimits;
@@ -118,14 +118,18 @@ impl Listener {
             let done = self.shared.shutdown_complete.clone();
             // Plain TCP, the common case, gets a task with only its own state in it (see
             // `Accepted::serve`).
-            let serve: Pin<Box<dyn Future<Output = ()> + Send>> =
+            let open: Pin<Box<dyn Future<Output = Option<SessionTask>> + Send>> =
                 if self.endpoint.protocol == ListenerProtocol::Mqtt {
                     Box::pin(task.serve_plain())
                 } else {
                     Box::pin(task.serve())
                 };
             tokio::spawn(async move {
-                serve.await;
+                // The handshakes and the CONNECT, then the session: the first allocation is
+                // freed before the session starts, so a connection keeps only the second.
+                if let Some(session) = open.await {
+                    session.await;
+                }
                 drop(ip_slot);
                 drop(listener_slot);
                 drop(slot);
@@ -165,8 +169,8 @@ struct Accepted {
 }
 
 impl Accepted {
-    /// Serves MQTT over plain TCP: no handshake to do.
-    async fn serve_plain(self) {
+    /// Opens an MQTT session over plain TCP: no handshake to do.
+    async fn serve_plain(self) -> Option<SessionTask> {
         let Accepted {
             socket,
             peer,
@@ -177,18 +181,18 @@ impl Accepted {
         let settings = shared.limits.connection_settings();
         let connection = new_connection(&shared, &endpoint, peer, &settings, shutdown);
         let (reader, writer) = socket.into_split();
-        connection.run(reader, writer, None).await;
+        connection.open(reader, writer, None).await
     }
 
     /// Completes the transport handshake (bounded by `limits.connect_timeout_secs`, and cut
-    /// short by shutdown), then serves MQTT on the resulting stream.
+    /// short by shutdown), then opens an MQTT session on the resulting stream.
     ///
-    /// Every handshake and every `Connection::run` is boxed, and plain TCP has a task of its
-    /// own (`serve_plain`): an async fn's state is as large as its largest await, so inline
-    /// they made each connection's task about 27 KiB (the TLS and WebSocket variants
+    /// Every handshake and every `Connection::open` is boxed, and plain TCP has a future of
+    /// its own (`serve_plain`): an async fn's state is as large as its largest await, so
+    /// inline they made each connection's task about 27 KiB (the TLS and WebSocket variants
     /// included), even for a plain TCP client sitting idle. This way a connection allocates
-    /// only the state of the path it takes.
-    async fn serve(self) {
+    /// only the state of the path it takes, and none of it once its session runs.
+    async fn serve(self) -> Option<SessionTask> {
         let Accepted {
             socket,
             peer,
@@ -204,36 +208,32 @@ impl Accepted {
             (ListenerProtocol::Mqtt, _) => {
                 // `Listener::run` sends plain TCP to `serve_plain`; this is the same.
                 let (reader, writer) = socket.into_split();
-                Box::pin(connection(shutdown).run(reader, writer, None)).await;
+                Box::pin(connection(shutdown).open(reader, writer, None)).await
             }
             (ListenerProtocol::Ws, _) => {
                 let handshake = ws_stream::accept(socket, max_message);
-                let Some(ws) =
-                    handshake_within(&settings, &mut shutdown, Box::pin(handshake)).await
-                else {
-                    return;
-                };
+                let ws = handshake_within(&settings, &mut shutdown, Box::pin(handshake)).await?;
                 match ws {
                     Ok(ws) => {
                         let (reader, writer) = tokio::io::split(ws);
-                        Box::pin(connection(shutdown).run(reader, writer, None)).await;
+                        Box::pin(connection(shutdown).open(reader, writer, None)).await
                     }
-                    Err(err) => ws_failed(&shared.counters, peer, &err),
+                    Err(err) => {
+                        ws_failed(&shared.counters, peer, &err);
+                        None
+                    }
                 }
             }
             (ListenerProtocol::Tls | ListenerProtocol::Wss, Some(acceptor)) => {
-                let Some(tls) =
+                let tls =
                     handshake_within(&settings, &mut shutdown, Box::pin(acceptor.accept(socket)))
-                        .await
-                else {
-                    return;
-                };
+                        .await?;
                 let tls = match tls {
                     Ok(tls) => tls,
                     Err(err) => {
                         shared.counters.count(Guard::TlsHandshakeFailed);
                         tracing::info!("TLS handshake with {peer} failed: {err}.");
-                        return;
+                        return None;
                     }
                 };
                 let identity = tls
@@ -244,26 +244,25 @@ impl Accepted {
                     .and_then(|cert| common_name(cert));
                 if endpoint.protocol == ListenerProtocol::Tls {
                     let (reader, writer) = tokio::io::split(tls);
-                    Box::pin(connection(shutdown).run(reader, writer, identity)).await;
-                    return;
+                    return Box::pin(connection(shutdown).open(reader, writer, identity)).await;
                 }
                 let handshake = ws_stream::accept(tls, max_message);
-                let Some(ws) =
-                    handshake_within(&settings, &mut shutdown, Box::pin(handshake)).await
-                else {
-                    return;
-                };
+                let ws = handshake_within(&settings, &mut shutdown, Box::pin(handshake)).await?;
                 match ws {
                     Ok(ws) => {
                         let (reader, writer) = tokio::io::split(ws);
-                        Box::pin(connection(shutdown).run(reader, writer, identity)).await;
+                        Box::pin(connection(shutdown).open(reader, writer, identity)).await
                     }
-                    Err(err) => ws_failed(&shared.counters, peer, &err),
+                    Err(err) => {
+                        ws_failed(&shared.counters, peer, &err);
+                        None
+                    }
                 }
             }
             (ListenerProtocol::Tls | ListenerProtocol::Wss, None) => {
                 // `Endpoint::load` builds TLS for every tls/wss listener; nothing to serve.
                 tracing::error!("Listener {} has no TLS configuration.", endpoint.name);
+                None
             }
         }
     }

@@ -11,8 +11,11 @@ const FLUSH_AFTER: Duration = Duration::from_secs(1);
 
 /// Collects publish latencies in a connection-local histogram and adds them to the shared one
 /// now and then (and when dropped: `LocalHistogram` flushes itself), so publishing never touches shared state per message.
+/// The local histogram is made (and boxed) by the first publish: a connection that only
+/// subscribes, or sits idle, does not hold one.
 pub(crate) struct PublishLatency {
-    local: LocalHistogram,
+    shared: Histogram,
+    local: Option<Box<LocalHistogram>>,
     pending: u32,
     last_flush: Instant,
 }
@@ -21,7 +24,8 @@ impl PublishLatency {
     /// Samples for `shared`.
     pub(crate) fn new(shared: &Histogram) -> PublishLatency {
         PublishLatency {
-            local: shared.local(),
+            shared: shared.clone(),
+            local: None,
             pending: 0,
             last_flush: Instant::now(),
         }
@@ -33,8 +37,11 @@ impl PublishLatency {
             return;
         }
         let seconds = elapsed.as_secs_f64();
+        let local = self
+            .local
+            .get_or_insert_with(|| Box::new(self.shared.local()));
         for _ in 0..publishes {
-            self.local.observe(seconds);
+            local.observe(seconds);
         }
         self.pending = self
             .pending
@@ -45,7 +52,9 @@ impl PublishLatency {
     }
 
     fn flush(&mut self) {
-        self.local.flush();
+        if let Some(local) = &self.local {
+            local.flush();
+        }
         self.pending = 0;
         self.last_flush = Instant::now();
     }

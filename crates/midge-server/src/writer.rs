@@ -5,6 +5,7 @@ use crate::commit_watch::{CommitFailed, CommitStatus};
 use crate::connection_handle::{qos0_cost, DrainNotice, Outbound, Outbox};
 use bytes::BytesMut;
 use midge_codec::{ConnAck, Disconnect, Packet, ProtocolVersion, ReasonCode};
+use std::future::Future;
 use std::io;
 use std::sync::atomic::Ordering;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -75,7 +76,15 @@ impl<W: AsyncWrite + Unpin> ConnWriter<W> {
     /// order is kept, while other connections' writers carry on. If the batch fails, the held
     /// acknowledgement and everything after it are dropped and the connection is closed (see
     /// [`ConnWriter::give_up`]).
-    pub(crate) async fn run(mut self) -> io::Result<WriterExit> {
+    ///
+    /// Not an `async fn`, for the reason given at `Session::run`: the writer's fields would be
+    /// in its task's state twice.
+    #[allow(clippy::manual_async_fn)]
+    pub(crate) fn run(mut self) -> impl Future<Output = io::Result<WriterExit>> {
+        async move { self.serve().await }
+    }
+
+    async fn serve(&mut self) -> io::Result<WriterExit> {
         while let Some(first) = self.outbox.rx.recv().await {
             if self.buf.capacity() == 0 {
                 self.buf.reserve(self.last_write);
@@ -93,7 +102,7 @@ impl<W: AsyncWrite + Unpin> ConnWriter<W> {
             // Only now has the backlog left us; counting it down earlier would let a client
             // that does not read accumulate unbounded bytes in the kernel-bound buffer.
             self.outbox
-                .pending_qos0
+                .pending_qos0()
                 .fetch_sub(qos0_bytes, Ordering::Relaxed);
             match step {
                 Step::More => {
@@ -103,25 +112,27 @@ impl<W: AsyncWrite + Unpin> ConnWriter<W> {
                 }
                 Step::Close => break,
                 Step::Drained(notice) => notice.notify(),
+                // The waits below, and giving up, are boxed: inline, their state would be
+                // part of every connection's writer task for its whole life, idle or not.
                 Step::Gate(tickets) => {
                     for ticket in tickets {
-                        if !ticket.wait().await {
+                        if !Box::pin(ticket.wait()).await {
                             // A QoS 1/2 message did not reach a peer with subscribers for it:
                             // the publisher is not acknowledged and retries.
                             let failed = CommitFailed {
                                 reason: ReasonCode::ServerUnavailable,
                             };
-                            return Ok(self.give_up(failed).await);
+                            return Ok(Box::pin(self.give_up(failed)).await);
                         }
                     }
                 }
                 Step::Wait(seq) => {
                     let waited = match self.outbox.commits.as_mut() {
-                        Some(commits) => commits.wait(seq).await,
+                        Some(commits) => Box::pin(commits.wait(seq)).await,
                         None => Ok(()),
                     };
                     if let Err(failed) = waited {
-                        return Ok(self.give_up(failed).await);
+                        return Ok(Box::pin(self.give_up(failed)).await);
                     }
                 }
             }
