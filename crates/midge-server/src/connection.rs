@@ -93,8 +93,9 @@ enum End {
     Eof,
     Io(io::Error),
     Decode(DecodeError),
+    /// The core closed the connection: a takeover, a kick, a keepalive timeout, or shutdown
+    /// (the core closes every connection it knows then).
     ClosedByBroker,
-    Shutdown,
     /// A v5 client published faster than its rate, with `publish_rate_action = "disconnect"`.
     OverRate,
     WriterEnded(Result<io::Result<WriterExit>, tokio::task::JoinError>),
@@ -214,12 +215,16 @@ impl Connection {
                         endpoint.name
                     );
                 }
+                // The shutdown notice is for connections the core does not know yet: once the
+                // session starts, the core closes it at shutdown (`SharedBroker::shutdown`),
+                // and refuses its CONNECT if shutdown came first. So the session does not
+                // listen for it, and an idle connection holds no receiver and no future for it.
+                drop(shutdown);
                 let mut session = Session {
                     id,
                     peer,
                     broker,
                     settings,
-                    shutdown,
                     reader,
                     buf,
                     publish_rate,
@@ -379,7 +384,6 @@ struct Session<R> {
     peer: SocketAddr,
     broker: Arc<SharedBroker>,
     settings: Arc<ConnectionSettings>,
-    shutdown: Shutdown,
     reader: R,
     /// Holds bytes received after the CONNECT too: clients may pipeline packets behind it.
     buf: BytesMut,
@@ -522,9 +526,6 @@ impl<R: AsyncRead + Unpin> Session<R> {
             End::Decode(err) => {
                 tracing::info!("Client {client_id} disconnected due to {err}.")
             }
-            End::Shutdown => {
-                tracing::info!("Client {client_id} disconnected: server shutting down.")
-            }
             End::OverRate => tracing::info!(
                 "Client {client_id} disconnected: it published faster than max_publish_rate / \
                  max_publish_bytes_rate (Message rate too high)."
@@ -609,7 +610,6 @@ impl<R: AsyncRead + Unpin> Session<R> {
                     tokio::select! {
                         biased;
                         _ = live.own.close_requested() => return End::ClosedByBroker,
-                        _ = self.shutdown.recv() => return End::Shutdown,
                         res = &mut live.writer_task, if !live.writer_done => {
                             live.writer_done = true;
                             return End::WriterEnded(res);
@@ -634,7 +634,6 @@ impl<R: AsyncRead + Unpin> Session<R> {
                 // Closing wins over reading: once the core closed us, no more input is fed.
                 biased;
                 _ = live.own.close_requested() => return End::ClosedByBroker,
-                _ = self.shutdown.recv() => return End::Shutdown,
                 res = &mut live.writer_task, if !live.writer_done => {
                     live.writer_done = true;
                     return End::WriterEnded(res);
