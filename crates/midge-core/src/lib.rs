@@ -69,6 +69,8 @@ pub use dropped::{DropCounts, DropReason};
 pub use durable::{DurableOp, MessageState, RestoredSession, RestoredState};
 pub use durable_state::DurableState;
 pub use event::{ConnId, EnhancedAuth, Event};
+/// The map for connection ids and other small integer keys the broker makes itself.
+pub use hash::IntMap;
 pub use local_routes::RouteChange;
 pub use message::Message;
 pub use remote_routes::NodeId;

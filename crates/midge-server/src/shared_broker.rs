@@ -8,10 +8,9 @@ use crate::staging::{Outlet, Staging};
 use midge_cluster::{Applied, Inbound, LinkHandler, LinkStats, LinkWake, Links, Remote, Ticket};
 use midge_codec::{Connect, Packet, ReasonCode};
 use midge_core::{
-    Action, Broker, BrokerStats, ClusterSys, ConnId, EnhancedAuth, Event, TrafficSys,
+    Action, Broker, BrokerStats, ClusterSys, ConnId, EnhancedAuth, Event, IntMap, TrafficSys,
 };
 use parking_lot::Mutex;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Instant;
@@ -49,7 +48,7 @@ struct State {
     /// Connections the core knows: inserted before `Event::Connect`, removed on
     /// `Action::Close` or when the connection ends. Membership is how we tell whether the core
     /// still expects an `Event::Closed` for a connection.
-    conns: HashMap<ConnId, ConnHandle>,
+    conns: IntMap<ConnId, ConnHandle>,
     /// Reused for every event so dispatch does not allocate.
     actions: Vec<Action>,
     shutting_down: bool,
@@ -97,7 +96,7 @@ impl SharedBroker {
         Arc::new_cyclic(|me| SharedBroker {
             state: Mutex::new(State {
                 broker,
-                conns: HashMap::new(),
+                conns: IntMap::default(),
                 actions: Vec::new(),
                 shutting_down: false,
                 commits,

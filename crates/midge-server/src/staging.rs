@@ -9,8 +9,7 @@
 
 use crate::connection_handle::{is_marker, ConnHandle, Outbound, SendOutcome, WriterWake};
 use midge_codec::Packet;
-use midge_core::ConnId;
-use std::collections::HashMap;
+use midge_core::{ConnId, IntMap};
 
 /// Buffers kept for reuse between batches, and the largest one kept: enough for a fan-out
 /// to a few thousand subscribers without holding much memory once the burst is over.
@@ -31,7 +30,7 @@ struct Staged {
 #[derive(Default)]
 pub(crate) struct Staging {
     /// Connection -> its index in `staged`.
-    slots: HashMap<ConnId, usize>,
+    slots: IntMap<ConnId, usize>,
     staged: Vec<Staged>,
     /// Emptied item buffers, reused by later batches.
     spare: Vec<Vec<Outbound>>,
