@@ -35,7 +35,6 @@ mod lifecycle;
 mod local_routes;
 mod message;
 mod offline_queue;
-mod packet_ids;
 mod persist;
 mod remote_routes;
 mod replay;
