@@ -238,7 +238,7 @@ impl Session {
     /// Emits `MessageDelete` for message `seq` (completed, dropped or expired), if the
     /// session persists.
     pub fn forget_message(&mut self, seq: u64, ob: &mut Outbox) {
-        self.shared_seqs.remove(&seq);
+        self.shared_seqs.remove(seq);
         if self.persists(ob) {
             ob.persist(DurableOp::MessageDelete {
                 client_id: self.client_id.clone(),

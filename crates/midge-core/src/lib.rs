@@ -47,6 +47,7 @@ mod session;
 mod session_store;
 mod shared;
 mod shared_redelivery;
+mod shared_seqs;
 mod shared_strategy;
 mod subscribe;
 pub mod subscription_tree;

@@ -5,8 +5,9 @@ use crate::hash::IntSet;
 use crate::inflight::Inflight;
 use crate::offline_queue::MessageQueue;
 use crate::replay::RetainedReplay;
+use crate::shared_seqs::SharedSeqs;
 use midge_codec::{LastWill, PacketId, SubscriptionOptions};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -67,15 +68,14 @@ pub struct Session {
     pub identity_known: bool,
     /// QoS 1/2 messages (by seq) this session got as a member of a `$share` group, with the
     /// group's `{group}/{filter}` name: if the session ends before they complete, another
-    /// member gets them (MQTT 4.8.2). In memory only. Ordered: entries come in at the newest
-    /// seq and mostly leave at the oldest, a sliding window that made a hash table's probes
-    /// long (the profile of shared QoS 1 fan-in).
-    pub shared_seqs: BTreeMap<u64, Arc<str>>,
+    /// member gets them (MQTT 4.8.2). In memory only.
+    pub shared_seqs: SharedSeqs,
 }
 
 // Every client has one, connected or not; a pending will, which few have, is boxed. The
-// inflight ring (48 bytes) is 8 more than the hash map it replaced.
-const _: () = assert!(std::mem::size_of::<Session>() <= 344);
+// inflight ring (48 bytes) is 8 more than the hash map it replaced, the shared-message window
+// (40) 16 more than the ordered map it replaced.
+const _: () = assert!(std::mem::size_of::<Session>() <= 360);
 
 impl Session {
     /// A fresh, empty session.
@@ -95,7 +95,7 @@ impl Session {
             replay: RetainedReplay::default(),
             username: None,
             identity_known: false,
-            shared_seqs: BTreeMap::new(),
+            shared_seqs: SharedSeqs::default(),
         }
     }
 

@@ -41,12 +41,12 @@ impl Broker {
         }
         let mut owed: Vec<(u64, Arc<str>, Message)> = Vec::new();
         for (seq, _, state) in old.inflight.in_send_order() {
-            if let (Some(group), InflightState::Published(m)) = (old.shared_seqs.get(&seq), state) {
+            if let (Some(group), InflightState::Published(m)) = (old.shared_seqs.get(seq), state) {
                 owed.push((seq, group.clone(), m.clone()));
             }
         }
         for (seq, m) in old.queue.iter_with_seq() {
-            if let Some(group) = old.shared_seqs.get(&seq) {
+            if let Some(group) = old.shared_seqs.get(seq) {
                 owed.push((seq, group.clone(), m.clone()));
             }
         }
