@@ -612,7 +612,8 @@ impl<'a> DeferWakes<'a> {
     /// the lock is let go.
     fn finish(self) -> Wakes {
         let mut wakes = self.0.deferred_wakes.take().unwrap_or_default();
-        self.0.staging.flush(&mut wakes.writers);
+        let state = &mut *self.0;
+        state.staging.flush(&state.conns, &mut wakes.writers);
         wakes
     }
 }
@@ -620,7 +621,8 @@ impl<'a> DeferWakes<'a> {
 impl Drop for DeferWakes<'_> {
     fn drop(&mut self) {
         if let Some(mut wakes) = self.0.deferred_wakes.take() {
-            self.0.staging.flush(&mut wakes.writers);
+            let state = &mut *self.0;
+            state.staging.flush(&state.conns, &mut wakes.writers);
             wakes.wake();
         }
     }

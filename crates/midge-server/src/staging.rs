@@ -18,7 +18,11 @@ const MAX_SPARE_CAPACITY: usize = 256;
 
 /// One connection's part of the batch.
 struct Staged {
-    handle: ConnHandle,
+    conn: ConnId,
+    /// Only for a connection closed during the batch, which has left the connection table:
+    /// the others are looked up at the flush. A clone per connection per batch was two
+    /// reference-count updates on lines the connection's writer keeps writing.
+    closed: Option<ConnHandle>,
     items: Vec<Outbound>,
     /// Bytes of QoS 0 publishes among `items`, for the slow-reader guard.
     qos0_bytes: usize,
@@ -38,12 +42,13 @@ pub(crate) struct Staging {
 
 impl Staging {
     /// The connection's part, created on its first item.
-    fn slot(&mut self, conn: ConnId, handle: &ConnHandle) -> &mut Staged {
+    fn slot(&mut self, conn: ConnId) -> &mut Staged {
         let staged = &mut self.staged;
         let spare = &mut self.spare;
         let index = *self.slots.entry(conn).or_insert_with(|| {
             staged.push(Staged {
-                handle: handle.clone(),
+                conn,
+                closed: None,
                 items: spare.pop().unwrap_or_default(),
                 qos0_bytes: 0,
                 closing: false,
@@ -61,8 +66,8 @@ impl Staging {
         handle: &ConnHandle,
         packet: Packet,
     ) -> SendOutcome {
-        let slot = self.slot(conn, handle);
-        match slot.handle.admit(&packet, slot.qos0_bytes) {
+        let slot = self.slot(conn);
+        match handle.admit(&packet, slot.qos0_bytes) {
             Some(cost) => {
                 slot.qos0_bytes += cost;
                 slot.items.push(Outbound::Packet(packet));
@@ -73,32 +78,46 @@ impl Staging {
     }
 
     /// Stages a marker ([`ConnHandle::mark`]).
-    pub(crate) fn mark(&mut self, conn: ConnId, handle: &ConnHandle, marker: Outbound) {
+    pub(crate) fn mark(&mut self, conn: ConnId, marker: Outbound) {
         debug_assert!(is_marker(&marker));
-        self.slot(conn, handle).items.push(marker);
+        self.slot(conn).items.push(marker);
     }
 
-    /// Stages the close ([`ConnHandle::close`]); the reader is told when the batch is queued.
+    /// Stages the close ([`ConnHandle::close`]) of a connection taken out of the connection
+    /// table; the reader is told when the batch is queued.
     pub(crate) fn close(&mut self, conn: ConnId, handle: &ConnHandle) {
-        let slot = self.slot(conn, handle);
+        let slot = self.slot(conn);
+        slot.closed = Some(handle.clone());
         slot.items.push(Outbound::Close);
         slot.closing = true;
     }
 
     /// Queues every connection's part, one lock each, in the order they were staged; the
-    /// writers that need waking are added to `wakes`.
-    pub(crate) fn flush(&mut self, wakes: &mut Vec<WriterWake>) {
+    /// writers that need waking are added to `wakes`. `conns` is the connection table; a
+    /// connection in neither it nor closed in the batch is gone, and its part is dropped, as
+    /// for a writer that has ended.
+    pub(crate) fn flush(
+        &mut self,
+        conns: &IntMap<ConnId, ConnHandle>,
+        wakes: &mut Vec<WriterWake>,
+    ) {
         self.slots.clear();
         for Staged {
-            handle,
+            conn,
+            closed,
             mut items,
             qos0_bytes,
             closing,
         } in self.staged.drain(..)
         {
-            wakes.extend(handle.enqueue_all(&mut items, qos0_bytes));
-            if closing {
-                handle.request_close();
+            match closed.as_ref().or_else(|| conns.get(&conn)) {
+                Some(handle) => {
+                    wakes.extend(handle.enqueue_all(&mut items, qos0_bytes));
+                    if closing {
+                        handle.request_close();
+                    }
+                }
+                None => items.clear(),
             }
             if self.spare.len() < MAX_SPARE && items.capacity() <= MAX_SPARE_CAPACITY {
                 self.spare.push(items);
@@ -141,7 +160,7 @@ impl<'a> Outlet<'a> {
     /// committed, `Gate` until tickets complete, `Drained` reports everything before it written.
     pub(crate) fn mark(&mut self, marker: Outbound) {
         match self.staging.as_deref_mut() {
-            Some(staging) => staging.mark(self.conn, self.handle, marker),
+            Some(staging) => staging.mark(self.conn, marker),
             None => self.handle.mark(marker),
         }
     }
@@ -163,6 +182,11 @@ mod tests {
     use midge_codec::QoS;
     use std::sync::atomic::Ordering;
 
+    /// The connection table the flush looks handles up in.
+    fn table(handles: &[(ConnId, &ConnHandle)]) -> IntMap<ConnId, ConnHandle> {
+        handles.iter().map(|(id, h)| (*id, (*h).clone())).collect()
+    }
+
     fn payload_sizes(outbox: &mut Outbox) -> Vec<Option<usize>> {
         std::iter::from_fn(|| outbox.rx.try_recv())
             .map(|item| match item {
@@ -181,11 +205,12 @@ mod tests {
             staging.send(1, &a, publish(QoS::AtMostOnce, size));
             staging.send(2, &b, publish(QoS::AtLeastOnce, 10 * size));
         }
-        staging.mark(2, &b, Outbound::WaitFor(7));
+        staging.mark(2, Outbound::WaitFor(7));
+        let conns = table(&[(1, &a), (2, &b)]);
         assert!(a_out.rx.is_empty() && b_out.rx.is_empty());
 
         let mut wakes = Vec::new();
-        staging.flush(&mut wakes);
+        staging.flush(&conns, &mut wakes);
         assert_eq!(wakes.len(), 2, "one wake-up per writer, not per packet");
         assert_eq!(payload_sizes(&mut a_out), [Some(1), Some(2), Some(3)]);
         assert_eq!(
@@ -201,7 +226,7 @@ mod tests {
         staging.send(1, &a, publish(QoS::AtMostOnce, 4));
         staging.send(2, &b, publish(QoS::AtLeastOnce, 5));
         let mut wakes = Vec::new();
-        staging.flush(&mut wakes);
+        staging.flush(&conns, &mut wakes);
         assert_eq!(wakes.len(), 1);
         assert_eq!(payload_sizes(&mut a_out), [None, Some(4)]);
         assert_eq!(payload_sizes(&mut b_out), [Some(5)]);
@@ -225,7 +250,7 @@ mod tests {
             SendOutcome::Queued
         );
         assert_eq!(handle.dropped_qos0(), 1);
-        staging.flush(&mut Vec::new());
+        staging.flush(&table(&[(1, &handle)]), &mut Vec::new());
         assert_eq!(payload_sizes(&mut outbox), [Some(50), Some(500)]);
         assert_eq!(outbox.pending_qos0().load(Ordering::Relaxed), 67);
     }
@@ -236,7 +261,8 @@ mod tests {
         let mut staging = Staging::default();
         staging.send(1, &handle, Packet::PingResp);
         staging.close(1, &handle);
-        staging.flush(&mut Vec::new());
+        // Closed in the batch: no longer in the table.
+        staging.flush(&IntMap::default(), &mut Vec::new());
         handle.close_requested().await;
         assert!(matches!(
             outbox.rx.try_recv(),
@@ -252,8 +278,20 @@ mod tests {
         let mut staging = Staging::default();
         staging.send(1, &handle, publish(QoS::AtMostOnce, 10));
         let mut wakes = Vec::new();
-        staging.flush(&mut wakes);
+        staging.flush(&table(&[(1, &handle)]), &mut wakes);
         assert!(wakes.is_empty());
+        assert_eq!(handle.pending_qos0(), 0);
+    }
+
+    #[test]
+    fn staging_for_a_connection_gone_from_the_table_drops_the_items() {
+        let (handle, mut outbox) = ConnHandle::new(100, "c1", None);
+        let mut staging = Staging::default();
+        staging.send(1, &handle, publish(QoS::AtMostOnce, 10));
+        let mut wakes = Vec::new();
+        staging.flush(&IntMap::default(), &mut wakes);
+        assert!(wakes.is_empty());
+        assert!(outbox.rx.try_recv().is_none());
         assert_eq!(handle.pending_qos0(), 0);
     }
 }
