@@ -86,6 +86,11 @@ impl Default for Inflight {
     }
 }
 
+/// How far `id` is past `from`, counting up and wrapping within 1..=65,535.
+fn distance(from: PacketId, id: PacketId) -> usize {
+    (usize::from(id) + IDS - usize::from(from)) % IDS
+}
+
 /// `id` advanced by `k` (wrapping within 1..=65,535).
 fn id_after(id: PacketId, k: usize) -> PacketId {
     let zero_based = (usize::from(id) - 1 + k) % IDS;
@@ -108,7 +113,7 @@ impl Inflight {
         if id == 0 || self.ring.is_empty() {
             return None;
         }
-        let k = (usize::from(id) + IDS - usize::from(self.head_id)) % IDS;
+        let k = distance(self.head_id, id);
         (k < self.ring.len()).then_some(k)
     }
 
@@ -168,13 +173,11 @@ impl Inflight {
         if packet_id == 0 {
             return;
         }
-        if let Some(stuck) = self.stuck.as_mut() {
-            stuck.remove(&packet_id);
-        }
+        self.take_stuck(packet_id);
         if self.ring.is_empty() {
             self.head_id = packet_id;
         }
-        let k = (usize::from(packet_id) + IDS - usize::from(self.head_id)) % IDS;
+        let k = distance(self.head_id, packet_id);
         if let Some(slot) = self.ring.get_mut(k) {
             if slot.is_none() {
                 self.live += 1;
@@ -317,6 +320,11 @@ impl Inflight {
                 return Some(entry);
             }
         }
+        self.take_stuck(packet_id)
+    }
+
+    /// Takes `packet_id` out of the side table, dropping the table once empty.
+    fn take_stuck(&mut self, packet_id: PacketId) -> Option<InflightEntry> {
         let stuck = self.stuck.as_mut()?;
         let entry = stuck.remove(&packet_id);
         if stuck.is_empty() {
