@@ -583,8 +583,9 @@ impl<R: AsyncRead + Unpin> Session<R> {
                     .filter(|p| matches!(p, Packet::Publish(_)))
                     .count();
                 let started = std::time::Instant::now();
-                self.broker.packets(self.id, &mut packets);
-                latency.record(publishes, started.elapsed());
+                if self.broker.packets(self.id, &mut packets, started) {
+                    latency.record(publishes, started.elapsed());
+                }
             }
             match decoded {
                 Decoded::NeedMore => throttled = false,

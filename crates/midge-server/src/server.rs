@@ -144,6 +144,7 @@ impl Server {
         if let Some(acl) = acl {
             broker.set_authorizer(Some(acl));
         }
+        broker.set_publish_latency(metrics.publish_latency());
         let limits = LiveLimits::new(
             &config.limits,
             ConnectionSettings {

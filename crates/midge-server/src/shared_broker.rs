@@ -10,8 +10,9 @@ use midge_codec::{Connect, Packet, ReasonCode};
 use midge_core::{
     Action, Broker, BrokerStats, ClusterSys, ConnId, EnhancedAuth, Event, IntMap, TrafficSys,
 };
-use parking_lot::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use parking_lot::{Mutex, MutexGuard};
+use prometheus::local::LocalHistogram;
+use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
@@ -41,6 +42,11 @@ pub(crate) enum ConnectOutcome {
 pub(crate) struct SharedBroker {
     state: Mutex<State>,
     next_conn_id: AtomicU64,
+    /// Reads left for whoever holds `state` (see [`SharedBroker::packets`]), in the order
+    /// they were left.
+    waiting: Mutex<Vec<WaitingRead>>,
+    /// How many reads `waiting` holds; readable without its lock.
+    waiting_count: AtomicUsize,
 }
 
 struct State {
@@ -73,6 +79,9 @@ struct State {
     deferred_wakes: Option<Wakes>,
     /// Empty but for the duration of a `SharedBroker::packets` call; its buffers are kept.
     staging: Staging,
+    /// `midge_publish_latency_seconds` for reads left for the lock holder, added to the
+    /// shared histogram on every tick.
+    waited_latency: Option<LocalHistogram>,
 }
 
 /// The counters of one metrics scrape or `$SYS` round, read under one lock acquisition.
@@ -108,15 +117,18 @@ impl SharedBroker {
                 origin: None,
                 deferred_wakes: None,
                 staging: Staging::default(),
+                waited_latency: None,
             }),
             next_conn_id: AtomicU64::new(1),
+            waiting: Mutex::new(Vec::new()),
+            waiting_count: AtomicUsize::new(0),
         })
     }
 
     /// Applies durable changes another node's broker decided and the cluster committed
     /// (retained messages, session owners, released nodes), under one lock acquisition.
     pub(crate) fn apply_replicated(&self, changes: Vec<Remote>) {
-        let mut guard = self.state.lock();
+        let mut guard = self.lock();
         let state = &mut *guard;
         for change in changes {
             match change {
@@ -160,7 +172,7 @@ impl SharedBroker {
     /// Connects the broker to its peers: they get its routes, and what they send is handled
     /// by it. Call once, before any client connects.
     pub(crate) fn attach_links(self: &Arc<Self>, links: Links) {
-        let mut state = self.state.lock();
+        let mut state = self.lock();
         links.set_routes(state.broker.take_routes());
         state.node_id = links.node_id();
         links.set_handler(Arc::new(PeerHandler {
@@ -173,7 +185,7 @@ impl SharedBroker {
     /// asked to have handed over (as ops) and the durable batch to wait for before the peer
     /// may acknowledge its publishers or adopt those sessions, if any.
     pub(crate) fn exchange(&self, from: u64, batch: Inbound) -> Exchanged {
-        let mut guard = self.state.lock();
+        let mut guard = self.lock();
         // As for a client's read: writers are woken once the whole batch is routed.
         let deferring = DeferWakes::start(&mut guard);
         let state = &mut *deferring.0;
@@ -234,7 +246,7 @@ impl SharedBroker {
             return;
         }
         let links = {
-            let state = self.state.lock();
+            let state = self.lock();
             if state.broker.has_session(&connect.client_id) {
                 return;
             }
@@ -249,7 +261,7 @@ impl SharedBroker {
         else {
             return;
         };
-        let mut state = self.state.lock();
+        let mut state = self.lock();
         if state.broker.adopt(now(), session) {
             tracing::info!(
                 "Took over the session of {} from another node.",
@@ -267,7 +279,7 @@ impl SharedBroker {
         node: u64,
         sessions: Vec<midge_core::RestoredSession>,
     ) -> Option<(u64, CommitWatch)> {
-        let mut guard = self.state.lock();
+        let mut guard = self.lock();
         let state = &mut *guard;
         state.origin = None;
         let adopted = state
@@ -284,13 +296,13 @@ impl SharedBroker {
 
     /// This node's connected clients (one lock acquisition; for the admin API).
     pub(crate) fn clients(&self) -> Vec<midge_core::ClientInfo> {
-        self.state.lock().broker.clients()
+        self.lock().broker.clients()
     }
 
     /// Disconnects `client_id` with v5 0x98 Administrative action; false if it is not
     /// connected here.
     pub(crate) fn kick(&self, client_id: &str) -> bool {
-        let mut guard = self.state.lock();
+        let mut guard = self.lock();
         let state = &mut *guard;
         state.origin = None;
         let kicked = state.broker.kick(now(), client_id, &mut state.actions);
@@ -301,12 +313,12 @@ impl SharedBroker {
 
     /// The links' counters (`None` without a cluster).
     pub(crate) fn link_stats(&self) -> Option<LinkStats> {
-        self.state.lock().links.as_ref().map(Links::stats)
+        self.lock().links.as_ref().map(Links::stats)
     }
 
     /// The committer's progress, for a new connection's writer (`None` without storage).
     pub(crate) fn commit_watch(&self) -> Option<CommitWatch> {
-        self.state.lock().commits.as_ref().map(CommitQueue::watch)
+        self.lock().commits.as_ref().map(CommitQueue::watch)
     }
 
     /// A connection id never used before in this process.
@@ -324,7 +336,7 @@ impl SharedBroker {
         refused: Option<ReasonCode>,
         auth: Option<EnhancedAuth>,
     ) -> ConnectOutcome {
-        let mut guard = self.state.lock();
+        let mut guard = self.lock();
         let state = &mut *guard;
         if state.shutting_down {
             return ConnectOutcome::ShuttingDown;
@@ -379,8 +391,34 @@ impl SharedBroker {
 
     /// Hands the core a batch of packets from `conn` under one lock acquisition, draining
     /// `packets`. Packets after one that made the core close the connection are discarded.
-    pub(crate) fn packets(&self, conn: ConnId, packets: &mut Vec<Packet>) {
-        let mut guard = self.state.lock();
+    ///
+    /// If another task holds the lock, the read is left for it (at most [`MAX_WAITING`] reads
+    /// wait so), and this task goes back to its other work instead of blocking its thread:
+    /// a worker thread waiting for the lock runs no writer meanwhile, which is most of what
+    /// a fan-out's second core has to do. Every lock holder handles the reads left before
+    /// anything else, so one connection's reads keep their order, and looks again after
+    /// letting go, so none is left behind.
+    ///
+    /// Returns true if the read was handled before returning; a read left for the lock holder
+    /// is counted in `midge_publish_latency_seconds` by the task that handles it, from
+    /// `started`.
+    pub(crate) fn packets(
+        &self,
+        conn: ConnId,
+        packets: &mut Vec<Packet>,
+        started: Instant,
+    ) -> bool {
+        let guard = match self.state.try_lock() {
+            Some(guard) => guard,
+            None => {
+                if self.leave(conn, packets, started) {
+                    self.after_unlock();
+                    return false;
+                }
+                self.state.lock()
+            }
+        };
+        let mut guard = self.held(guard);
         // Writers are woken once the whole read is routed: a subscriber's writer then finds
         // every message of the burst queued and writes them with one syscall, instead of
         // waking for the first and racing the dispatch for the rest.
@@ -394,14 +432,109 @@ impl SharedBroker {
         let wakes = deferring.finish();
         // One batch for the whole read: a client pipelining publishes costs one proposal.
         guard.flush_commits();
-        drop(guard);
-        wakes.wake();
+        guard.wakes.push(wakes);
+        true
+    }
+
+    /// Where reads left for the lock holder are timed (`midge_publish_latency_seconds`).
+    pub(crate) fn set_publish_latency(&self, histogram: &prometheus::Histogram) {
+        self.lock().waited_latency = Some(histogram.local());
+    }
+
+    /// Locks the broker, first handling the reads left while it was busy.
+    fn lock(&self) -> Held<'_> {
+        let guard = self.state.lock();
+        self.held(guard)
+    }
+
+    fn held<'a>(&'a self, guard: MutexGuard<'a, State>) -> Held<'a> {
+        let mut held = Held {
+            shared: self,
+            guard: Some(guard),
+            wakes: Vec::new(),
+        };
+        if self.waiting_count.load(Ordering::Relaxed) > 0 {
+            let wakes = self.handle_waiting(&mut held);
+            held.wakes.push(wakes);
+        }
+        held
+    }
+
+    /// Leaves `packets` for the lock holder; false if too many reads wait already.
+    fn leave(&self, conn: ConnId, packets: &mut Vec<Packet>, started: Instant) -> bool {
+        let mut waiting = self.waiting.lock();
+        if waiting.len() >= MAX_WAITING {
+            return false;
+        }
+        waiting.push(WaitingRead {
+            conn,
+            packets: std::mem::take(packets),
+            started,
+        });
+        self.waiting_count.store(waiting.len(), Ordering::Relaxed);
+        true
+    }
+
+    /// Handles every read left so far, as one batch.
+    fn handle_waiting(&self, state: &mut State) -> Wakes {
+        let reads = {
+            let mut waiting = self.waiting.lock();
+            self.waiting_count.store(0, Ordering::Relaxed);
+            std::mem::take(&mut *waiting)
+        };
+        let deferring = DeferWakes::start(state);
+        let mut timed = Vec::with_capacity(reads.len());
+        for WaitingRead {
+            conn,
+            packets,
+            started,
+        } in reads
+        {
+            let publishes = packets
+                .iter()
+                .filter(|p| matches!(p, Packet::Publish(_)))
+                .count();
+            timed.push((publishes, started));
+            for packet in packets {
+                if !deferring.0.conns.contains_key(&conn) {
+                    break;
+                }
+                deferring.0.handle(Event::Packet { conn, packet });
+            }
+        }
+        let wakes = deferring.finish();
+        state.flush_commits();
+        if let Some(histogram) = &state.waited_latency {
+            for (publishes, started) in timed {
+                let seconds = started.elapsed().as_secs_f64();
+                (0..publishes).for_each(|_| histogram.observe(seconds));
+            }
+        }
+        wakes
+    }
+
+    /// After letting go of the lock: handles reads left meanwhile, unless another task took
+    /// the lock (it will). A reader leaves its read and then calls this too; with the fence
+    /// on both sides, either the reader sees the lock free or the holder sees the read.
+    fn after_unlock(&self) {
+        loop {
+            fence(Ordering::SeqCst);
+            if self.waiting_count.load(Ordering::Relaxed) == 0 {
+                return;
+            }
+            let Some(mut guard) = self.state.try_lock() else {
+                return;
+            };
+            let wakes = self.handle_waiting(&mut guard);
+            drop(guard);
+            wakes.wake();
+        }
     }
 
     /// The connection ended on our side (EOF, I/O error, decode error, writer gone). Tells the
     /// core unless it had already closed the connection itself.
     pub(crate) fn closed(&self, conn: ConnId) {
-        let mut guard = self.state.lock();
+        let mut guard = self.lock();
         if guard.conns.remove(&conn).is_some() {
             guard.handle(Event::Closed { conn });
             guard.flush_commits();
@@ -410,7 +543,7 @@ impl SharedBroker {
 
     /// `conn`'s writer wrote everything sent before the core's `NotifyDrained`.
     pub(crate) fn drained(&self, conn: ConnId) {
-        let mut guard = self.state.lock();
+        let mut guard = self.lock();
         if guard.conns.contains_key(&conn) {
             guard.handle(Event::Drained { conn });
             guard.flush_commits();
@@ -419,19 +552,22 @@ impl SharedBroker {
 
     /// Drives the core's timers; `cluster` is the view `$SYS/cluster/...` reports.
     pub(crate) fn tick(&self, cluster: Option<ClusterSys>, traffic: TrafficSys) {
-        let mut guard = self.state.lock();
+        let mut guard = self.lock();
         guard.broker.set_traffic_sys(traffic);
         if let Some(cluster) = cluster {
             guard.broker.set_cluster_sys(cluster);
         }
         guard.handle(Event::Tick);
         guard.flush_commits();
+        if let Some(histogram) = &guard.waited_latency {
+            histogram.flush();
+        }
     }
 
     /// Tells the core the server is going away (v5 clients get DISCONNECT 0x8B and every
     /// connection is closed), and refuses later CONNECTs.
     pub(crate) fn shutdown(&self) {
-        let mut guard = self.state.lock();
+        let mut guard = self.lock();
         guard.shutting_down = true;
         guard.handle(Event::Shutdown);
         guard.flush_commits();
@@ -441,19 +577,19 @@ impl SharedBroker {
     /// everything is committed. Called after the connections are drained at shutdown; changes
     /// the core makes later (none are expected) are dropped with a warning.
     pub(crate) fn close_commits(&self) {
-        if let Some(commits) = self.state.lock().commits.as_mut() {
+        if let Some(commits) = self.lock().commits.as_mut() {
             commits.close();
         }
     }
 
     /// Installs the access policy (`None`: everything allowed) for every check from now on.
     pub(crate) fn set_authorizer(&self, authorizer: Option<Arc<dyn midge_core::Authorizer>>) {
-        self.state.lock().broker.set_authorizer(authorizer);
+        self.lock().broker.set_authorizer(authorizer);
     }
 
     /// The counters now (one lock acquisition; for metrics scrapes, not per message).
     pub(crate) fn stats(&self) -> StatsSnapshot {
-        let guard = self.state.lock();
+        let guard = self.lock();
         StatsSnapshot {
             broker: guard.broker.stats(),
             slow_reader_dropped: guard.slow_reader_dropped,
@@ -462,7 +598,7 @@ impl SharedBroker {
 
     /// True once [`SharedBroker::shutdown`] ran.
     pub(crate) fn is_shutting_down(&self) -> bool {
-        self.state.lock().shutting_down
+        self.lock().shutting_down
     }
 }
 
@@ -600,6 +736,49 @@ impl State {
 /// ([`SharedBroker::packets`]). Should handling a packet panic, dropping it still queues what
 /// was staged, wakes every writer that was queued for and ends the deferral, so later events
 /// are not left queued without a wake-up.
+/// Most reads left waiting for the lock holder; a reader finding this many takes the lock.
+const MAX_WAITING: usize = 64;
+
+/// A client's read left for the lock holder.
+struct WaitingRead {
+    conn: ConnId,
+    packets: Vec<Packet>,
+    /// When the reader handed it over, for `midge_publish_latency_seconds`.
+    started: Instant,
+}
+
+/// The broker's lock, held: wakes writers and handles reads left meanwhile once let go.
+struct Held<'a> {
+    shared: &'a SharedBroker,
+    guard: Option<MutexGuard<'a, State>>,
+    /// Wake-ups due once the lock is let go.
+    wakes: Vec<Wakes>,
+}
+
+impl std::ops::Deref for Held<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        // Only `Drop` takes the guard.
+        self.guard.as_deref().expect("held until dropped")
+    }
+}
+
+impl std::ops::DerefMut for Held<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        self.guard.as_deref_mut().expect("held until dropped")
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        std::mem::take(&mut self.wakes)
+            .into_iter()
+            .for_each(Wakes::wake);
+        self.shared.after_unlock();
+    }
+}
+
 struct DeferWakes<'a>(&'a mut State);
 
 impl<'a> DeferWakes<'a> {
@@ -680,7 +859,7 @@ impl LinkHandler for PeerHandler {
 
     fn peer_reachable(&self, node: u64, reachable: bool) {
         if let Some(broker) = self.broker.upgrade() {
-            let mut state = broker.state.lock();
+            let mut state = broker.lock();
             state.handle(Event::PeerReachable { node, reachable });
             state.flush_commits();
         }
@@ -703,4 +882,117 @@ fn send(out: &mut Outlet<'_>, handle: &ConnHandle, packet: Packet) -> u64 {
         );
     }
     1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use midge_codec::{AckKind, ProtocolVersion, Publish, QoS};
+    use midge_core::BrokerConfig;
+
+    fn publish(id: u16) -> Packet {
+        Packet::Publish(Publish {
+            dup: false,
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            topic: "t".into(),
+            packet_id: Some(id),
+            properties: Default::default(),
+            payload: Bytes::new(),
+        })
+    }
+
+    /// A v3.1.1 client connected to `broker`: its id and what is queued for it.
+    fn connected(broker: &SharedBroker) -> (ConnId, crate::connection_handle::Outbox) {
+        let (handle, outbox) = ConnHandle::new(1 << 20, "c1", None);
+        let conn = broker.next_conn_id();
+        let connect = Connect {
+            protocol: ProtocolVersion::V3_1_1,
+            clean_start: true,
+            keep_alive: 0,
+            client_id: "c1".into(),
+            will: None,
+            username: None,
+            password: None,
+            properties: Default::default(),
+        };
+        let outcome = broker.connect(conn, handle, Box::new(connect), None, None);
+        assert_eq!(
+            outcome,
+            ConnectOutcome::Accepted {
+                assigned_client_id: None
+            }
+        );
+        (conn, outbox)
+    }
+
+    /// The packet ids of the PUBACKs queued for the connection so far.
+    fn pubacks(outbox: &mut crate::connection_handle::Outbox) -> Vec<u16> {
+        std::iter::from_fn(|| outbox.rx.try_recv())
+            .filter_map(|item| match item {
+                Outbound::Packet(Packet::Ack(a)) if a.kind == AckKind::PubAck => Some(a.packet_id),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn reads_left_while_the_lock_is_busy_are_handled_in_order_once_it_is_let_go() {
+        let broker = SharedBroker::new(Broker::new(BrokerConfig::default(), now()), None);
+        let (conn, mut outbox) = connected(&broker);
+        let latency =
+            prometheus::Histogram::with_opts(prometheus::HistogramOpts::new("l", "l")).unwrap();
+        broker.set_publish_latency(&latency);
+        let held = broker.lock();
+        // Another thread's reads return at once instead of waiting for the lock, and say
+        // they were left (so the reader does not time them).
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for id in [1, 2, 3] {
+                    let mut read = vec![publish(id)];
+                    assert!(!broker.packets(conn, &mut read, Instant::now()));
+                    assert!(read.is_empty());
+                }
+            });
+        });
+        assert_eq!(broker.waiting_count.load(Ordering::Relaxed), 3);
+        assert_eq!(pubacks(&mut outbox), Vec::<u16>::new());
+        // Letting go handles them, in the order they were read (MQTT-4.6.0-2: PUBACKs in
+        // the order the PUBLISHes were received).
+        drop(held);
+        assert_eq!(pubacks(&mut outbox), vec![1, 2, 3]);
+        assert_eq!(broker.waiting_count.load(Ordering::Relaxed), 0);
+        // A read made with the lock free is handled at once, as before, and left to the
+        // reader to time.
+        assert!(broker.packets(conn, &mut vec![publish(4)], Instant::now()));
+        assert_eq!(pubacks(&mut outbox), vec![4]);
+        // The task that handled the three left reads timed their publishes.
+        if let Some(local) = &broker.lock().waited_latency {
+            local.flush();
+        }
+        assert_eq!(latency.get_sample_count(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_reader_finding_too_many_reads_left_waits_for_the_lock() {
+        let broker = SharedBroker::new(Broker::new(BrokerConfig::default(), now()), None);
+        let (conn, mut outbox) = connected(&broker);
+        let count = MAX_WAITING as u16 + 1;
+        let held = broker.lock();
+        std::thread::scope(|s| {
+            let reader = s.spawn(|| {
+                for id in 1..=count {
+                    broker.packets(conn, &mut vec![publish(id)], Instant::now());
+                }
+            });
+            // The last read blocks until the lock is let go, and is handled after the others.
+            while broker.waiting_count.load(Ordering::Relaxed) < MAX_WAITING {
+                std::thread::yield_now();
+            }
+            assert!(!reader.is_finished());
+            drop(held);
+        });
+        assert_eq!(pubacks(&mut outbox), (1..=count).collect::<Vec<_>>());
+    }
 }
