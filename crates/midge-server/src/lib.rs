@@ -54,6 +54,7 @@ mod staging;
 mod storage;
 mod tls;
 mod traffic;
+mod waiting_reads;
 mod writer;
 mod ws_stream;
 mod ws_upgrade;

@@ -5,6 +5,7 @@ use crate::commit_watch::CommitWatch;
 use crate::committer::CommitQueue;
 use crate::connection_handle::{ConnHandle, DrainNotice, Outbound, SendOutcome, WriterWake};
 use crate::staging::{Outlet, Staging};
+use crate::waiting_reads::{WaitingRead, WaitingReads};
 use midge_cluster::{Applied, Inbound, LinkHandler, LinkStats, LinkWake, Links, Remote, Ticket};
 use midge_codec::{Connect, Packet, ReasonCode};
 use midge_core::{
@@ -12,7 +13,7 @@ use midge_core::{
 };
 use parking_lot::{Mutex, MutexGuard};
 use prometheus::local::LocalHistogram;
-use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
@@ -44,9 +45,7 @@ pub(crate) struct SharedBroker {
     next_conn_id: AtomicU64,
     /// Reads left for whoever holds `state` (see [`SharedBroker::packets`]), in the order
     /// they were left.
-    waiting: Mutex<Vec<WaitingRead>>,
-    /// How many reads `waiting` holds; readable without its lock.
-    waiting_count: AtomicUsize,
+    waiting: WaitingReads,
 }
 
 struct State {
@@ -120,8 +119,7 @@ impl SharedBroker {
                 waited_latency: None,
             }),
             next_conn_id: AtomicU64::new(1),
-            waiting: Mutex::new(Vec::new()),
-            waiting_count: AtomicUsize::new(0),
+            waiting: WaitingReads::default(),
         })
     }
 
@@ -392,10 +390,10 @@ impl SharedBroker {
     /// Hands the core a batch of packets from `conn` under one lock acquisition, draining
     /// `packets`. Packets after one that made the core close the connection are discarded.
     ///
-    /// If another task holds the lock, the read is left for it (at most [`MAX_WAITING`] reads
-    /// wait so), and this task goes back to its other work instead of blocking its thread:
-    /// a worker thread waiting for the lock runs no writer meanwhile, which is most of what
-    /// a fan-out's second core has to do. Every lock holder handles the reads left before
+    /// If another task holds the lock, the read is left for it (at most 64 reads wait so),
+    /// and this task goes back to its other work instead of blocking its thread: a worker
+    /// thread waiting for the lock runs no writer meanwhile, which is most of what a
+    /// fan-out's second core has to do. Every lock holder handles the reads left before
     /// anything else, so one connection's reads keep their order, and looks again after
     /// letting go, so none is left behind.
     ///
@@ -411,7 +409,7 @@ impl SharedBroker {
         let guard = match self.state.try_lock() {
             Some(guard) => guard,
             None => {
-                if self.leave(conn, packets, started) {
+                if self.waiting.leave(conn, packets, started) {
                     self.after_unlock();
                     return false;
                 }
@@ -453,35 +451,16 @@ impl SharedBroker {
             guard: Some(guard),
             wakes: Vec::new(),
         };
-        if self.waiting_count.load(Ordering::Relaxed) > 0 {
+        if self.waiting.any() {
             let wakes = self.handle_waiting(&mut held);
             held.wakes.push(wakes);
         }
         held
     }
 
-    /// Leaves `packets` for the lock holder; false if too many reads wait already.
-    fn leave(&self, conn: ConnId, packets: &mut Vec<Packet>, started: Instant) -> bool {
-        let mut waiting = self.waiting.lock();
-        if waiting.len() >= MAX_WAITING {
-            return false;
-        }
-        waiting.push(WaitingRead {
-            conn,
-            packets: std::mem::take(packets),
-            started,
-        });
-        self.waiting_count.store(waiting.len(), Ordering::Relaxed);
-        true
-    }
-
     /// Handles every read left so far, as one batch.
     fn handle_waiting(&self, state: &mut State) -> Wakes {
-        let reads = {
-            let mut waiting = self.waiting.lock();
-            self.waiting_count.store(0, Ordering::Relaxed);
-            std::mem::take(&mut *waiting)
-        };
+        let reads = self.waiting.take();
         let deferring = DeferWakes::start(state);
         let mut timed = Vec::with_capacity(reads.len());
         for WaitingRead {
@@ -518,8 +497,7 @@ impl SharedBroker {
     /// on both sides, either the reader sees the lock free or the holder sees the read.
     fn after_unlock(&self) {
         loop {
-            fence(Ordering::SeqCst);
-            if self.waiting_count.load(Ordering::Relaxed) == 0 {
+            if !self.waiting.any_after_unlock() {
                 return;
             }
             let Some(mut guard) = self.state.try_lock() else {
@@ -736,17 +714,6 @@ impl State {
 /// ([`SharedBroker::packets`]). Should handling a packet panic, dropping it still queues what
 /// was staged, wakes every writer that was queued for and ends the deferral, so later events
 /// are not left queued without a wake-up.
-/// Most reads left waiting for the lock holder; a reader finding this many takes the lock.
-const MAX_WAITING: usize = 64;
-
-/// A client's read left for the lock holder.
-struct WaitingRead {
-    conn: ConnId,
-    packets: Vec<Packet>,
-    /// When the reader handed it over, for `midge_publish_latency_seconds`.
-    started: Instant,
-}
-
 /// The broker's lock, held: wakes writers and handles reads left meanwhile once let go.
 struct Held<'a> {
     shared: &'a SharedBroker,
@@ -956,13 +923,13 @@ mod tests {
                 }
             });
         });
-        assert_eq!(broker.waiting_count.load(Ordering::Relaxed), 3);
+        assert_eq!(broker.waiting.len(), 3);
         assert_eq!(pubacks(&mut outbox), Vec::<u16>::new());
         // Letting go handles them, in the order they were read (MQTT-4.6.0-2: PUBACKs in
         // the order the PUBLISHes were received).
         drop(held);
         assert_eq!(pubacks(&mut outbox), vec![1, 2, 3]);
-        assert_eq!(broker.waiting_count.load(Ordering::Relaxed), 0);
+        assert_eq!(broker.waiting.len(), 0);
         // A read made with the lock free is handled at once, as before, and left to the
         // reader to time.
         assert!(broker.packets(conn, &mut vec![publish(4)], Instant::now()));
@@ -978,7 +945,7 @@ mod tests {
     async fn a_reader_finding_too_many_reads_left_waits_for_the_lock() {
         let broker = SharedBroker::new(Broker::new(BrokerConfig::default(), now()), None);
         let (conn, mut outbox) = connected(&broker);
-        let count = MAX_WAITING as u16 + 1;
+        let count = crate::waiting_reads::MAX_WAITING as u16 + 1;
         let held = broker.lock();
         std::thread::scope(|s| {
             let reader = s.spawn(|| {
@@ -987,7 +954,7 @@ mod tests {
                 }
             });
             // The last read blocks until the lock is let go, and is handled after the others.
-            while broker.waiting_count.load(Ordering::Relaxed) < MAX_WAITING {
+            while broker.waiting.len() < crate::waiting_reads::MAX_WAITING {
                 std::thread::yield_now();
             }
             assert!(!reader.is_finished());
