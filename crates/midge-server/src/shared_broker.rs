@@ -421,16 +421,11 @@ impl SharedBroker {
         // every message of the burst queued and writes them with one syscall, instead of
         // waking for the first and racing the dispatch for the rest.
         let deferring = DeferWakes::start(&mut guard);
-        for packet in packets.drain(..) {
-            if !deferring.0.conns.contains_key(&conn) {
-                break;
-            }
-            deferring.0.handle(Event::Packet { conn, packet });
-        }
+        deferring.0.handle_read(conn, packets.drain(..));
         let wakes = deferring.finish();
         // One batch for the whole read: a client pipelining publishes costs one proposal.
         guard.flush_commits();
-        guard.wakes.push(wakes);
+        guard.wakes.absorb(wakes);
         true
     }
 
@@ -449,11 +444,10 @@ impl SharedBroker {
         let mut held = Held {
             shared: self,
             guard: Some(guard),
-            wakes: Vec::new(),
+            wakes: Wakes::default(),
         };
         if self.waiting.any() {
-            let wakes = self.handle_waiting(&mut held);
-            held.wakes.push(wakes);
+            held.wakes = self.handle_waiting(&mut held);
         }
         held
     }
@@ -461,25 +455,23 @@ impl SharedBroker {
     /// Handles every read left so far, as one batch.
     fn handle_waiting(&self, state: &mut State) -> Wakes {
         let reads = self.waiting.take();
+        let timing = state.waited_latency.is_some();
+        let mut timed = Vec::new();
         let deferring = DeferWakes::start(state);
-        let mut timed = Vec::with_capacity(reads.len());
         for WaitingRead {
             conn,
             packets,
             started,
         } in reads
         {
-            let publishes = packets
-                .iter()
-                .filter(|p| matches!(p, Packet::Publish(_)))
-                .count();
-            timed.push((publishes, started));
-            for packet in packets {
-                if !deferring.0.conns.contains_key(&conn) {
-                    break;
-                }
-                deferring.0.handle(Event::Packet { conn, packet });
+            if timing {
+                let publishes = packets
+                    .iter()
+                    .filter(|p| matches!(p, Packet::Publish(_)))
+                    .count();
+                timed.push((publishes, started));
             }
+            deferring.0.handle_read(conn, packets);
         }
         let wakes = deferring.finish();
         state.flush_commits();
@@ -588,6 +580,17 @@ impl State {
         };
         self.broker.handle(now(), event, &mut self.actions);
         self.dispatch();
+    }
+
+    /// Hands the core one read of `conn`'s, packet by packet; packets after one that made
+    /// the core close the connection are discarded.
+    fn handle_read(&mut self, conn: ConnId, packets: impl IntoIterator<Item = Packet>) {
+        for packet in packets {
+            if !self.conns.contains_key(&conn) {
+                break;
+            }
+            self.handle(Event::Packet { conn, packet });
+        }
     }
 
     /// Carries out the queued actions in order. Actions for connections that are already gone
@@ -719,7 +722,7 @@ struct Held<'a> {
     shared: &'a SharedBroker,
     guard: Option<MutexGuard<'a, State>>,
     /// Wake-ups due once the lock is let go.
-    wakes: Vec<Wakes>,
+    wakes: Wakes,
 }
 
 impl std::ops::Deref for Held<'_> {
@@ -739,9 +742,7 @@ impl std::ops::DerefMut for Held<'_> {
 impl Drop for Held<'_> {
     fn drop(&mut self) {
         drop(self.guard.take());
-        std::mem::take(&mut self.wakes)
-            .into_iter()
-            .for_each(Wakes::wake);
+        std::mem::take(&mut self.wakes).wake();
         self.shared.after_unlock();
     }
 }
@@ -782,6 +783,16 @@ struct Wakes {
 }
 
 impl Wakes {
+    /// Adds `other`'s wake-ups to these.
+    fn absorb(&mut self, other: Wakes) {
+        if self.writers.is_empty() && self.links.is_empty() {
+            *self = other;
+        } else {
+            self.writers.extend(other.writers);
+            self.links.extend(other.links);
+        }
+    }
+
     fn wake(self) {
         self.writers.into_iter().for_each(WriterWake::wake);
         self.links.into_iter().for_each(LinkWake::wake);
