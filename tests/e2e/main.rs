@@ -18,6 +18,7 @@ mod metrics;
 mod mosquitto_clients;
 mod ops;
 mod paho;
+mod parked;
 mod qos;
 mod retained;
 mod retained_bulk;

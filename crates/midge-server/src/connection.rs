@@ -12,6 +12,7 @@ use crate::endpoint::Endpoint;
 use crate::enhanced_auth::{Exchange, Refusal};
 use crate::guard_counters::{Guard, GuardCounters};
 use crate::overload::OverloadGuard;
+use crate::parkable::{Busy, IdleTimer, Next, Park, Parkable};
 use crate::publish_latency::PublishLatency;
 use crate::publish_rate::{Admission, PublishRateGuard, PublishRateLimits};
 use crate::shared_broker::{ConnectOutcome, SharedBroker};
@@ -26,17 +27,19 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
 /// Spare room kept in the read buffer before each read.
 const READ_CHUNK: usize = 8 * 1024;
 
-/// The read buffer of a connection with nothing buffered: an idle connection waits with this
-/// much instead of [`READ_CHUNK`]. Small packets (a PINGREQ, an acknowledgement, a short
-/// PUBLISH) fit it whole; a read that fills it is followed at once by a full-size one.
+/// The read buffer of a connection with nothing buffered: a connection between bursts waits
+/// with this much instead of [`READ_CHUNK`] (and a parked one with none: it reads into this
+/// much stack). Small packets (a PINGREQ, an acknowledgement, a short PUBLISH) fit it whole; a
+/// read that fills it is followed at once by a full-size one.
 const IDLE_READ: usize = 256;
 
 /// How long a closing connection may take to flush its last packets before its writer is
@@ -54,6 +57,10 @@ pub(crate) struct ConnectionSettings {
     pub(crate) max_pending_bytes: usize,
     /// `midge_publish_latency_seconds`; each connection observes it through a local copy.
     pub(crate) publish_latency: prometheus::Histogram,
+    /// `midge_connections_parked{side="read"}`: sessions whose reading half is parked.
+    pub(crate) parked_readers: prometheus::IntGauge,
+    /// `midge_connections_parked{side="write"}`: writers that are parked.
+    pub(crate) parked_writers: prometheus::IntGauge,
 }
 
 /// An accepted connection, its transport handshake done, that has not been served yet.
@@ -99,6 +106,14 @@ enum End {
     /// A v5 client published faster than its rate, with `publish_rate_action = "disconnect"`.
     OverRate,
     WriterEnded(Result<io::Result<WriterExit>, tokio::task::JoinError>),
+}
+
+/// How a session's busy phase ended.
+enum Loop {
+    /// The session is over.
+    End(End),
+    /// The connection has been quiet for a while: park it.
+    Quiet,
 }
 
 /// What decoding the buffered bytes found besides complete packets.
@@ -220,6 +235,10 @@ impl Connection {
                 // and refuses its CONNECT if shutdown came first. So the session does not
                 // listen for it, and an idle connection holds no receiver and no future for it.
                 drop(shutdown);
+                // Boxed: most connections have no rate limit, and every one would carry its
+                // size.
+                let rate =
+                    PublishRateGuard::new(&publish_rate, crate::shared_broker::now()).map(Box::new);
                 let mut session = Session {
                     id,
                     peer,
@@ -228,6 +247,7 @@ impl Connection {
                     reader,
                     buf,
                     publish_rate,
+                    rate,
                     counters,
                 };
                 let opening = Opening {
@@ -237,7 +257,12 @@ impl Connection {
                     auth,
                 };
                 let live = session.start(opening).await?;
-                Some(Box::pin(session.run(live)))
+                let parked = session.settings.parked_readers.clone();
+                Some(Box::pin(Parkable::busy(
+                    Serving { session, live },
+                    Woken::Read,
+                    parked,
+                )))
             }
             Err(why) => {
                 if let NoSession::Decode {
@@ -388,25 +413,102 @@ struct Session<R> {
     /// Holds bytes received after the CONNECT too: clients may pipeline packets behind it.
     buf: BytesMut,
     publish_rate: PublishRateLimits,
+    /// `publish_rate`'s bucket, if it sets a limit; kept while parked, so going quiet for a
+    /// moment does not refill it.
+    rate: Option<Box<PublishRateGuard>>,
     counters: Arc<GuardCounters>,
 }
 
-impl<R: AsyncRead + Unpin> Session<R> {
-    /// Serves the session until it ends, then closes the connection.
+/// A running session between its busy phases: all a quiet connection's reading side holds.
+struct Serving<R> {
+    session: Session<R>,
+    live: Live,
+}
+
+/// What ended a parked session's idle spell.
+enum Woken {
+    /// Bytes arrived (they are in the session's buffer).
+    Read,
+    /// The session is over.
+    End(End),
+}
+
+impl<R: AsyncRead + Send + Sync + Unpin + 'static> Park for Serving<R> {
+    type Wake = Woken;
+    type Output = ();
+
+    /// Polls what the read loop selects over, in its order: a close by the broker, the writer
+    /// ending, then the socket, which is read into the stack so a parked session holds no
+    /// buffer.
+    fn poll_wake(&mut self, cx: &mut Context<'_>) -> Poll<Woken> {
+        let live = &mut self.live;
+        if live.own.poll_close_requested(cx).is_ready() {
+            return Poll::Ready(Woken::End(End::ClosedByBroker));
+        }
+        if !live.writer_done {
+            if let Poll::Ready(res) = Pin::new(&mut live.writer_task).poll(cx) {
+                live.writer_done = true;
+                return Poll::Ready(Woken::End(End::WriterEnded(res)));
+            }
+        }
+        let mut chunk = [0u8; IDLE_READ];
+        let mut read = ReadBuf::new(&mut chunk);
+        let session = &mut self.session;
+        match Pin::new(&mut session.reader).poll_read(cx, &mut read) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(err)) => Poll::Ready(Woken::End(End::Io(err))),
+            Poll::Ready(Ok(())) if read.filled().is_empty() => Poll::Ready(Woken::End(End::Eof)),
+            Poll::Ready(Ok(())) => {
+                session.buf = BytesMut::with_capacity(IDLE_READ);
+                session.buf.extend_from_slice(read.filled());
+                Poll::Ready(Woken::Read)
+            }
+        }
+    }
+
+    fn resume(self, wake: Woken) -> Busy<Self, ()> {
+        let Serving { session, live } = self;
+        let first = match wake {
+            Woken::Read => None,
+            Woken::End(end) => Some(end),
+        };
+        Box::pin(session.run(live, first))
+    }
+}
+
+impl<R: AsyncRead + Send + Sync + Unpin + 'static> Session<R> {
+    /// Serves the session until it ends, then closes the connection; or, once the connection
+    /// has been quiet for [`crate::parkable::IDLE_AFTER`], returns it to be parked. `first`,
+    /// if set, is how a parked session ended.
     ///
     /// The end is boxed apart from the read loop, and the start is part of the CONNECT stage
     /// (`Connection::open`): their state (a request to a peer for the session, the close
-    /// timer, the log lines) is needed once, and inline it would be part of every session's
-    /// for its whole life.
+    /// timer, the log lines) is needed once, and inline it would be part of every busy phase.
     ///
     /// Not an `async fn`: one moves its arguments from the future's captures into locals,
-    /// and both stay in its state, so the session's fields would be in every connection's
-    /// memory twice. An `async move` block uses its captures in place.
+    /// and both stay in its state, so the session's fields would be in its memory twice. An
+    /// `async move` block uses its captures in place.
     #[allow(clippy::manual_async_fn)]
-    fn run(mut self, mut live: Live) -> impl Future<Output = ()> {
+    fn run(
+        mut self,
+        mut live: Live,
+        first: Option<End>,
+    ) -> impl Future<Output = Next<Serving<R>, ()>> + Send {
         async move {
-            let end = self.read_loop(&mut live).await;
+            let end = match first {
+                Some(end) => end,
+                None => match self.read_loop(&mut live).await {
+                    Loop::End(end) => end,
+                    Loop::Quiet => {
+                        return Next::Park(Serving {
+                            session: self,
+                            live,
+                        })
+                    }
+                },
+            };
             Box::pin(self.end(live, end)).await;
+            Next::Done(())
         }
     }
 
@@ -448,7 +550,8 @@ impl<R: AsyncRead + Unpin> Session<R> {
             self.broker.commit_watch(),
         );
         let own = handle.clone();
-        let mut writer_task = tokio::spawn(ConnWriter::new(writer, outbox, version).run());
+        let parked = self.settings.parked_writers.clone();
+        let mut writer_task = tokio::spawn(ConnWriter::new(writer, outbox, version).run(parked));
 
         if refused.is_none() {
             self.broker.fetch_session(&connect).await;
@@ -551,14 +654,13 @@ impl<R: AsyncRead + Unpin> Session<R> {
         }
     }
 
-    /// Reads, decodes and hands packets to the core until something ends the session.
-    async fn read_loop(&mut self, live: &mut Live) -> End {
+    /// Reads, decodes and hands packets to the core until something ends the session, or
+    /// the connection has been quiet for a while with nothing buffered.
+    async fn read_loop(&mut self, live: &mut Live) -> Loop {
         let version = live.version;
         let mut packets = Vec::new();
         let mut latency = PublishLatency::new(&self.settings.publish_latency);
-        // Boxed: most connections have no rate limit, and every one would carry its size.
-        let mut rate =
-            PublishRateGuard::new(&self.publish_rate, crate::shared_broker::now()).map(Box::new);
+        let mut quiet = IdleTimer::new();
         // v3 has no way to say why it is disconnected, so it is always throttled.
         let disconnect_over_rate =
             self.publish_rate.action == PublishRateAction::Disconnect && version.is_v5();
@@ -571,7 +673,7 @@ impl<R: AsyncRead + Unpin> Session<R> {
                 version,
                 self.settings.max_packet_size,
                 &mut packets,
-                rate.as_deref_mut(),
+                self.rate.as_deref_mut(),
             );
             if matches!(decoded, Decoded::OverRate(_)) && disconnect_over_rate {
                 // The PUBLISH that went over is not processed.
@@ -589,11 +691,11 @@ impl<R: AsyncRead + Unpin> Session<R> {
             }
             match decoded {
                 Decoded::NeedMore => throttled = false,
-                Decoded::Disconnect => return End::ClientDisconnect,
-                Decoded::Error(err) => return End::Decode(err),
+                Decoded::Disconnect => return Loop::End(End::ClientDisconnect),
+                Decoded::Error(err) => return Loop::End(End::Decode(err)),
                 Decoded::OverRate(_) if disconnect_over_rate => {
                     self.counters.count(Guard::PublishRateDisconnected);
-                    return End::OverRate;
+                    return Loop::End(End::OverRate);
                 }
                 Decoded::OverRate(pause) => {
                     // Counted once per stretch of throttling, not once per pause.
@@ -610,10 +712,10 @@ impl<R: AsyncRead + Unpin> Session<R> {
                     // timer is boxed so that every connection's state does not carry one.
                     tokio::select! {
                         biased;
-                        _ = live.own.close_requested() => return End::ClosedByBroker,
+                        _ = live.own.close_requested() => return Loop::End(End::ClosedByBroker),
                         res = &mut live.writer_task, if !live.writer_done => {
                             live.writer_done = true;
-                            return End::WriterEnded(res);
+                            return Loop::End(End::WriterEnded(res));
                         }
                         _ = Box::pin(tokio::time::sleep(pause)) => {}
                     }
@@ -634,16 +736,22 @@ impl<R: AsyncRead + Unpin> Session<R> {
             tokio::select! {
                 // Closing wins over reading: once the core closed us, no more input is fed.
                 biased;
-                _ = live.own.close_requested() => return End::ClosedByBroker,
+                _ = live.own.close_requested() => return Loop::End(End::ClosedByBroker),
                 res = &mut live.writer_task, if !live.writer_done => {
                     live.writer_done = true;
-                    return End::WriterEnded(res);
+                    return Loop::End(End::WriterEnded(res));
                 }
                 res = self.reader.read_buf(&mut self.buf) => match res {
-                    Ok(0) => return End::Eof,
-                    Ok(_) => {}
-                    Err(err) => return End::Io(err),
+                    Ok(0) => return Loop::End(End::Eof),
+                    Ok(_) => quiet.touch(),
+                    Err(err) => return Loop::End(End::Io(err)),
                 },
+                _ = quiet.idle(), if idle => {
+                    // Nothing read for a whole period and nothing buffered: park, with no
+                    // buffer and no future (the payloads keep their slices of this one).
+                    self.buf = BytesMut::new();
+                    return Loop::Quiet;
+                }
             }
             if idle && self.buf.len() == self.buf.capacity() {
                 // The small buffer filled up, so more is probably waiting: take what is there

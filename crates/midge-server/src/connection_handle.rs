@@ -2,10 +2,11 @@
 
 use crate::commit_watch::CommitWatch;
 use crate::outbound_queue::{queue, QueueRx, QueueTx, QueueWake};
+use futures_util::task::AtomicWaker;
 use midge_codec::{Packet, QoS};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use tokio::sync::Notify;
+use std::task::{Context, Poll};
 
 /// What a connection's writer task is asked to do, in order.
 // `Close` is sent once per connection; boxing `Packet` to shrink the enum would instead cost an
@@ -79,9 +80,12 @@ struct Shared {
     max_pending_bytes: usize,
     /// QoS 0 publishes dropped by that guard over the connection's life.
     dropped_qos0: AtomicU64,
-    /// Wakes the connection's reader when the connection must close, so it stops reading even
-    /// if the writer is stuck behind a client that does not read.
-    close_requested: Notify,
+    /// Set when the connection must close: the reader stops reading then, even if the writer
+    /// is stuck behind a client that does not read.
+    close_requested: AtomicBool,
+    /// The reader, woken when `close_requested` is set. A waker slot rather than a future, so
+    /// a parked reader waits with no future at all.
+    reader: AtomicWaker,
     /// How logs name the client (its client id as sent in CONNECT, or its address).
     label: Box<str>,
 }
@@ -116,7 +120,8 @@ impl ConnHandle {
             pending_qos0: AtomicUsize::new(0),
             max_pending_bytes,
             dropped_qos0: AtomicU64::new(0),
-            close_requested: Notify::new(),
+            close_requested: AtomicBool::new(false),
+            reader: AtomicWaker::new(),
             label: label.into(),
         });
         let handle = ConnHandle {
@@ -229,12 +234,28 @@ impl ConnHandle {
 
     /// Wakes the reader to stop reading (the `Close` itself is queued by the caller).
     pub(crate) fn request_close(&self) {
-        self.shared.close_requested.notify_one();
+        self.shared.close_requested.store(true, Ordering::Release);
+        self.shared.reader.wake();
     }
 
     /// Completes once [`ConnHandle::close`] was called on any clone (including before this).
     pub(crate) async fn close_requested(&self) {
-        self.shared.close_requested.notified().await;
+        std::future::poll_fn(|cx| self.poll_close_requested(cx)).await;
+    }
+
+    /// Ready once [`ConnHandle::close`] was called on any clone; until then, registers `cx`
+    /// to be woken when it is. Only the connection's reader waits for this.
+    pub(crate) fn poll_close_requested(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.shared.close_requested.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        // Registered before looking again: a close after the look below wakes this waker.
+        self.shared.reader.register(cx.waker());
+        if self.shared.close_requested.load(Ordering::Acquire) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 }
 

@@ -41,6 +41,7 @@ mod live_limits;
 mod logging;
 mod outbound_queue;
 mod overload;
+mod parkable;
 mod passwd;
 mod peer_identity;
 mod publish_latency;

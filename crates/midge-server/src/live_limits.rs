@@ -104,6 +104,9 @@ pub(crate) fn test_settings(config: &crate::Config) -> ConnectionSettings {
             "test",
         ))
         .expect("valid histogram"),
+        parked_readers: prometheus::IntGauge::new("test_parked_read", "test").expect("valid gauge"),
+        parked_writers: prometheus::IntGauge::new("test_parked_write", "test")
+            .expect("valid gauge"),
     }
 }
 

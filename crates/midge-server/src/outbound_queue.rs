@@ -10,10 +10,11 @@
 //! a burst every few milliseconds (a fan-out subscriber) allocates once per burst instead of
 //! growing the buffer by doubling, each step a copy of everything queued.
 
+use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::Arc;
-use tokio::sync::Notify;
+use std::task::{Context, Poll};
 
 /// The largest batch a queue remembers to make room for after a sleep.
 const MAX_HINT: usize = 256;
@@ -33,8 +34,9 @@ struct State<T> {
 #[derive(Debug)]
 struct Shared<T> {
     state: Mutex<State<T>>,
-    /// Signalled when the queue goes from empty to not empty, or the last sender goes.
-    ready: Notify,
+    /// Woken when the queue goes from empty to not empty, or the last sender goes. A waker
+    /// slot rather than a future, so a parked writer waits with no future at all.
+    ready: AtomicWaker,
 }
 
 /// Ends the queue for the receiver when the last sender clone is dropped.
@@ -44,7 +46,7 @@ struct SenderGuard<T>(Arc<Shared<T>>);
 impl<T> Drop for SenderGuard<T> {
     fn drop(&mut self) {
         self.0.state.lock().senders_gone = true;
-        self.0.ready.notify_one();
+        self.0.ready.wake();
     }
 }
 
@@ -75,7 +77,7 @@ pub(crate) fn queue<T>() -> (QueueTx<T>, QueueRx<T>) {
             receiver_gone: false,
             senders_gone: false,
         }),
-        ready: Notify::new(),
+        ready: AtomicWaker::new(),
     });
     let tx = QueueTx(Arc::new(SenderGuard(shared.clone())));
     let rx = QueueRx {
@@ -92,7 +94,7 @@ pub(crate) struct QueueWake<T>(Arc<Shared<T>>);
 impl<T> QueueWake<T> {
     /// Wakes the receiver (at once if it sleeps, else on its next wait).
     pub(crate) fn wake(self) {
-        self.0.ready.notify_one();
+        self.0.ready.wake();
     }
 }
 
@@ -153,23 +155,30 @@ impl<T> QueueTx<T> {
 impl<T> QueueRx<T> {
     /// The next item, waiting for one; `None` once every sender is gone and nothing is left.
     pub(crate) async fn recv(&mut self) -> Option<T> {
-        loop {
-            if let Some(item) = self.try_recv() {
-                return Some(item);
-            }
-            {
-                let mut state = self.shared.state.lock();
-                if state.senders_gone && state.items.is_empty() {
-                    return None;
-                }
-                if state.items.is_empty() {
-                    // Going to sleep: hold no memory while idle.
-                    state.items = VecDeque::new();
-                    self.local = VecDeque::new();
-                }
-            }
-            self.shared.ready.notified().await;
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// The next item, or registers `cx` to be woken when one is queued (or the last sender
+    /// goes); `Ready(None)` once every sender is gone and nothing is left.
+    pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        if let Some(item) = self.try_recv() {
+            return Poll::Ready(Some(item));
         }
+        // Registered before looking again: a push after the look below wakes this waker.
+        self.shared.ready.register(cx.waker());
+        {
+            let mut state = self.shared.state.lock();
+            if state.items.is_empty() {
+                if state.senders_gone {
+                    return Poll::Ready(None);
+                }
+                // Going to sleep: hold no memory while idle.
+                state.items = VecDeque::new();
+                self.local = VecDeque::new();
+                return Poll::Pending;
+            }
+        }
+        Poll::Ready(self.try_recv())
     }
 
     /// The next item if one is queued now.

@@ -145,6 +145,7 @@ impl Server {
             broker.set_authorizer(Some(acl));
         }
         broker.set_publish_latency(metrics.publish_latency());
+        let (parked_readers, parked_writers) = metrics.parked();
         let limits = LiveLimits::new(
             &config.limits,
             ConnectionSettings {
@@ -152,6 +153,8 @@ impl Server {
                 max_packet_size: config.broker.max_packet_size,
                 max_pending_bytes: config.limits.max_pending_bytes,
                 publish_latency: metrics.publish_latency().clone(),
+                parked_readers,
+                parked_writers,
             },
         );
         let counters = Arc::new(GuardCounters::default());

@@ -3,11 +3,13 @@
 
 use crate::commit_watch::{CommitFailed, CommitStatus};
 use crate::connection_handle::{qos0_cost, DrainNotice, Outbound, Outbox};
+use crate::parkable::{Busy, IdleTimer, Next, Park, Parkable};
 use bytes::BytesMut;
 use midge_codec::{ConnAck, Disconnect, Packet, ProtocolVersion, ReasonCode};
-use std::future::Future;
+use prometheus::IntGauge;
 use std::io;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 /// Stop gathering more packets into one write once this many bytes are encoded: big enough that
@@ -54,7 +56,7 @@ pub(crate) struct ConnWriter<W> {
     last_write: usize,
 }
 
-impl<W: AsyncWrite + Unpin> ConnWriter<W> {
+impl<W: AsyncWrite + Send + Unpin + 'static> ConnWriter<W> {
     /// A writer encoding for a `version` connection.
     pub(crate) fn new(socket: W, outbox: Outbox, version: ProtocolVersion) -> Self {
         ConnWriter {
@@ -77,15 +79,32 @@ impl<W: AsyncWrite + Unpin> ConnWriter<W> {
     /// acknowledgement and everything after it are dropped and the connection is closed (see
     /// [`ConnWriter::give_up`]).
     ///
-    /// Not an `async fn`, for the reason given at `Session::run`: the writer's fields would be
-    /// in its task's state twice.
-    #[allow(clippy::manual_async_fn)]
-    pub(crate) fn run(mut self) -> impl Future<Output = io::Result<WriterExit>> {
-        async move { self.serve().await }
+    /// The writer starts parked, and parks again whenever its queue stays empty for
+    /// [`crate::parkable::IDLE_AFTER`]: a quiet connection's writer task holds the writer's
+    /// fields and no future (see [`Parkable`]).
+    /// `parked` counts parked writers.
+    pub(crate) fn run(self, parked: IntGauge) -> Parkable<Self> {
+        Parkable::parked(self, parked)
     }
 
-    async fn serve(&mut self) -> io::Result<WriterExit> {
-        while let Some(first) = self.outbox.rx.recv().await {
+    /// Writes `first` and whatever follows it until the queue stays empty for a while
+    /// (`None`: park), or the writer is done.
+    async fn serve(&mut self, first: Outbound) -> Option<io::Result<WriterExit>> {
+        let mut idle = IdleTimer::new();
+        let mut next = Some(first);
+        loop {
+            let first = match next.take() {
+                Some(item) => item,
+                None => tokio::select! {
+                    biased;
+                    item = self.outbox.rx.recv() => match item {
+                        Some(item) => item,
+                        None => return Some(self.shut().await),
+                    },
+                    _ = idle.idle() => return None,
+                },
+            };
+            idle.touch();
             if self.buf.capacity() == 0 {
                 self.buf.reserve(self.last_write);
             }
@@ -98,7 +117,9 @@ impl<W: AsyncWrite + Unpin> ConnWriter<W> {
                     None => break,
                 }
             }
-            self.write_buffered().await?;
+            if let Err(err) = self.write_buffered().await {
+                return Some(Err(err));
+            }
             // Only now has the backlog left us; counting it down earlier would let a client
             // that does not read accumulate unbounded bytes in the kernel-bound buffer.
             self.outbox
@@ -110,11 +131,11 @@ impl<W: AsyncWrite + Unpin> ConnWriter<W> {
                         self.buf = BytesMut::new();
                     }
                 }
-                Step::Close => break,
+                Step::Close => return Some(self.shut().await),
                 Step::Drained(notice) => notice.notify(),
                 // The waits below, and giving up, are boxed: inline, their state would be
-                // part of every connection's writer task for its whole life, idle or not
-                // (the two waits alone took the writer's future from 400 to 520 bytes).
+                // part of every busy writer's future (the two waits alone took it from 400
+                // to 520 bytes).
                 Step::Gate(tickets) => {
                     for ticket in tickets {
                         if !Box::pin(ticket.wait()).await {
@@ -123,7 +144,7 @@ impl<W: AsyncWrite + Unpin> ConnWriter<W> {
                             let failed = CommitFailed {
                                 reason: ReasonCode::ServerUnavailable,
                             };
-                            return Ok(Box::pin(self.give_up(failed)).await);
+                            return Some(Ok(Box::pin(self.give_up(failed)).await));
                         }
                     }
                 }
@@ -133,11 +154,15 @@ impl<W: AsyncWrite + Unpin> ConnWriter<W> {
                         None => Ok(()),
                     };
                     if let Err(failed) = waited {
-                        return Ok(Box::pin(self.give_up(failed)).await);
+                        return Some(Ok(Box::pin(self.give_up(failed)).await));
                     }
                 }
             }
         }
+    }
+
+    /// Shuts the socket down after a clean end.
+    async fn shut(&mut self) -> io::Result<WriterExit> {
         self.socket.shutdown().await?;
         Ok(WriterExit::Closed)
     }
@@ -235,6 +260,29 @@ impl<W: AsyncWrite + Unpin> ConnWriter<W> {
     }
 }
 
+impl<W: AsyncWrite + Send + Unpin + 'static> Park for ConnWriter<W> {
+    /// The first item queued after the idle spell; `None` once every sender is gone.
+    type Wake = Option<Outbound>;
+    type Output = io::Result<WriterExit>;
+
+    fn poll_wake(&mut self, cx: &mut Context<'_>) -> Poll<Option<Outbound>> {
+        self.outbox.rx.poll_recv(cx)
+    }
+
+    fn resume(mut self, first: Option<Outbound>) -> Busy<Self, io::Result<WriterExit>> {
+        Box::pin(async move {
+            let done = match first {
+                Some(first) => self.serve(first).await,
+                None => Some(self.shut().await),
+            };
+            match done {
+                Some(exit) => Next::Done(exit),
+                None => Next::Park(self),
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,7 +306,8 @@ mod tests {
         fn new(version: ProtocolVersion, commits: &CommitWatch) -> Pipe {
             let (handle, outbox) = ConnHandle::new(1 << 20, "c", Some(commits.clone()));
             let (server, client) = tokio::io::duplex(64 * 1024);
-            let task = tokio::spawn(ConnWriter::new(server, outbox, version).run());
+            let parked = IntGauge::new("t_parked", "t").expect("valid gauge");
+            let task = tokio::spawn(ConnWriter::new(server, outbox, version).run(parked));
             Pipe {
                 handle,
                 client,

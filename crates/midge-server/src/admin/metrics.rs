@@ -2,7 +2,7 @@
 
 use prometheus::core::Collector;
 use prometheus::{
-    exponential_buckets, Encoder, Histogram, HistogramOpts, IntGauge, Opts, Registry,
+    exponential_buckets, Encoder, Histogram, HistogramOpts, IntGauge, IntGaugeVec, Opts, Registry,
 };
 
 /// The registry every part of the server registers its metrics in, passed down from
@@ -14,6 +14,7 @@ pub(crate) struct Metrics {
     registry: Registry,
     publish_latency: Histogram,
     forward_latency: Histogram,
+    parked: IntGaugeVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -50,13 +51,23 @@ impl Metrics {
                 .const_label("version", version),
         )?;
         build.set(1);
+        let parked = IntGaugeVec::new(
+            Opts::new(
+                "midge_connections_parked",
+                "Client connections whose reading (side=\"read\") or writing (side=\"write\") \
+                 half is parked: quiet for 0.1 s or more, it holds no buffer and no future.",
+            ),
+            &["side"],
+        )?;
         registry.register(Box::new(publish_latency.clone()))?;
         registry.register(Box::new(forward_latency.clone()))?;
         registry.register(Box::new(build))?;
+        registry.register(Box::new(parked.clone()))?;
         Ok(Metrics {
             registry,
             publish_latency,
             forward_latency,
+            parked,
         })
     }
 
@@ -68,6 +79,14 @@ impl Metrics {
     /// `midge_publish_latency_seconds`; connection tasks observe it through a local copy.
     pub(crate) fn publish_latency(&self) -> &Histogram {
         &self.publish_latency
+    }
+
+    /// `midge_connections_parked{side="read"}` and `{side="write"}`, kept by the connections.
+    pub(crate) fn parked(&self) -> (IntGauge, IntGauge) {
+        (
+            self.parked.with_label_values(&["read"]),
+            self.parked.with_label_values(&["write"]),
+        )
     }
 
     /// `midge_forward_latency_seconds`, observed by the broker links.

@@ -432,6 +432,7 @@ mod tests {
                 "midge_publish_latency_seconds",
                 "midge_forward_latency_seconds",
                 "midge_build_info",
+                "midge_connections_parked",
             ])
             .collect();
         for (file, text) in [
