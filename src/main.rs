@@ -9,6 +9,13 @@ use midge_server::{
 use std::process::ExitCode;
 use std::time::Duration;
 
+/// mimalloc rather than the system allocator: the broker allocates and frees many small blocks
+/// from several threads (packets, queue entries, per-connection state), and glibc's malloc
+/// kept about 0.7 KiB more per idle connection after a burst of connects and was slower on
+/// every multi-connection QoS 1 scenario (`docs/benchmarks.md`, tenth session).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
