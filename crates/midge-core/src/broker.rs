@@ -92,7 +92,7 @@ pub struct BrokerStats {
 pub struct Broker {
     pub(crate) config: BrokerConfig,
     pub(crate) started: Instant,
-    pub(crate) conns: IntMap<ConnId, Connection>,
+    pub(crate) conns: IntMap<ConnId, Box<Connection>>,
     pub(crate) sessions: SessionStore,
     pub(crate) subs: SubTree,
     pub(crate) shared: SharedGroups,
@@ -363,7 +363,10 @@ impl Broker {
         let Some(session) = self.sessions.get_mut(idx) else {
             return;
         };
-        let conn = session.conn.and_then(|c| self.conns.get_mut(&c));
+        let conn = session
+            .conn
+            .and_then(|c| self.conns.get_mut(&c))
+            .map(|c| &mut **c);
         let mut ob = Self::outbox(now, out, &mut self.counters, &self.config);
         session.deliver(conn, message, &mut ob);
     }

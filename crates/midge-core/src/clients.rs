@@ -38,7 +38,7 @@ impl Broker {
                     },
                     username: session.username.as_deref().map(str::to_string),
                     persistent: session.is_persistent(),
-                    subscriptions: session.subscriptions.len(),
+                    subscriptions: session.subscriptions.get().map_or(0, |held| held.len()),
                     pending_messages: session.inflight.len() + session.queue.len(),
                 })
             })

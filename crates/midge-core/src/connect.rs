@@ -230,7 +230,7 @@ impl Broker {
         if let Some(deadline) = conn.keep_alive_deadline() {
             self.keep_alive.push(deadline, conn_id);
         }
-        self.conns.insert(conn_id, conn);
+        self.conns.insert(conn_id, Box::new(conn));
         self.max_connected = self.max_connected.max(self.conns.len() as u64);
         self.counters.connects += 1;
 

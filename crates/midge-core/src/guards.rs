@@ -85,9 +85,8 @@ impl Broker {
         self.conns
             .get(&conn)
             .and_then(|c| self.sessions.get(c.session))
-            .map_or((0, false), |s| {
-                (s.subscriptions.len(), s.subscriptions.contains_key(filter))
-            })
+            .and_then(|s| s.subscriptions.get())
+            .map_or((0, false), |held| (held.len(), held.contains_key(filter)))
     }
 }
 

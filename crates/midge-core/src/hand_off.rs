@@ -63,7 +63,7 @@ impl Broker {
             will,
             connected: false,
         }];
-        for (filter, subscription) in &session.subscriptions {
+        for (filter, subscription) in session.subscriptions.get().into_iter().flatten() {
             ops.push(DurableOp::SubscriptionPut {
                 client_id: client_id.clone(),
                 filter: filter.clone(),
@@ -92,7 +92,7 @@ impl Broker {
                 state: MessageState::Queued,
             });
         }
-        for &packet_id in &session.awaiting_pubrel {
+        for &packet_id in session.awaiting_pubrel.get().into_iter().flatten() {
             ops.push(DurableOp::Qos2ReceivedPut {
                 client_id: client_id.clone(),
                 packet_id,

@@ -119,7 +119,11 @@ impl Broker {
         let Some(session) = self.sessions.get_mut(idx) else {
             return;
         };
-        if session.awaiting_pubrel.contains(&packet_id) {
+        if session
+            .awaiting_pubrel
+            .get()
+            .is_some_and(|ids| ids.contains(&packet_id))
+        {
             // Until PUBREL, a PUBLISH with the same id is acknowledged again but not delivered
             // onward a second time (MQTT-4.3.3-10 in v5; 4.3.3 Method B in 3.1.1).
             let packet = ack_packet(AckKind::PubRec, packet_id, ReasonCode::Success);
@@ -131,7 +135,8 @@ impl Broker {
             out.push(self.ack_action(conn_id, packet, false));
             return;
         }
-        if v5 && session.awaiting_pubrel.len() >= usize::from(self.config.receive_maximum) {
+        let awaiting = session.awaiting_pubrel.get().map_or(0, |ids| ids.len());
+        if v5 && awaiting >= usize::from(self.config.receive_maximum) {
             self.guard_counters.receive_maximum_exceeded += 1;
             return self.close_with(now, conn_id, ReasonCode::ReceiveMaximumExceeded, out);
         }
@@ -139,7 +144,7 @@ impl Broker {
         // the two, the client's re-sent PUBLISH is routed again rather than lost.
         let copies = self.publish_message(now, Some(idx), publish, out);
         if let Some(session) = self.sessions.get_mut(idx) {
-            session.awaiting_pubrel.insert(packet_id);
+            session.awaiting_pubrel.make_mut().insert(packet_id);
             if self.config.durable && session.is_persistent() {
                 let op = DurableOp::Qos2ReceivedPut {
                     client_id: session.client_id.clone(),
@@ -210,7 +215,11 @@ impl Broker {
             AckKind::PubComp => session.inflight.on_pubcomp(id),
             AckKind::PubRel => {
                 // Forget the id and complete (MQTT-4.3.3-11); unknown ids get 0x92 in v5.
-                let reason = if session.awaiting_pubrel.remove(&id) {
+                let released = session
+                    .awaiting_pubrel
+                    .get_mut()
+                    .is_some_and(|ids| ids.remove(&id));
+                let reason = if released {
                     if session.persists(&ob) {
                         ob.persist(DurableOp::Qos2ReceivedDelete {
                             client_id: session.client_id.clone(),

@@ -35,6 +35,7 @@ mod lifecycle;
 mod local_routes;
 mod message;
 mod offline_queue;
+mod on_demand;
 mod persist;
 mod remote_routes;
 mod replay;

@@ -133,10 +133,11 @@ impl Broker {
     /// Removes the session in slot `idx` and all its subscriptions.
     pub(crate) fn remove_session(&mut self, idx: SessionIdx) -> Option<Session> {
         let session = self.sessions.remove(idx)?;
-        for filter in session.subscriptions.keys() {
+        let held = session.subscriptions.get().into_iter().flatten();
+        for (filter, _) in held {
             self.drop_subscription(idx, filter);
         }
-        self.subscription_count -= session.subscriptions.len() as u64;
+        self.subscription_count -= session.subscriptions.get().map_or(0, |held| held.len()) as u64;
         Some(session)
     }
 

@@ -10,6 +10,7 @@
 //! sent as it is now, one removed is not sent, and none is sent twice.
 
 use crate::message::Message;
+use crate::on_demand::OnDemand;
 use crate::router::set_identifiers;
 use crate::session_store::SessionIdx;
 use crate::{Action, Broker};
@@ -31,10 +32,11 @@ struct Pending {
     after: Option<Box<str>>,
 }
 
-/// The retained messages a session still owes its client, oldest subscription first.
+/// The retained messages a session still owes its client, oldest subscription first. Only a
+/// session in the middle of a replay holds a box.
 #[derive(Debug, Default)]
 pub struct RetainedReplay {
-    pending: VecDeque<Pending>,
+    pending: OnDemand<VecDeque<Pending>>,
     /// A `NotifyDrained` is outstanding: QoS 0 messages wait for its `Event::Drained`.
     awaiting_drain: bool,
 }
@@ -42,7 +44,7 @@ pub struct RetainedReplay {
 impl RetainedReplay {
     /// True when nothing is owed.
     pub fn is_empty(&self) -> bool {
-        self.pending.is_empty()
+        self.pending.get().is_none_or(VecDeque::is_empty)
     }
 
     /// The connection went away: an outstanding `NotifyDrained` will never be answered.
@@ -52,7 +54,7 @@ impl RetainedReplay {
 
     /// Owes the client the retained messages matching `filter`.
     pub(crate) fn push(&mut self, filter: &str, granted: QoS, identifier: Option<u32>) {
-        self.pending.push_back(Pending {
+        self.pending.make_mut().push_back(Pending {
             filter: filter.into(),
             granted,
             identifier,
@@ -72,9 +74,9 @@ impl Broker {
         let Some(conn) = session.conn.and_then(|c| self.conns.get(&c)) else {
             return;
         };
-        if session.replay.is_empty() {
+        let Some(owed) = session.replay.pending.get() else {
             return;
-        }
+        };
         let conn_id = conn.id;
         // QoS 1/2 only into free inflight slots, and not past live messages already queued.
         let mut window = if session.queue.is_empty() {
@@ -91,7 +93,7 @@ impl Broker {
         let mut finished = 0;
         let mut qos0_full = false;
         let mut stopped_after = None;
-        for pending in &session.replay.pending {
+        for pending in owed {
             let mut last: Option<Box<str>> = None;
             let flow = self.retained.for_each_match_after(
                 &pending.filter,
@@ -137,11 +139,13 @@ impl Broker {
         let Some(session) = self.sessions.get_mut(idx) else {
             return;
         };
-        session.replay.pending.drain(..finished);
-        if let (Some(Some(last)), Some(cursor)) =
-            (stopped_after, session.replay.pending.front_mut())
-        {
-            cursor.after = Some(last);
+        if let Some(owed) = session.replay.pending.get_mut() {
+            owed.drain(..finished);
+            match (stopped_after, owed.front_mut()) {
+                (Some(Some(last)), Some(cursor)) => cursor.after = Some(last),
+                (_, None) => session.replay.pending.clear(),
+                _ => {}
+            }
         }
         if qos0_full && !session.replay.awaiting_drain {
             session.replay.awaiting_drain = true;

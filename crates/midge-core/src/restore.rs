@@ -50,7 +50,9 @@ impl Broker {
             }
             session.next_seq = session.next_seq.max(seq.saturating_add(1));
         }
-        session.awaiting_pubrel.extend(r.qos2_received);
+        if !r.qos2_received.is_empty() {
+            session.awaiting_pubrel.make_mut().extend(r.qos2_received);
+        }
 
         // A connection lost in the crash counts as lost now, unless storage knows better.
         let expires_at = if r.was_connected {

@@ -4,6 +4,7 @@ use crate::event::ConnId;
 use crate::hash::IntSet;
 use crate::inflight::Inflight;
 use crate::offline_queue::MessageQueue;
+use crate::on_demand::OnDemand;
 use crate::replay::RetainedReplay;
 use crate::shared_seqs::SharedSeqs;
 use midge_codec::{LastWill, PacketId, SubscriptionOptions};
@@ -46,11 +47,11 @@ pub struct Session {
     /// When an offline session expires.
     pub expires_at: Option<Instant>,
     /// Subscriptions by the filter exactly as subscribed (including any `$share/` prefix).
-    pub subscriptions: HashMap<String, Subscription>,
+    pub subscriptions: OnDemand<HashMap<String, Subscription>>,
     /// Outgoing QoS 1/2 messages not yet completed.
     pub inflight: Inflight,
     /// Incoming QoS 2 packet ids for which PUBREC was sent and PUBREL not yet received.
-    pub awaiting_pubrel: IntSet<PacketId>,
+    pub awaiting_pubrel: OnDemand<IntSet<PacketId>>,
     /// Messages waiting for the client (offline, or beyond the inflight window).
     pub queue: MessageQueue,
     /// A will waiting for its delay after the connection ended. Boxed: most sessions have
@@ -72,10 +73,11 @@ pub struct Session {
     pub shared_seqs: SharedSeqs,
 }
 
-// Every client has one, connected or not; a pending will, which few have, is boxed. The
-// inflight ring (48 bytes) is 8 more than the hash map it replaced, the shared-message window
-// (40) 16 more than the ordered map it replaced.
-const _: () = assert!(std::mem::size_of::<Session>() <= 360);
+// Every client has one, connected or not. What few use is boxed: a pending will, and (see
+// `on_demand.rs`) the subscriptions, the inflight window, the queue, the QoS 2 ids awaiting
+// PUBREL, the retained replay and the shared-message window, which inline made the record 358
+// bytes.
+const _: () = assert!(std::mem::size_of::<Session>() <= 152);
 
 impl Session {
     /// A fresh, empty session.
@@ -86,9 +88,9 @@ impl Session {
             conn: None,
             expiry_interval,
             expires_at: None,
-            subscriptions: HashMap::new(),
+            subscriptions: OnDemand::default(),
             inflight: Inflight::default(),
-            awaiting_pubrel: IntSet::default(),
+            awaiting_pubrel: OnDemand::default(),
             queue: MessageQueue::default(),
             pending_will: None,
             next_seq: 0,

@@ -7,15 +7,21 @@
 //! `BTreeMap` insert (a search from the root, its first read a cache miss) at 6% of the broker's
 //! time, and a hash table's removed-entry markers made its probes long before that.
 
+use crate::on_demand::OnDemand;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// Completed entries the deque may hold beyond the live ones before it is compacted.
 const SLACK: usize = 64;
 
-/// Sequence number -> shared group name, for the messages of one session.
+/// Sequence number -> shared group name, for the messages of one session; boxed once the
+/// session first gets a message through a group (most never do).
 #[derive(Debug, Clone, Default)]
-pub struct SharedSeqs {
+pub struct SharedSeqs(OnDemand<Window>);
+
+/// The window itself.
+#[derive(Debug, Clone, Default)]
+struct Window {
     /// In increasing sequence order; `None`: completed while an older one was still pending.
     /// The front is never `None`.
     entries: VecDeque<(u64, Option<Arc<str>>)>,
@@ -23,7 +29,7 @@ pub struct SharedSeqs {
     dead: usize,
 }
 
-impl SharedSeqs {
+impl Window {
     /// True if no message of this session is remembered.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
@@ -90,6 +96,35 @@ impl SharedSeqs {
     }
 }
 
+impl SharedSeqs {
+    /// True if no message of this session is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.0.get().is_none_or(Window::is_empty)
+    }
+
+    /// Messages remembered.
+    pub fn len(&self) -> usize {
+        self.0.get().map_or(0, Window::len)
+    }
+
+    /// Remembers that message `seq` came through group `name`.
+    pub fn insert(&mut self, seq: u64, name: Arc<str>) {
+        self.0.make_mut().insert(seq, name);
+    }
+
+    /// The group message `seq` came through.
+    pub fn get(&self, seq: u64) -> Option<&Arc<str>> {
+        self.0.get()?.get(seq)
+    }
+
+    /// Forgets message `seq` (completed, dropped or expired).
+    pub fn remove(&mut self, seq: u64) {
+        if let Some(window) = self.0.get_mut() {
+            window.remove(seq);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,7 +133,7 @@ mod tests {
 
     #[test]
     fn a_sliding_window() {
-        let mut s = SharedSeqs::default();
+        let mut s = Window::default();
         let g: Arc<str> = "g".into();
         for seq in 1..=3 {
             s.insert(seq, g.clone());
@@ -119,7 +154,7 @@ mod tests {
 
     #[test]
     fn one_pending_message_does_not_make_it_grow() {
-        let mut s = SharedSeqs::default();
+        let mut s = Window::default();
         let g: Arc<str> = "g".into();
         s.insert(0, g.clone());
         for seq in 1..10_000 {

@@ -150,6 +150,7 @@ impl Broker {
         let session = self.sessions.get_mut(idx)?;
         let existed = session
             .subscriptions
+            .make_mut()
             .insert(filter.to_string(), subscription)
             .is_some();
         if !existed {
@@ -195,7 +196,7 @@ impl Broker {
             let existed = self
                 .sessions
                 .get_mut(idx)
-                .and_then(|s| s.subscriptions.remove(&filter))
+                .and_then(|s| s.subscriptions.get_mut()?.remove(&filter))
                 .is_some();
             if existed {
                 self.drop_subscription(idx, &filter);
