@@ -103,6 +103,7 @@ impl SharedSeqs {
     }
 
     /// Messages remembered.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.0.get().map_or(0, Window::len)
     }
