@@ -12,7 +12,6 @@
 
 use crate::hash::IntMap;
 use crate::message::Message;
-use crate::on_demand::OnDemand;
 use midge_codec::{PacketId, QoS};
 use std::collections::VecDeque;
 
@@ -61,14 +60,9 @@ const IDS: usize = u16::MAX as usize;
 /// to the side table.
 const SLACK: usize = 64;
 
-/// Outgoing QoS 1/2 messages by packet id; boxed once the session first sends one (most
-/// sessions never do).
-#[derive(Debug, Clone, Default)]
-pub struct Inflight(OnDemand<Ring>);
-
-/// The window itself.
+/// Outgoing QoS 1/2 messages by packet id.
 #[derive(Debug, Clone)]
-struct Ring {
+pub struct Inflight {
     /// Entries in send order; slot `k` is packet id `head_id + k` (wrapping, never 0). `None`:
     /// completed while an older entry was still in flight. The front slot is never `None`.
     ring: VecDeque<Option<InflightEntry>>,
@@ -81,9 +75,9 @@ struct Ring {
     stuck: Option<Box<IntMap<PacketId, InflightEntry>>>,
 }
 
-impl Default for Ring {
+impl Default for Inflight {
     fn default() -> Self {
-        Ring {
+        Inflight {
             ring: VecDeque::new(),
             head_id: 1,
             live: 0,
@@ -104,7 +98,7 @@ fn id_after(id: PacketId, k: usize) -> PacketId {
     (zero_based + 1) as PacketId
 }
 
-impl Ring {
+impl Inflight {
     /// Messages in flight (including those awaiting PUBCOMP).
     pub fn len(&self) -> usize {
         self.live as usize + self.stuck.as_ref().map_or(0, |s| s.len())
@@ -340,82 +334,8 @@ impl Ring {
     }
 }
 
-impl Inflight {
-    /// Messages in flight (including those awaiting PUBCOMP).
-    pub fn len(&self) -> usize {
-        self.0.get().map_or(0, Ring::len)
-    }
-
-    /// An unused, non-zero packet id (MQTT-2.2.1-4), or `None` if all 65,535 are in use.
-    /// Until an entry is inserted under it, the same id is returned again.
-    pub fn allocate_id(&mut self) -> Option<PacketId> {
-        self.0.make_mut().allocate_id()
-    }
-
-    /// Records `message` (already carrying `packet_id`) with sequence number `seq` as sent.
-    pub fn insert(&mut self, packet_id: PacketId, seq: u64, message: Message) {
-        self.0.make_mut().insert(packet_id, seq, message);
-    }
-
-    /// Records a QoS 2 flow with sequence number `seq` as released (PUBREL sent); used when
-    /// restoring durable state.
-    pub fn insert_released(&mut self, packet_id: PacketId, seq: u64) {
-        self.0.make_mut().insert_released(packet_id, seq);
-    }
-
-    /// A PUBACK arrived: completes a QoS 1 message. Returns its sequence number if it freed a
-    /// slot.
-    pub fn on_puback(&mut self, packet_id: PacketId) -> Option<u64> {
-        self.0.get_mut()?.on_puback(packet_id)
-    }
-
-    /// A successful PUBREC arrived for a QoS 2 message.
-    pub fn on_pubrec(&mut self, packet_id: PacketId) -> PubRecOutcome {
-        self.0
-            .get_mut()
-            .map_or(PubRecOutcome::Unknown, |r| r.on_pubrec(packet_id))
-    }
-
-    /// A PUBREC with an error reason (v5) ends a QoS 2 flow. Returns its sequence number if it
-    /// freed a slot.
-    pub fn on_pubrec_error(&mut self, packet_id: PacketId) -> Option<u64> {
-        self.0.get_mut()?.on_pubrec_error(packet_id)
-    }
-
-    /// A PUBCOMP arrived. Returns the message's sequence number if it freed a slot.
-    pub fn on_pubcomp(&mut self, packet_id: PacketId) -> Option<u64> {
-        self.0.get_mut()?.on_pubcomp(packet_id)
-    }
-
-    /// Sequence numbers, packet ids and states in original send order (for re-sending on
-    /// resume).
-    pub fn in_send_order(&self) -> Vec<(u64, PacketId, &InflightState)> {
-        self.0.get().map_or_else(Vec::new, Ring::in_send_order)
-    }
-
-    /// Forgets `packet_id` (completed, or a re-send dropped as too large for the client).
-    pub fn remove(&mut self, packet_id: PacketId) -> Option<InflightEntry> {
-        self.0.get_mut()?.remove(packet_id)
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn an_unused_window_is_one_pointer() {
-        let mut w = Inflight::default();
-        assert_eq!(std::mem::size_of::<Inflight>(), 8);
-        assert_eq!((w.len(), w.on_puback(1), w.on_pubcomp(1)), (0, None, None));
-        assert_eq!(w.on_pubrec(1), PubRecOutcome::Unknown);
-        assert!(
-            w.0.get().is_none(),
-            "acknowledgements of nothing allocate nothing"
-        );
-        let id = w.allocate_id().expect("a free id");
-        w.insert(id, 3, msg(QoS::AtLeastOnce, id));
-        assert_eq!((w.len(), w.on_puback(id)), (1, Some(3)));
-    }
-
     use super::*;
     use bytes::Bytes;
     use midge_codec::Publish;
@@ -438,7 +358,7 @@ mod tests {
 
     #[test]
     fn qos1_flow() {
-        let mut w = Ring::default();
+        let mut w = Inflight::default();
         let id = w.allocate_id().unwrap();
         assert_eq!(id, 1);
         w.insert(id, 7, msg(QoS::AtLeastOnce, id));
@@ -451,7 +371,7 @@ mod tests {
 
     #[test]
     fn qos2_flow_and_order() {
-        let mut w = Ring::default();
+        let mut w = Inflight::default();
         for seq in [30, 10, 20] {
             let id = w.allocate_id().unwrap();
             w.insert(id, seq, msg(QoS::ExactlyOnce, id));
@@ -475,7 +395,7 @@ mod tests {
     }
 
     /// Sends one QoS 1 message with the next id, as delivery does.
-    fn send(w: &mut Ring, seq: u64) -> PacketId {
+    fn send(w: &mut Inflight, seq: u64) -> PacketId {
         let id = w.allocate_id().expect("a free id");
         w.insert(id, seq, msg(QoS::AtLeastOnce, id));
         id
@@ -484,7 +404,7 @@ mod tests {
     #[test]
     fn ids_count_up_never_zero_and_wrap() {
         // MQTT-2.2.1-3: a QoS 1/2 PUBLISH has a non-zero packet identifier.
-        let mut w = Ring::default();
+        let mut w = Inflight::default();
         w.insert(65_534, 0, msg(QoS::AtLeastOnce, 65_534));
         let ids: Vec<_> = (1..=3).map(|seq| send(&mut w, seq)).collect();
         assert_eq!(ids, [65_535, 1, 2]);
@@ -501,7 +421,7 @@ mod tests {
 
     #[test]
     fn acknowledgements_in_any_order() {
-        let mut w = Ring::default();
+        let mut w = Inflight::default();
         let ids: Vec<_> = (0..10).map(|seq| send(&mut w, seq)).collect();
         for (seq, id) in ids.iter().enumerate().rev() {
             assert_eq!(w.on_puback(*id), Some(seq as u64));
@@ -514,7 +434,7 @@ mod tests {
     fn an_entry_never_acknowledged_moves_aside_and_its_id_stays_taken() {
         // MQTT-2.2.1-4: a new PUBLISH gets an identifier that is currently unused, also
         // after the ids wrap around past one that is still in flight.
-        let mut w = Ring::default();
+        let mut w = Inflight::default();
         let stuck = send(&mut w, 0);
         for seq in 1..=70_000 {
             let id = send(&mut w, seq);
@@ -531,7 +451,7 @@ mod tests {
 
     #[test]
     fn restored_ids_in_any_pattern() {
-        let mut w = Ring::default();
+        let mut w = Inflight::default();
         // Restored in sequence order, as `restore` does: gaps, a far-away id, one behind.
         for (seq, id) in [(1, 5), (2, 9), (3, 40_000), (4, 3)] {
             w.insert(id, seq, msg(QoS::AtLeastOnce, id));
@@ -554,7 +474,7 @@ mod tests {
 
     #[test]
     fn all_ids_in_use() {
-        let mut w = Ring::default();
+        let mut w = Inflight::default();
         for seq in 0..u64::from(u16::MAX) {
             send(&mut w, seq);
         }
@@ -587,7 +507,7 @@ mod tests {
         /// and a fresh id is never one in use.
         #[test]
         fn behaves_like_a_map(ops in proptest::collection::vec(op(), 1..300)) {
-            let mut w = Ring::default();
+            let mut w = Inflight::default();
             let mut model: std::collections::HashMap<PacketId, InflightEntry> = Default::default();
             let mut seq = 0;
             for op in ops {

@@ -2,7 +2,6 @@
 
 use crate::dropped::DropReason;
 use crate::message::Message;
-use crate::on_demand::OnDemand;
 use midge_codec::QoS;
 use std::collections::VecDeque;
 
@@ -48,21 +47,16 @@ pub fn queued_size(message: &Message) -> usize {
 /// A FIFO of messages, each with its per-session sequence number, bounded by a length and a
 /// byte limit. QoS 0 messages go first when it is full: a new QoS 0 message that does not fit
 /// the bytes is dropped, and queued QoS 0 messages (oldest first) are dropped to make room for
-/// a newer message; if that cannot make room, the new message is dropped. Boxed once the
-/// first message is queued: most sessions never queue one.
+/// a newer message; if that cannot make room, the new message is dropped.
 #[derive(Debug, Clone, Default)]
-pub struct MessageQueue(OnDemand<Items>);
-
-/// The queue itself.
-#[derive(Debug, Clone, Default)]
-struct Items {
+pub struct MessageQueue {
     items: VecDeque<(u64, Message)>,
     qos0: usize,
     bytes: usize,
     qos0_bytes: usize,
 }
 
-impl Items {
+impl MessageQueue {
     /// Number of queued messages.
     pub fn len(&self) -> usize {
         self.items.len()
@@ -169,53 +163,11 @@ impl Items {
         self.remove_at(pos);
         true
     }
-}
-
-impl MessageQueue {
-    /// Number of queued messages.
-    pub fn len(&self) -> usize {
-        self.0.get().map_or(0, Items::len)
-    }
-
-    /// Bytes queued (see [`queued_size`]).
-    pub fn bytes(&self) -> usize {
-        self.0.get().map_or(0, Items::bytes)
-    }
-
-    /// True if nothing is queued.
-    pub fn is_empty(&self) -> bool {
-        self.0.get().is_none_or(Items::is_empty)
-    }
-
-    /// Appends `message` with sequence number `seq` within `limits`.
-    pub fn push(&mut self, seq: u64, message: Message, limits: QueueLimits) -> Enqueued {
-        self.0.make_mut().push(seq, message, limits)
-    }
-
-    /// The newest message.
-    pub fn last(&self) -> Option<&Message> {
-        self.0.get()?.last()
-    }
-
-    /// Removes and returns the oldest message with its sequence number.
-    pub fn pop(&mut self) -> Option<(u64, Message)> {
-        self.0.get_mut()?.pop()
-    }
-
-    /// Iterates the queue with sequence numbers, oldest first.
-    pub fn iter_with_seq(&self) -> impl Iterator<Item = (u64, &Message)> {
-        self.0.get().into_iter().flat_map(Items::iter_with_seq)
-    }
-
-    /// Removes the message with sequence number `seq`; returns whether it was queued.
-    pub fn remove_seq(&mut self, seq: u64) -> bool {
-        self.0.get_mut().is_some_and(|q| q.remove_seq(seq))
-    }
 
     /// Iterates the queue, oldest first.
     #[cfg(test)]
     pub fn iter(&self) -> impl Iterator<Item = &Message> {
-        self.iter_with_seq().map(|(_, m)| m)
+        self.items.iter().map(|(_, m)| m)
     }
 }
 
@@ -357,20 +309,6 @@ mod tests {
             empty.push(1, msg(QoS::AtLeastOnce, "0123456789ab"), bytes(10)),
             Enqueued::Dropped(DropReason::QueueBytes)
         );
-    }
-
-    #[test]
-    fn an_unused_queue_is_one_pointer() {
-        let mut empty = MessageQueue::default();
-        assert_eq!(std::mem::size_of::<MessageQueue>(), 8);
-        assert!(empty.pop().is_none() && !empty.remove_seq(1) && empty.is_empty());
-        assert!(
-            empty.0.get().is_none(),
-            "taking from an unused queue allocates nothing"
-        );
-        empty.push(4, msg(QoS::AtLeastOnce, "x"), count(1));
-        assert_eq!((empty.len(), empty.bytes()), (1, 2));
-        assert_eq!(empty.pop().map(|(seq, _)| seq), Some(4));
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! A part of a session that most sessions never use, boxed only once something is stored.
 //!
-//! Every client has a session record, connected or not, and most of them never have a
-//! message in flight, queued, owed from the retained store or taken from a shared group: an
-//! idle device, a persistent session waiting offline with nothing for it. Each of those parts
-//! is a deque and a few counters (40 to 56 bytes). Kept inline they made the record about
-//! 360 bytes; behind an `OnDemand` each is one pointer until first used.
+//! Every client has a session record, connected or not, and most never fill some of its
+//! parts: an idle device, or a persistent session waiting offline with nothing for it, has no
+//! retained messages owed, no QoS 2 ids awaiting PUBREL, no messages taken from a shared group,
+//! often no subscription. Inline, each of those is a map or a deque of 32 to 48 bytes; behind
+//! an `OnDemand` each is one pointer until first used.
 
 /// `T` in a box allocated on the first write; reads of an unused one see nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
