@@ -14,8 +14,9 @@ pub(crate) const MAX_WAITING: usize = 64;
 pub(crate) struct WaitingRead {
     pub(crate) conn: ConnId,
     pub(crate) packets: Vec<Packet>,
-    /// When the reader handed it over, for `midge_publish_latency_seconds`.
-    pub(crate) started: Instant,
+    /// When the reader handed it over, for `midge_publish_latency_seconds`; `None` for a
+    /// read with no PUBLISH in it (nothing to time, so the clock was not read).
+    pub(crate) started: Option<Instant>,
 }
 
 /// The reads left, in the order they were left.
@@ -29,7 +30,12 @@ pub(crate) struct WaitingReads {
 impl WaitingReads {
     /// Leaves `packets` (taking them); false, leaving them alone, if [`MAX_WAITING`] reads
     /// wait already.
-    pub(crate) fn leave(&self, conn: ConnId, packets: &mut Vec<Packet>, started: Instant) -> bool {
+    pub(crate) fn leave(
+        &self,
+        conn: ConnId,
+        packets: &mut Vec<Packet>,
+        started: Option<Instant>,
+    ) -> bool {
         let mut reads = self.reads.lock();
         if reads.len() >= MAX_WAITING {
             return false;
@@ -78,7 +84,7 @@ mod tests {
     #[test]
     fn reads_are_taken_oldest_first_and_at_most_max_waiting_are_left() {
         let waiting = WaitingReads::default();
-        let started = Instant::now();
+        let started = Some(Instant::now());
         for conn in 0..MAX_WAITING as ConnId {
             let mut packets = vec![Packet::PingReq];
             assert!(waiting.leave(conn, &mut packets, started));
