@@ -307,3 +307,37 @@ fn queued_bytes_limit_applies_beyond_the_inflight_window_too() {
     let next = h.ack(1, AckKind::PubAck, id);
     assert_eq!(payloads(&next, 1), vec!["1bbb"]);
 }
+
+#[test]
+fn an_idle_session_holds_none_of_its_optional_parts() {
+    // What `on_demand.rs` promises: a client that connects and does nothing, or a persistent
+    // session waiting offline with nothing for it, allocates no subscription map, QoS 2 id
+    // set, retained replay or shared-message window; using one allocates it.
+    let mut h = H::new();
+    h.connect_v5(1, "idle", false, 100);
+    h.tick();
+    h.closed(1);
+    h.connect(2, "quiet", V5, true);
+    let idx = h.broker.conns[&2].session;
+    let s = h.broker.sessions.get(idx).unwrap();
+    assert!(s.subscriptions.get().is_none() && s.awaiting_pubrel.get().is_none());
+    assert!(s.replay.is_empty() && s.shared_seqs.is_empty());
+    let offline = h.broker.sessions.find("idle").unwrap();
+    let s = h.broker.sessions.get(offline).unwrap();
+    assert!(s.subscriptions.get().is_none() && s.awaiting_pubrel.get().is_none());
+
+    // A subscription and a QoS 2 flow allocate theirs; PUBREL completes the flow.
+    h.subscribe(2, "t", QoS::AtMostOnce);
+    h.publish(2, publish("u", QoS::ExactlyOnce, Some(5), "m"));
+    let idx = h.broker.conns[&2].session;
+    let s = h.broker.sessions.get(idx).unwrap();
+    assert_eq!(s.subscriptions.get().map(|m| m.len()), Some(1));
+    assert!(s.awaiting_pubrel.get().is_some_and(|ids| ids.contains(&5)));
+    let out = h.ack(2, AckKind::PubRel, 5);
+    assert!(matches!(
+        sent(&out, 2).as_slice(),
+        [Packet::Ack(a)] if a.kind == AckKind::PubComp && a.reason == ReasonCode::Success
+    ));
+    let s = h.broker.sessions.get(idx).unwrap();
+    assert!(s.awaiting_pubrel.get().is_some_and(|ids| ids.is_empty()));
+}
