@@ -241,6 +241,16 @@ SCENARIOS = {
     ),
     **{f"fanout-{subs}-qos{qos}": FANOUT(subs, qos) for subs in (100, 1000) for qos in (0, 1)},
     **{f"fanin-1000-shared-qos{qos}": FANIN_SHARED(qos) for qos in (0, 1)},
+    "sparse-fanout-2000": (
+        "QoS 1, 1 publisher -> 2,000 subscribers, one 64 B message every 250 ms, so every "
+        "subscriber's connection goes quiet between messages: the broker's CPU while publishing, "
+        "in per cent of one core (lower is better)",
+        ["pubsub", "--pubs", "1", "--subs", "2000", "-q", "1", "-s", "64", "-I", "250",
+         "--ifaddr", SOURCES],
+        "broker_cpu_running.percent_of_one_core",
+        ["midge", "nats-server", "rumqttd", "mosquitto"],
+        {"lower": True, "unit": "% of a core", "decimals": 1},
+    ),
     "connect-5k": (
         "5,000 connections opened as fast as possible, connections per second",
         ["conn", "-c", "5000", "--connect-rate", "0", "--ifaddr", SOURCES],

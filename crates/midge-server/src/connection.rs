@@ -17,8 +17,11 @@ use crate::publish_latency::PublishLatency;
 use crate::publish_rate::{Admission, PublishRateGuard, PublishRateLimits};
 use crate::shared_broker::{ConnectOutcome, SharedBroker};
 use crate::shutdown::Shutdown;
+use crate::traffic::Counted;
 use crate::writer::{ConnWriter, WriterExit};
+use crate::writer_slot::{WriterResult, WriterSlot};
 use bytes::BytesMut;
+pub(crate) use dormant::{DormantSession, SessionReader};
 use futures_util::FutureExt;
 use midge_codec::{ConnAck, Connect, DecodeError, Disconnect, Packet, ProtocolVersion, ReasonCode};
 use midge_core::{ConnId, EnhancedAuth};
@@ -28,9 +31,8 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
 /// Spare room kept in the read buffer before each read.
@@ -46,6 +48,8 @@ const IDLE_READ: usize = 256;
 /// aborted. A peer that has not taken a few kilobytes in this time is gone or hostile.
 const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 
+mod dormant;
+
 /// Settings every connection needs, taken from the validated config once.
 #[derive(Debug, Clone)]
 pub(crate) struct ConnectionSettings {
@@ -55,6 +59,9 @@ pub(crate) struct ConnectionSettings {
     pub(crate) max_packet_size: u32,
     /// Slow-reader guard for outgoing QoS 0 publishes.
     pub(crate) max_pending_bytes: usize,
+    /// `limits.dormant_after_ms`: a connection whose last quiet spell was shorter keeps its
+    /// task when quiet again, and its writer keeps its task this long when idle.
+    pub(crate) dormant_after: Duration,
     /// `midge_publish_latency_seconds`; each connection observes it through a local copy.
     pub(crate) publish_latency: prometheus::Histogram,
     /// `midge_connections_parked{side="read"}`: sessions whose reading half is parked.
@@ -81,8 +88,9 @@ pub(crate) struct Connection {
     pub(crate) counters: Arc<GuardCounters>,
 }
 
-/// A session, from its CONNECT being handed to the core until its connection is closed.
-pub(crate) type SessionTask = Pin<Box<dyn Future<Output = ()> + Send>>;
+/// A session, from its CONNECT being handed to the core until its connection is closed, or
+/// until it is quiet enough to wait in the dormant pool: then it ends with what the pool keeps.
+pub(crate) type SessionTask = Pin<Box<dyn Future<Output = Option<Box<DormantSession>>> + Send>>;
 
 /// Why no session was started.
 enum NoSession {
@@ -95,7 +103,7 @@ enum NoSession {
 }
 
 /// Why a session's read loop ended.
-enum End {
+pub(crate) enum End {
     ClientDisconnect,
     Eof,
     Io(io::Error),
@@ -105,7 +113,7 @@ enum End {
     ClosedByBroker,
     /// A v5 client published faster than its rate, with `publish_rate_action = "disconnect"`.
     OverRate,
-    WriterEnded(Result<io::Result<WriterExit>, tokio::task::JoinError>),
+    WriterEnded(WriterResult),
 }
 
 /// How a session's busy phase ended.
@@ -146,6 +154,7 @@ impl Connection {
     ) -> Option<SessionTask>
     where
         R: AsyncRead + Send + Sync + Unpin + 'static,
+        Counted<R>: SessionReader,
         W: AsyncWrite + Send + Unpin + 'static,
     {
         let Connection {
@@ -395,12 +404,26 @@ async fn send_connack<W: AsyncWrite + Unpin>(
 /// A session that was started: its writer and what the end of it reports.
 struct Live {
     own: ConnHandle,
-    writer_task: JoinHandle<io::Result<WriterExit>>,
-    /// The writer task ended and was joined already.
-    writer_done: bool,
+    /// The writer: a task while it has something to write.
+    writer: WriterSlot,
+    /// Whether the session may leave its task for the dormant pool when quiet at all.
+    may_sleep: bool,
+    /// Whether it goes there the next time it is quiet: not when its last quiet spell was
+    /// shorter than `limits.dormant_after_ms`.
+    sleepy: bool,
+    /// When the connection last went quiet (parked).
+    quiet_since: Instant,
     version: ProtocolVersion,
     /// How logs name the client.
     client_id: String,
+}
+
+impl Live {
+    /// The connection's quiet spell ended: it may go dormant next time only if this one
+    /// lasted `dormant_after` or more.
+    fn woke(&mut self, dormant_after: Duration) {
+        self.sleepy = self.quiet_since.elapsed() >= dormant_after;
+    }
 }
 
 /// A connection whose CONNECT was read: the reading half, supervising the writer task.
@@ -420,22 +443,24 @@ struct Session<R> {
 }
 
 /// A running session between its busy phases: all a quiet connection's reading side holds.
-struct Serving<R> {
+pub(crate) struct Serving<R> {
     session: Session<R>,
     live: Live,
 }
 
 /// What ended a parked session's idle spell.
-enum Woken {
+pub(crate) enum Woken {
     /// Bytes arrived (they are in the session's buffer).
     Read,
     /// The session is over.
     End(End),
+    /// Nothing to do on either side: leave the task for the dormant pool.
+    Sleep,
 }
 
-impl<R: AsyncRead + Send + Sync + Unpin + 'static> Park for Serving<R> {
+impl<R: SessionReader> Park for Serving<R> {
     type Wake = Woken;
-    type Output = ();
+    type Output = Option<Box<DormantSession>>;
 
     /// Polls what the read loop selects over, in its order: a close by the broker, the writer
     /// ending, then the socket, which is read into the stack so a parked session holds no
@@ -445,16 +470,16 @@ impl<R: AsyncRead + Send + Sync + Unpin + 'static> Park for Serving<R> {
         if live.own.poll_close_requested(cx).is_ready() {
             return Poll::Ready(Woken::End(End::ClosedByBroker));
         }
-        if !live.writer_done {
-            if let Poll::Ready(res) = Pin::new(&mut live.writer_task).poll(cx) {
-                live.writer_done = true;
-                return Poll::Ready(Woken::End(End::WriterEnded(res)));
-            }
+        if let Poll::Ready(res) = Pin::new(&mut live.writer).poll(cx) {
+            return Poll::Ready(Woken::End(End::WriterEnded(res)));
         }
         let mut chunk = [0u8; IDLE_READ];
         let mut read = ReadBuf::new(&mut chunk);
         let session = &mut self.session;
         match Pin::new(&mut session.reader).poll_read(cx, &mut read) {
+            Poll::Pending if live.may_sleep && live.sleepy && live.writer.is_idle() => {
+                Poll::Ready(Woken::Sleep)
+            }
             Poll::Pending => Poll::Pending,
             Poll::Ready(Err(err)) => Poll::Ready(Woken::End(End::Io(err))),
             Poll::Ready(Ok(())) if read.filled().is_empty() => Poll::Ready(Woken::End(End::Eof)),
@@ -466,17 +491,19 @@ impl<R: AsyncRead + Send + Sync + Unpin + 'static> Park for Serving<R> {
         }
     }
 
-    fn resume(self, wake: Woken) -> Busy<Self, ()> {
-        let Serving { session, live } = self;
+    fn resume(self, wake: Woken) -> Busy<Self, Option<Box<DormantSession>>> {
+        let Serving { session, mut live } = self;
+        live.woke(session.settings.dormant_after);
         let first = match wake {
             Woken::Read => None,
             Woken::End(end) => Some(end),
+            Woken::Sleep => return R::sleep(Serving { session, live }),
         };
         Box::pin(session.run(live, first))
     }
 }
 
-impl<R: AsyncRead + Send + Sync + Unpin + 'static> Session<R> {
+impl<R: SessionReader> Session<R> {
     /// Serves the session until it ends, then closes the connection; or, once the connection
     /// has been quiet for [`crate::parkable::IDLE_AFTER`], returns it to be parked. `first`,
     /// if set, is how a parked session ended.
@@ -493,22 +520,23 @@ impl<R: AsyncRead + Send + Sync + Unpin + 'static> Session<R> {
         mut self,
         mut live: Live,
         first: Option<End>,
-    ) -> impl Future<Output = Next<Serving<R>, ()>> + Send {
+    ) -> impl Future<Output = Next<Serving<R>, Option<Box<DormantSession>>>> + Send {
         async move {
             let end = match first {
                 Some(end) => end,
                 None => match self.read_loop(&mut live).await {
                     Loop::End(end) => end,
                     Loop::Quiet => {
+                        live.quiet_since = Instant::now();
                         return Next::Park(Serving {
                             session: self,
                             live,
-                        })
+                        });
                     }
                 },
             };
             Box::pin(self.end(live, end)).await;
-            Next::Done(())
+            Next::Done(None)
         }
     }
 
@@ -550,8 +578,12 @@ impl<R: AsyncRead + Send + Sync + Unpin + 'static> Session<R> {
             self.broker.commit_watch(),
         );
         let own = handle.clone();
-        let parked = self.settings.parked_writers.clone();
-        let mut writer_task = tokio::spawn(ConnWriter::new(writer, outbox, version).run(parked));
+        // Idle until the CONNACK is queued; it gets a task when it has something to write.
+        let linger = self.settings.dormant_after;
+        let mut writer = WriterSlot::idle(
+            Box::new(ConnWriter::new(writer, outbox, version, linger)),
+            self.settings.parked_writers.clone(),
+        );
 
         if refused.is_none() {
             self.broker.fetch_session(&connect).await;
@@ -568,7 +600,7 @@ impl<R: AsyncRead + Send + Sync + Unpin + 'static> Session<R> {
             }
             ConnectOutcome::Refused { reason } => {
                 tracing::info!("Client {label} from {} refused: {reason:?}.", self.peer);
-                self.finish(&own, &mut writer_task, false).await;
+                self.finish(&own, &mut writer).await;
                 return None;
             }
             ConnectOutcome::ShuttingDown => {
@@ -577,81 +609,24 @@ impl<R: AsyncRead + Send + Sync + Unpin + 'static> Session<R> {
                     reason: ReasonCode::ServerUnavailable,
                     properties: Default::default(),
                 }));
-                self.finish(&own, &mut writer_task, false).await;
+                self.finish(&own, &mut writer).await;
                 return None;
             }
         };
 
         Some(Live {
             own,
-            writer_task,
-            writer_done: false,
+            writer,
+            may_sleep: R::CAN_SLEEP,
+            // A new connection that goes quiet at once is likely to stay so: its first busy
+            // phase counts as after a long quiet spell.
+            sleepy: true,
+            quiet_since: Instant::now()
+                .checked_sub(self.settings.dormant_after)
+                .unwrap_or_else(Instant::now),
             version,
             client_id,
         })
-    }
-
-    /// Says why the session ended, to the client if its version can carry it and in the log,
-    /// and closes the connection.
-    async fn end(&mut self, live: Live, end: End) {
-        let Live {
-            own,
-            mut writer_task,
-            writer_done,
-            version,
-            client_id,
-        } = live;
-        if let End::Decode(err @ DecodeError::PacketTooLarge { .. }) = &end {
-            tracing::debug!("{err}");
-            self.counters.count(Guard::PacketTooLarge);
-        }
-        if let End::Decode(err) = &end {
-            // MQTT 5 (4.13.2): say why before closing. v3 has no way to, so it just closes.
-            if version.is_v5() {
-                own.send(Packet::Disconnect(Disconnect::new(err.reason_code())));
-            }
-        }
-        if let End::OverRate = &end {
-            own.send(Packet::Disconnect(Disconnect::new(
-                ReasonCode::MessageRateTooHigh,
-            )));
-        }
-        let dropped = own.dropped_qos0();
-        self.finish(&own, &mut writer_task, writer_done).await;
-
-        let shutting_down = self.broker.is_shutting_down();
-        match end {
-            End::ClientDisconnect => tracing::info!("Client {client_id} disconnected."),
-            End::Eof => tracing::info!("Client {client_id} closed its connection."),
-            End::Io(err) | End::WriterEnded(Ok(Err(err))) => {
-                tracing::info!("Socket error on client {client_id}, disconnecting: {err}.")
-            }
-            End::Decode(err) => {
-                tracing::info!("Client {client_id} disconnected due to {err}.")
-            }
-            End::OverRate => tracing::info!(
-                "Client {client_id} disconnected: it published faster than max_publish_rate / \
-                 max_publish_bytes_rate (Message rate too high)."
-            ),
-            End::WriterEnded(Ok(Ok(WriterExit::CommitFailed))) => tracing::warn!(
-                "Client {client_id} disconnected: durable storage did not commit its request, \
-                 so the acknowledgement was withheld (the client will retry)."
-            ),
-            End::ClosedByBroker | End::WriterEnded(Ok(Ok(WriterExit::Closed))) if shutting_down => {
-                tracing::info!("Client {client_id} disconnected: server shutting down.")
-            }
-            End::ClosedByBroker | End::WriterEnded(Ok(Ok(WriterExit::Closed))) => {
-                tracing::info!("Client {client_id} disconnected by the broker.")
-            }
-            End::WriterEnded(Err(err)) => {
-                tracing::error!("Writer of client {client_id} failed: {err}.")
-            }
-        }
-        if dropped > 0 {
-            tracing::warn!(
-                "Client {client_id} missed {dropped} QoS 0 message(s) because it read too slowly."
-            );
-        }
     }
 
     /// Reads, decodes and hands packets to the core until something ends the session, or
@@ -717,8 +692,7 @@ impl<R: AsyncRead + Send + Sync + Unpin + 'static> Session<R> {
                     tokio::select! {
                         biased;
                         _ = live.own.close_requested() => return Loop::End(End::ClosedByBroker),
-                        res = &mut live.writer_task, if !live.writer_done => {
-                            live.writer_done = true;
+                        res = &mut live.writer, if !live.writer.is_done() => {
                             return Loop::End(End::WriterEnded(res));
                         }
                         _ = Box::pin(tokio::time::sleep(pause)) => {}
@@ -741,8 +715,7 @@ impl<R: AsyncRead + Send + Sync + Unpin + 'static> Session<R> {
                 // Closing wins over reading: once the core closed us, no more input is fed.
                 biased;
                 _ = live.own.close_requested() => return Loop::End(End::ClosedByBroker),
-                res = &mut live.writer_task, if !live.writer_done => {
-                    live.writer_done = true;
+                res = &mut live.writer, if !live.writer.is_done() => {
                     return Loop::End(End::WriterEnded(res));
                 }
                 res = self.reader.read_buf(&mut self.buf) => match res {
@@ -766,28 +739,84 @@ impl<R: AsyncRead + Send + Sync + Unpin + 'static> Session<R> {
             }
         }
     }
+}
+
+impl<R: Send + Sync> Session<R> {
+    /// Says why the session ended, to the client if its version can carry it and in the log,
+    /// and closes the connection.
+    async fn end(&mut self, live: Live, end: End) {
+        let Live {
+            own,
+            mut writer,
+            version,
+            client_id,
+            ..
+        } = live;
+        if let End::Decode(err @ DecodeError::PacketTooLarge { .. }) = &end {
+            tracing::debug!("{err}");
+            self.counters.count(Guard::PacketTooLarge);
+        }
+        if let End::Decode(err) = &end {
+            // MQTT 5 (4.13.2): say why before closing. v3 has no way to, so it just closes.
+            if version.is_v5() {
+                own.send(Packet::Disconnect(Disconnect::new(err.reason_code())));
+            }
+        }
+        if let End::OverRate = &end {
+            own.send(Packet::Disconnect(Disconnect::new(
+                ReasonCode::MessageRateTooHigh,
+            )));
+        }
+        let dropped = own.dropped_qos0();
+        self.finish(&own, &mut writer).await;
+
+        let shutting_down = self.broker.is_shutting_down();
+        match end {
+            End::ClientDisconnect => tracing::info!("Client {client_id} disconnected."),
+            End::Eof => tracing::info!("Client {client_id} closed its connection."),
+            End::Io(err) | End::WriterEnded(Ok(Err(err))) => {
+                tracing::info!("Socket error on client {client_id}, disconnecting: {err}.")
+            }
+            End::Decode(err) => {
+                tracing::info!("Client {client_id} disconnected due to {err}.")
+            }
+            End::OverRate => tracing::info!(
+                "Client {client_id} disconnected: it published faster than max_publish_rate / \
+                 max_publish_bytes_rate (Message rate too high)."
+            ),
+            End::WriterEnded(Ok(Ok(WriterExit::CommitFailed))) => tracing::warn!(
+                "Client {client_id} disconnected: durable storage did not commit its request, \
+                 so the acknowledgement was withheld (the client will retry)."
+            ),
+            End::ClosedByBroker | End::WriterEnded(Ok(Ok(WriterExit::Closed))) if shutting_down => {
+                tracing::info!("Client {client_id} disconnected: server shutting down.")
+            }
+            End::ClosedByBroker | End::WriterEnded(Ok(Ok(WriterExit::Closed))) => {
+                tracing::info!("Client {client_id} disconnected by the broker.")
+            }
+            End::WriterEnded(Err(err)) => {
+                tracing::error!("Writer of client {client_id} failed: {err}.")
+            }
+        }
+        if dropped > 0 {
+            tracing::warn!(
+                "Client {client_id} missed {dropped} QoS 0 message(s) because it read too slowly."
+            );
+        }
+    }
 
     /// Forgets the connection in the core (unless the core closed it already), lets the
     /// writer flush and close, and waits for it for a bounded time.
-    async fn finish(
-        &self,
-        own: &ConnHandle,
-        writer_task: &mut JoinHandle<io::Result<WriterExit>>,
-        writer_done: bool,
-    ) {
+    async fn finish(&self, own: &ConnHandle, writer: &mut WriterSlot) {
         self.broker.closed(self.id);
         own.close();
-        if !writer_done
-            && timeout(CLOSE_FLUSH_TIMEOUT, &mut *writer_task)
-                .await
-                .is_err()
-        {
+        if !writer.is_done() && timeout(CLOSE_FLUSH_TIMEOUT, &mut *writer).await.is_err() {
             tracing::debug!(
                 "Connection {} did not take its last packets within {} s; dropping them.",
                 self.id,
                 CLOSE_FLUSH_TIMEOUT.as_secs()
             );
-            writer_task.abort();
+            writer.abort();
         }
     }
 }

@@ -37,6 +37,13 @@ pub enum ServerError {
         source: io::Error,
     },
     /// The metrics registry refused a metric (a programming error in the metric names).
+    /// The pool that holds quiet connections could not make its epoll instance.
+    #[error("cannot start the pool for quiet connections (epoll)")]
+    DormantPool {
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
     #[error("cannot register metrics")]
     Metrics(#[source] prometheus::Error),
     /// A listener's certificate, key or password file is unusable.

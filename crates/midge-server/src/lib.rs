@@ -31,6 +31,7 @@ mod connection;
 mod connection_handle;
 mod connection_slots;
 mod ctl;
+mod dormant_pool;
 mod endpoint;
 mod enhanced_auth;
 mod error;
@@ -57,6 +58,7 @@ mod tls;
 mod traffic;
 mod waiting_reads;
 mod writer;
+mod writer_slot;
 mod ws_stream;
 mod ws_upgrade;
 

@@ -3,9 +3,12 @@
 
 use crate::authenticator::LoginGuard;
 use crate::config::ListenerProtocol;
-use crate::connection::{Connection, SessionTask};
+use crate::connection::{Connection, DormantSession, SessionTask};
+use crate::connection_slots::Slot;
+use crate::dormant_pool::{Dormant, DormantPool};
 use crate::endpoint::Endpoint;
 use crate::guard_counters::{Guard, GuardCounters};
+use crate::ip_guard::IpSlot;
 use crate::live_limits::LiveLimits;
 use crate::peer_identity::common_name;
 use crate::shared_broker::SharedBroker;
@@ -14,10 +17,13 @@ use crate::ws_stream;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::RawFd;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Handle;
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::timeout;
 
@@ -41,6 +47,8 @@ pub(crate) struct ListenerShared {
     /// Cloned into each connection task and dropped when it ends, so the server knows all
     /// connections are done when the receiver sees every sender gone.
     pub(crate) shutdown_complete: mpsc::Sender<()>,
+    /// Where quiet plain-TCP connections wait without a task.
+    pub(crate) dormant: DormantPool,
 }
 
 /// Accepts connections on one socket and spawns a task for each.
@@ -115,7 +123,13 @@ impl Listener {
                 // must still reach it.
                 shutdown: Shutdown::new(self.shared.notify_shutdown.subscribe()),
             };
-            let done = self.shared.shutdown_complete.clone();
+            let slots = ConnSlots {
+                _slot: slot,
+                _listener_slot: listener_slot,
+                _ip_slot: ip_slot,
+                _done: self.shared.shutdown_complete.clone(),
+            };
+            let pool = self.shared.dormant.clone();
             // Plain TCP, the common case, gets a task with only its own state in it (see
             // `Accepted::serve`).
             let open: Pin<Box<dyn Future<Output = Option<SessionTask>> + Send>> =
@@ -128,12 +142,8 @@ impl Listener {
                 // The handshakes and the CONNECT, then the session: the first allocation is
                 // freed before the session starts, so a connection keeps only the second.
                 if let Some(session) = open.await {
-                    session.await;
+                    run_session(session, slots, pool).await;
                 }
-                drop(ip_slot);
-                drop(listener_slot);
-                drop(slot);
-                drop(done);
             });
         }
     }
@@ -156,6 +166,45 @@ impl Listener {
                 }
             }
         }
+    }
+}
+
+/// What a connection holds until it ends: its places under the connection caps, and the
+/// sender that tells the server at shutdown that it is still open.
+struct ConnSlots {
+    _slot: Slot,
+    _listener_slot: Option<Slot>,
+    _ip_slot: IpSlot,
+    _done: mpsc::Sender<()>,
+}
+
+/// Runs a session; if it goes dormant, hands it to the pool with its slots.
+async fn run_session(session: SessionTask, slots: ConnSlots, pool: DormantPool) {
+    if let Some(session) = session.await {
+        pool.admit(Box::new(Sleeping { session, slots }));
+    }
+}
+
+/// A dormant session in the pool, with its slots.
+struct Sleeping {
+    session: Box<DormantSession>,
+    slots: ConnSlots,
+}
+
+impl Dormant for Sleeping {
+    fn fd(&self) -> RawFd {
+        self.session.fd()
+    }
+
+    fn poll_events(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.session.poll_events(cx)
+    }
+
+    fn wake(self: Box<Self>, pool: &DormantPool, runtime: &Handle, stay_awake: bool) {
+        let Sleeping { session, slots } = *self;
+        let pool = pool.clone();
+        // Put back together in the task: tokio registers the socket from within its runtime.
+        runtime.spawn(async move { run_session((*session).resume(stay_awake), slots, pool).await });
     }
 }
 

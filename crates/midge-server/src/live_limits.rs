@@ -88,6 +88,7 @@ impl LiveLimits {
         let mut next = ConnectionSettings::clone(&current);
         next.connect_timeout = limits.connect_timeout();
         next.max_pending_bytes = limits.max_pending_bytes;
+        next.dormant_after = limits.dormant_after();
         *current = Arc::new(next);
     }
 }
@@ -99,6 +100,7 @@ pub(crate) fn test_settings(config: &crate::Config) -> ConnectionSettings {
         connect_timeout: config.limits.connect_timeout(),
         max_packet_size: config.broker.max_packet_size,
         max_pending_bytes: config.limits.max_pending_bytes,
+        dormant_after: config.limits.dormant_after(),
         publish_latency: prometheus::Histogram::with_opts(prometheus::HistogramOpts::new(
             "test_latency_seconds",
             "test",

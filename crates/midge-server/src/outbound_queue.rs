@@ -181,6 +181,21 @@ impl<T> QueueRx<T> {
         Poll::Ready(self.try_recv())
     }
 
+    /// `Ready` once an item is queued or every sender is gone, without taking anything;
+    /// until then registers `cx` to be woken when that happens.
+    pub(crate) fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.local.is_empty() {
+            return Poll::Ready(());
+        }
+        self.shared.ready.register(cx.waker());
+        let state = self.shared.state.lock();
+        if state.items.is_empty() && !state.senders_gone {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    }
+
     /// The next item if one is queued now.
     pub(crate) fn try_recv(&mut self) -> Option<T> {
         if let Some(item) = self.local.pop_front() {

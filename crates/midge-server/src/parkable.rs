@@ -125,14 +125,21 @@ impl<P: Park + Unpin> Future for Parkable<P> {
 /// per period, not once per event: an event only marks the period busy.
 pub(crate) struct IdleTimer {
     sleep: Pin<Box<Sleep>>,
+    period: Duration,
     busy: bool,
 }
 
 impl IdleTimer {
-    /// A timer whose first period starts now.
+    /// A timer whose first period of [`IDLE_AFTER`] starts now.
     pub(crate) fn new() -> Self {
+        IdleTimer::with_period(IDLE_AFTER)
+    }
+
+    /// A timer whose first period of `period` starts now.
+    pub(crate) fn with_period(period: Duration) -> Self {
         IdleTimer {
-            sleep: Box::pin(tokio::time::sleep(IDLE_AFTER)),
+            sleep: Box::pin(tokio::time::sleep(period)),
+            period,
             busy: false,
         }
     }
@@ -150,7 +157,7 @@ impl IdleTimer {
             if !std::mem::take(&mut self.busy) {
                 return;
             }
-            self.sleep.as_mut().reset(Instant::now() + IDLE_AFTER);
+            self.sleep.as_mut().reset(Instant::now() + self.period);
         }
     }
 }

@@ -4,6 +4,7 @@ use crate::acl_authorizer::AclAuthorizer;
 use crate::admin::{AdminServer, AdminState, Metrics, NodeCollector, NodeSources, Readiness};
 use crate::authenticator::LoginGuard;
 use crate::connection::ConnectionSettings;
+use crate::dormant_pool::DormantPool;
 use crate::endpoint::Endpoint;
 use crate::guard_counters::GuardCounters;
 use crate::listener::{Listener, ListenerShared};
@@ -145,13 +146,14 @@ impl Server {
             broker.set_authorizer(Some(acl));
         }
         broker.set_publish_latency(metrics.publish_latency());
-        let (parked_readers, parked_writers) = metrics.parked();
+        let (parked_readers, parked_writers, _) = metrics.parked();
         let limits = LiveLimits::new(
             &config.limits,
             ConnectionSettings {
                 connect_timeout: config.limits.connect_timeout(),
                 max_packet_size: config.broker.max_packet_size,
                 max_pending_bytes: config.limits.max_pending_bytes,
+                dormant_after: config.limits.dormant_after(),
                 publish_latency: metrics.publish_latency().clone(),
                 parked_readers,
                 parked_writers,
@@ -250,6 +252,9 @@ impl BoundServer {
             cluster_control,
             ..
         } = self;
+        let (_, _, dormant) = metrics.parked();
+        let dormant =
+            DormantPool::start(dormant).map_err(|source| ServerError::DormantPool { source })?;
         let admin_task = tokio::spawn(admin.serve(
             AdminState {
                 metrics,
@@ -271,6 +276,7 @@ impl BoundServer {
             counters: counters.clone(),
             notify_shutdown: notify_shutdown.clone(),
             shutdown_complete: shutdown_complete_tx,
+            dormant,
         };
         let mut listeners: Vec<Listener> = listeners
             .into_iter()

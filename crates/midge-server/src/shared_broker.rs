@@ -39,7 +39,7 @@ pub(crate) enum ConnectOutcome {
 /// With storage, the `Persist` ops of one critical section form one batch, handed to the
 /// committer when the section ends; a `SendDurable` whose batch (or an earlier one) is not
 /// committed yet is queued behind an `Outbound::WaitFor` marker, so the connection's writer
-/// holds it, and everything after it, until the commit (see `ConnWriter::run`).
+/// holds it, and everything after it, until the commit (see `ConnWriter::task`).
 pub(crate) struct SharedBroker {
     state: Mutex<State>,
     next_conn_id: AtomicU64,

@@ -58,6 +58,13 @@ pub(crate) struct Counted<T> {
     bytes: Arc<AtomicU64>,
 }
 
+impl<T> Counted<T> {
+    /// The stream half, no longer counted.
+    pub(crate) fn into_inner(self) -> T {
+        self.inner
+    }
+}
+
 impl<T: AsyncRead + Unpin> AsyncRead for Counted<T> {
     fn poll_read(
         mut self: Pin<&mut Self>,

@@ -3,14 +3,17 @@
 
 use crate::commit_watch::{CommitFailed, CommitStatus};
 use crate::connection_handle::{qos0_cost, DrainNotice, Outbound, Outbox};
-use crate::parkable::{Busy, IdleTimer, Next, Park, Parkable};
+use crate::parkable::{IdleTimer, IDLE_AFTER};
+use crate::writer_slot::{IdleWriter, WriterEnd};
 use bytes::BytesMut;
 use midge_codec::{ConnAck, Disconnect, Packet, ProtocolVersion, ReasonCode};
-use prometheus::IntGauge;
+use std::any::Any;
 use std::io;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::task::JoinHandle;
 
 /// Stop gathering more packets into one write once this many bytes are encoded: big enough that
 /// a fan-out burst costs few syscalls, small enough that latency and memory stay low.
@@ -25,7 +28,7 @@ pub(crate) enum WriterExit {
     /// After an [`Outbound::Close`], or once every sender was gone.
     Closed,
     /// A held acknowledgement's durable batch failed to commit: the connection was closed
-    /// without sending it (see [`ConnWriter::run`]).
+    /// without sending it (see [`ConnWriter::task`]).
     CommitFailed,
 }
 
@@ -54,11 +57,22 @@ pub(crate) struct ConnWriter<W> {
     /// idle spell starts with, so a connection sent a burst every few milliseconds allocates
     /// once per burst instead of growing the buffer by doubling, each step a copy.
     last_write: usize,
+    /// When the writer last ended its task for want of anything to write.
+    idle_since: Option<Instant>,
+    /// Milliseconds a writer that was sent something soon after its last idle spell waits
+    /// for more before it ends its task (`limits.dormant_after_ms`; otherwise
+    /// [`IDLE_AFTER`]).
+    linger_ms: u32,
 }
 
 impl<W: AsyncWrite + Send + Unpin + 'static> ConnWriter<W> {
     /// A writer encoding for a `version` connection.
-    pub(crate) fn new(socket: W, outbox: Outbox, version: ProtocolVersion) -> Self {
+    pub(crate) fn new(
+        socket: W,
+        outbox: Outbox,
+        version: ProtocolVersion,
+        linger: Duration,
+    ) -> Self {
         ConnWriter {
             socket,
             outbox,
@@ -67,6 +81,8 @@ impl<W: AsyncWrite + Send + Unpin + 'static> ConnWriter<W> {
             // idle connection holds no write buffer.
             buf: BytesMut::new(),
             last_write: 0,
+            idle_since: None,
+            linger_ms: u32::try_from(linger.as_millis()).unwrap_or(u32::MAX),
         }
     }
 
@@ -79,18 +95,35 @@ impl<W: AsyncWrite + Send + Unpin + 'static> ConnWriter<W> {
     /// acknowledgement and everything after it are dropped and the connection is closed (see
     /// [`ConnWriter::give_up`]).
     ///
-    /// The writer starts parked, and parks again whenever its queue stays empty for
-    /// [`crate::parkable::IDLE_AFTER`]: a quiet connection's writer task holds the writer's
-    /// fields and no future (see [`Parkable`]).
-    /// `parked` counts parked writers.
-    pub(crate) fn run(self, parked: IntGauge) -> Parkable<Self> {
-        Parkable::parked(self, parked)
+    /// The task writes `first` and what follows it, and ends when the queue stays empty for
+    /// [`crate::parkable::IDLE_AFTER`], handing back the writer's fields: a quiet connection
+    /// has no writer task (see [`crate::writer_slot`]).
+    async fn task(mut self: Box<Self>, first: Option<Outbound>) -> WriterEnd {
+        let done = match first {
+            Some(first) => self.serve(first).await,
+            None => Some(self.shut().await),
+        };
+        match done {
+            Some(exit) => WriterEnd::Exit(exit),
+            None => {
+                self.idle_since = Some(Instant::now());
+                WriterEnd::Idle(self)
+            }
+        }
     }
 
     /// Writes `first` and whatever follows it until the queue stays empty for a while
     /// (`None`: park), or the writer is done.
     async fn serve(&mut self, first: Outbound) -> Option<io::Result<WriterExit>> {
-        let mut idle = IdleTimer::new();
+        // A writer that was idle only briefly is likely to be sent something again soon (a
+        // subscriber sent a message every few hundred milliseconds): it keeps its task for
+        // longer, instead of ending it and being given a new one for each message.
+        let linger = Duration::from_millis(u64::from(self.linger_ms));
+        let period = match self.idle_since {
+            Some(since) if since.elapsed() < linger => linger,
+            _ => IDLE_AFTER,
+        };
+        let mut idle = IdleTimer::with_period(period);
         let mut next = Some(first);
         loop {
             let first = match next.take() {
@@ -260,26 +293,52 @@ impl<W: AsyncWrite + Send + Unpin + 'static> ConnWriter<W> {
     }
 }
 
-impl<W: AsyncWrite + Send + Unpin + 'static> Park for ConnWriter<W> {
-    /// The first item queued after the idle spell; `None` once every sender is gone.
-    type Wake = Option<Outbound>;
-    type Output = io::Result<WriterExit>;
-
-    fn poll_wake(&mut self, cx: &mut Context<'_>) -> Poll<Option<Outbound>> {
+impl<W: AsyncWrite + Send + Unpin + 'static> IdleWriter for ConnWriter<W> {
+    fn poll_queue(&mut self, cx: &mut Context<'_>) -> Poll<Option<Outbound>> {
         self.outbox.rx.poll_recv(cx)
     }
 
-    fn resume(mut self, first: Option<Outbound>) -> Busy<Self, io::Result<WriterExit>> {
-        Box::pin(async move {
-            let done = match first {
-                Some(first) => self.serve(first).await,
-                None => Some(self.shut().await),
-            };
-            match done {
-                Some(exit) => Next::Done(exit),
-                None => Next::Park(self),
-            }
-        })
+    fn start(self: Box<Self>, first: Option<Outbound>) -> JoinHandle<WriterEnd> {
+        tokio::spawn(self.task(first))
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
+        self
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl<W> ConnWriter<W> {
+    /// The writer with `socket` in place of its own, and its own.
+    pub(crate) fn swap_socket<W2>(self, socket: W2) -> (ConnWriter<W2>, W) {
+        let ConnWriter {
+            socket: old,
+            outbox,
+            version,
+            buf,
+            last_write,
+            idle_since,
+            linger_ms,
+        } = self;
+        let writer = ConnWriter {
+            socket,
+            outbox,
+            version,
+            buf,
+            last_write,
+            idle_since,
+            linger_ms,
+        };
+        (writer, old)
+    }
+
+    /// `Ready` once something is queued (or every sender is gone), without taking it; until
+    /// then registers `cx` with the queue.
+    pub(crate) fn poll_queued(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.outbox.rx.poll_ready(cx)
     }
 }
 
@@ -288,10 +347,11 @@ mod tests {
     use super::*;
     use crate::commit_watch::{CommitPublisher, CommitWatch};
     use crate::connection_handle::ConnHandle;
+    use crate::writer_slot::{WriterResult, WriterSlot};
     use midge_codec::{Ack, AckKind};
+    use prometheus::IntGauge;
     use std::time::Duration;
     use tokio::io::{AsyncReadExt, DuplexStream};
-    use tokio::task::JoinHandle;
 
     /// A writer on one end of an in-memory pipe; the test reads the other end.
     struct Pipe {
@@ -299,21 +359,31 @@ mod tests {
         client: DuplexStream,
         buf: BytesMut,
         version: ProtocolVersion,
-        task: JoinHandle<io::Result<WriterExit>>,
+        task: JoinHandle<WriterResult>,
+        /// Counts idle writers.
+        idle: IntGauge,
     }
 
     impl Pipe {
         fn new(version: ProtocolVersion, commits: &CommitWatch) -> Pipe {
             let (handle, outbox) = ConnHandle::new(1 << 20, "c", Some(commits.clone()));
             let (server, client) = tokio::io::duplex(64 * 1024);
-            let parked = IntGauge::new("t_parked", "t").expect("valid gauge");
-            let task = tokio::spawn(ConnWriter::new(server, outbox, version).run(parked));
+            let idle = IntGauge::new("t_idle", "t").expect("valid gauge");
+            let writer = Box::new(ConnWriter::new(
+                server,
+                outbox,
+                version,
+                Duration::from_secs(2),
+            ));
+            // The reader's part: polling the slot starts the writer when it has work.
+            let task = tokio::spawn(WriterSlot::idle(writer, idle.clone()));
             Pipe {
                 handle,
                 client,
                 buf: BytesMut::new(),
                 version,
                 task,
+                idle,
             }
         }
 
@@ -339,7 +409,11 @@ mod tests {
         }
 
         async fn exit(self) -> WriterExit {
-            self.task.await.expect("writer task").expect("no I/O error")
+            self.task
+                .await
+                .expect("slot task")
+                .expect("writer task")
+                .expect("no I/O error")
         }
     }
 
@@ -356,6 +430,32 @@ mod tests {
             p.failed_through = seq;
             p.failure = reason;
         });
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quiet_writer_leaves_its_task_and_the_next_packet_starts_one() {
+        let (_tx, commits) = CommitWatch::channel();
+        let mut a = Pipe::new(ProtocolVersion::V5, &commits);
+        assert_eq!(a.idle.get(), 1, "no task before the first packet");
+        a.handle.send(Packet::PingResp);
+        a.expect(Packet::PingResp).await;
+        assert_eq!(a.idle.get(), 0, "a task while writing");
+        // Quiet for IDLE_AFTER: the task ends and leaves its fields (the clock is paused, so
+        // this waits for the timer, not for real time).
+        while a.idle.get() == 0 {
+            tokio::time::sleep(crate::parkable::IDLE_AFTER).await;
+        }
+        assert!(!a.task.is_finished(), "the writer is idle, not done");
+        // The next packet gets a new task, in order, and a close still ends the writer.
+        a.handle.send(puback(7));
+        a.handle.send(puback(8));
+        a.expect(puback(7)).await;
+        a.expect(puback(8)).await;
+        a.handle.close();
+        assert_eq!(a.next().await, Ok(None));
+        let idle = a.idle.clone();
+        assert_eq!(a.exit().await, WriterExit::Closed);
+        assert_eq!(idle.get(), 0, "a writer that ended is not idle");
     }
 
     #[tokio::test]

@@ -55,7 +55,9 @@ impl Metrics {
             Opts::new(
                 "midge_connections_parked",
                 "Client connections whose reading (side=\"read\") or writing (side=\"write\") \
-                 half is parked: quiet for 0.1 s or more, it holds no buffer and no future.",
+                 half is parked: quiet for 0.1 s or more, it holds no buffer and no future; \
+                 side=\"dormant\": plain TCP connections quiet on both sides, which hold no \
+                 task either.",
             ),
             &["side"],
         )?;
@@ -81,11 +83,13 @@ impl Metrics {
         &self.publish_latency
     }
 
-    /// `midge_connections_parked{side="read"}` and `{side="write"}`, kept by the connections.
-    pub(crate) fn parked(&self) -> (IntGauge, IntGauge) {
+    /// `midge_connections_parked{side="read"}`, `{side="write"}` and `{side="dormant"}`,
+    /// kept by the connections and the dormant pool.
+    pub(crate) fn parked(&self) -> (IntGauge, IntGauge, IntGauge) {
         (
             self.parked.with_label_values(&["read"]),
             self.parked.with_label_values(&["write"]),
+            self.parked.with_label_values(&["dormant"]),
         )
     }
 

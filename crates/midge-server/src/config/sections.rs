@@ -133,6 +133,9 @@ pub struct LimitsSection {
     pub publish_rate_action: PublishRateAction,
     /// Event loop lag, in milliseconds, above which new connections are refused; 0: off.
     pub overload_lag_ms: u64,
+    /// A quiet plain TCP connection goes dormant unless its last quiet spell was shorter
+    /// than this many milliseconds.
+    pub dormant_after_ms: u64,
 }
 
 /// `limits.publish_rate_action`: what happens to a connection publishing faster than
@@ -155,6 +158,11 @@ impl LimitsSection {
     /// `shutdown_grace_secs` as a duration.
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
+    }
+
+    /// `dormant_after_ms` as a duration.
+    pub fn dormant_after(&self) -> Duration {
+        Duration::from_millis(self.dormant_after_ms)
     }
 }
 
