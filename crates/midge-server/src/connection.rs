@@ -1,5 +1,7 @@
 //! One client connection: waits for CONNECT, authenticates it, then reads and decodes packets
-//! and feeds them to the core, while a separate writer task sends what the core queues for it.
+//! and feeds them to the core, while a writer task, started whenever something is queued and
+//! ended when the queue stays empty, sends what the core queues for it. A quiet plain TCP
+//! connection leaves its task altogether for the dormant pool (`dormant.rs`).
 //!
 //! Every transport (TCP, TLS, WebSocket, secure WebSocket) ends up here as a reading and a
 //! writing half of a byte stream, so they all share this one path.

@@ -1,8 +1,9 @@
 //! midge-server: the I/O shell around the broker core.
 //!
 //! Owns everything that touches the outside world: the typed, layered configuration and the
-//! command line, logging, TCP listeners and the accept loop, one reader task and one writer task
-//! per connection, the periodic tick that drives the core's timers, and graceful shutdown.
+//! command line, logging, TCP listeners and the accept loop, one reader task per connection and a
+//! writer task while it has something to write (none for a quiet plain TCP connection, which
+//! waits in the dormant pool), the periodic tick that drives the core's timers, and graceful shutdown.
 //!
 //! With `storage.enabled` (the default) it also starts the durable store and its one-node Raft
 //! group (`midge-store`, `midge-cluster`), restores the broker from it, carries the core's

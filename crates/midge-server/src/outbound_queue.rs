@@ -35,7 +35,8 @@ struct State<T> {
 struct Shared<T> {
     state: Mutex<State<T>>,
     /// Woken when the queue goes from empty to not empty, or the last sender goes. A waker
-    /// slot rather than a future, so a parked writer waits with no future at all.
+    /// slot rather than a future, so an idle writer (its reader, or the dormant pool) waits with no
+    /// future at all.
     ready: AtomicWaker,
 }
 
