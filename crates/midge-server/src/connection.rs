@@ -413,8 +413,8 @@ struct Live {
     /// Whether it goes there the next time it is quiet: not when its last quiet spell was
     /// shorter than `limits.dormant_after_ms`.
     sleepy: bool,
-    /// When the connection last went quiet (parked).
-    quiet_since: Instant,
+    /// When the connection last went quiet (parked); `None` until it first has.
+    quiet_since: Option<Instant>,
     version: ProtocolVersion,
     /// How logs name the client.
     client_id: String,
@@ -422,9 +422,12 @@ struct Live {
 
 impl Live {
     /// The connection's quiet spell ended: it may go dormant next time only if this one
-    /// lasted `dormant_after` or more.
+    /// lasted `dormant_after` or more. A new connection, never quiet yet, may: one that goes
+    /// quiet at once is likely to stay so.
     fn woke(&mut self, dormant_after: Duration) {
-        self.sleepy = self.quiet_since.elapsed() >= dormant_after;
+        self.sleepy = self
+            .quiet_since
+            .is_none_or(|since| since.elapsed() >= dormant_after);
     }
 }
 
@@ -529,7 +532,7 @@ impl<R: SessionReader> Session<R> {
                 None => match self.read_loop(&mut live).await {
                     Loop::End(end) => end,
                     Loop::Quiet => {
-                        live.quiet_since = Instant::now();
+                        live.quiet_since = Some(Instant::now());
                         return Next::Park(Serving {
                             session: self,
                             live,
@@ -620,12 +623,8 @@ impl<R: SessionReader> Session<R> {
             own,
             writer,
             may_sleep: R::CAN_SLEEP,
-            // A new connection that goes quiet at once is likely to stay so: its first busy
-            // phase counts as after a long quiet spell.
             sleepy: true,
-            quiet_since: Instant::now()
-                .checked_sub(self.settings.dormant_after)
-                .unwrap_or_else(Instant::now),
+            quiet_since: None,
             version,
             client_id,
         })

@@ -85,7 +85,7 @@ pub(crate) struct DormantSession {
     version: ProtocolVersion,
     client_id: String,
     /// When the connection went quiet.
-    quiet_since: Instant,
+    quiet_since: Option<Instant>,
 }
 
 impl DormantSession {
