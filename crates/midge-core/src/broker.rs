@@ -237,6 +237,12 @@ impl Broker {
         self.conns.get(&conn).map(|c| &*c.client_id)
     }
 
+    /// [`Broker::client_id`], as the core keeps it: a caller that holds on to it shares the
+    /// core's copy.
+    pub fn client_id_shared(&self, conn: ConnId) -> Option<Arc<str>> {
+        self.conns.get(&conn).map(|c| c.client_id.clone())
+    }
+
     /// Current counters.
     pub fn stats(&self) -> BrokerStats {
         // Only connected sessions can be clean ones (they end with their connection), so this

@@ -1,6 +1,6 @@
 //! CONNECT: client identifier rules, takeover, clean start / resume, CONNACK (MQTT 3.1, 3.2).
 
-use crate::connection::{keep_alive_timeout, Connection};
+use crate::connection::Connection;
 use crate::event::{ConnId, EnhancedAuth};
 use crate::session::{Session, NEVER_EXPIRES};
 use crate::session_store::SessionIdx;
@@ -203,9 +203,9 @@ impl Broker {
             session: idx,
             client_id,
             version: connect.protocol,
-            keep_alive_timeout: keep_alive_timeout(keep_alive),
+            keep_alive,
             last_seen: now,
-            window: usize::from(window),
+            window,
             max_packet_size: if v5 {
                 connect.properties.maximum_packet_size
             } else {

@@ -18,12 +18,13 @@ pub struct Connection {
     pub client_id: Arc<str>,
     /// Protocol version from CONNECT.
     pub version: ProtocolVersion,
-    /// Close the connection when no packet arrives for this long (1.5 x keep alive).
-    pub keep_alive_timeout: Option<Duration>,
+    /// The CONNECT's Keep Alive in seconds (0: none): the connection is closed when no
+    /// packet arrives for 1.5 times as long.
+    pub keep_alive: u16,
     /// When the last packet arrived.
     pub last_seen: Instant,
     /// Most QoS 1/2 messages in flight to the client: min(our max_inflight, its Receive Maximum).
-    pub window: usize,
+    pub window: u16,
     /// The client's Maximum Packet Size, if it set one.
     pub max_packet_size: Option<u32>,
     /// Topic aliases from the client.
@@ -39,7 +40,7 @@ pub struct Connection {
 
 // Every connected client has one, idle or not; what only some clients use (a will, an alias
 // table) is boxed so the others do not carry its size.
-const _: () = assert!(std::mem::size_of::<Connection>() <= 120);
+const _: () = assert!(std::mem::size_of::<Connection>() <= 104);
 
 impl Connection {
     /// True for MQTT 5.0 connections.
@@ -49,8 +50,7 @@ impl Connection {
 
     /// When the keep alive runs out, if it is enabled.
     pub fn keep_alive_deadline(&self) -> Option<Instant> {
-        self.keep_alive_timeout
-            .and_then(|t| self.last_seen.checked_add(t))
+        keep_alive_timeout(self.keep_alive).and_then(|t| self.last_seen.checked_add(t))
     }
 }
 

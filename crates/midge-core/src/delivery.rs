@@ -154,7 +154,7 @@ impl Session {
             Some(conn) => {
                 if message.publish.qos == QoS::AtMostOnce {
                     send_qos0(conn, message, ob);
-                } else if self.queue.is_empty() && self.inflight.len() < conn.window {
+                } else if self.queue.is_empty() && self.inflight.len() < usize::from(conn.window) {
                     let seq = self.take_seq();
                     self.send_in_flight(conn, seq, message, false, ob);
                 } else {
@@ -174,7 +174,7 @@ impl Session {
 
     /// Moves queued messages into the inflight window while it has room.
     pub fn fill_window(&mut self, conn: &mut Connection, ob: &mut Outbox) {
-        while self.inflight.len() < conn.window {
+        while self.inflight.len() < usize::from(conn.window) {
             let Some((seq, message)) = self.queue.pop() else {
                 break;
             };

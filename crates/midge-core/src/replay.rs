@@ -80,7 +80,7 @@ impl Broker {
         let conn_id = conn.id;
         // QoS 1/2 only into free inflight slots, and not past live messages already queued.
         let mut window = if session.queue.is_empty() {
-            conn.window.saturating_sub(session.inflight.len())
+            usize::from(conn.window).saturating_sub(session.inflight.len())
         } else {
             0
         };

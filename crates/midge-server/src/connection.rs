@@ -13,6 +13,8 @@ use crate::connection_handle::ConnHandle;
 use crate::endpoint::Endpoint;
 use crate::enhanced_auth::{Exchange, Refusal};
 use crate::guard_counters::{Guard, GuardCounters};
+use crate::log_name::LogName;
+use crate::moment::Moment;
 use crate::overload::OverloadGuard;
 use crate::parkable::{Busy, IdleTimer, Next, Park, Parkable};
 use crate::publish_latency::PublishLatency;
@@ -33,7 +35,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::timeout;
 
@@ -64,6 +66,8 @@ pub(crate) struct ConnectionSettings {
     /// `limits.dormant_after_ms`: a connection whose last quiet spell was shorter keeps its
     /// task when quiet again, and its writer keeps its task this long when idle.
     pub(crate) dormant_after: Duration,
+    /// The publish rate limits (`limits.max_publish_rate` and the rest).
+    pub(crate) publish_rate: PublishRateLimits,
     /// `midge_publish_latency_seconds`; each connection observes it through a local copy.
     pub(crate) publish_latency: prometheus::Histogram,
     /// `midge_connections_parked{side="read"}`: sessions whose reading half is parked.
@@ -82,8 +86,6 @@ pub(crate) struct Connection {
     /// The listener it came in on (authentication policy).
     pub(crate) endpoint: Arc<Endpoint>,
     pub(crate) login: Arc<LoginGuard>,
-    /// The publish rate limits it was accepted with.
-    pub(crate) publish_rate: PublishRateLimits,
     /// Overload mode: a CONNECT read while it is on is refused with Server busy.
     pub(crate) overload: Arc<OverloadGuard>,
     /// What the guards refused.
@@ -92,7 +94,7 @@ pub(crate) struct Connection {
 
 /// A session, from its CONNECT being handed to the core until its connection is closed, or
 /// until it is quiet enough to wait in the dormant pool: then it ends with what the pool keeps.
-pub(crate) type SessionTask = Pin<Box<dyn Future<Output = Option<Box<DormantSession>>> + Send>>;
+pub(crate) type SessionTask = Pin<Box<dyn Future<Output = Option<DormantSession>> + Send>>;
 
 /// Why no session was started.
 enum NoSession {
@@ -167,7 +169,6 @@ impl Connection {
             mut shutdown,
             endpoint,
             login,
-            publish_rate,
             overload,
             counters,
         } = self;
@@ -249,26 +250,28 @@ impl Connection {
                 // Boxed: most connections have no rate limit, and every one would carry its
                 // size.
                 let rate =
-                    PublishRateGuard::new(&publish_rate, crate::shared_broker::now()).map(Box::new);
+                    PublishRateGuard::new(&settings.publish_rate, crate::shared_broker::now())
+                        .map(Box::new);
                 let mut session = Session {
-                    id,
-                    peer,
-                    broker,
-                    settings,
+                    base: SessionBase {
+                        id,
+                        broker,
+                        settings,
+                        rate,
+                        counters,
+                    },
                     reader,
                     buf,
-                    publish_rate,
-                    rate,
-                    counters,
                 };
                 let opening = Opening {
                     connect,
+                    peer,
                     writer,
                     refused: verdict.err(),
                     auth,
                 };
                 let live = session.start(opening).await?;
-                let parked = session.settings.parked_readers.clone();
+                let parked = session.base.settings.parked_readers.clone();
                 Some(Box::pin(Parkable::busy(
                     Serving { session, live },
                     Woken::Read,
@@ -293,6 +296,8 @@ impl Connection {
 /// What the CONNECT stage hands to the session.
 struct Opening<W> {
     connect: Box<Connect>,
+    /// The client's address, for the log.
+    peer: SocketAddr,
     writer: W,
     /// The reason authentication refused the client with, if it did.
     refused: Option<ReasonCode>,
@@ -414,10 +419,10 @@ struct Live {
     /// shorter than `limits.dormant_after_ms`.
     sleepy: bool,
     /// When the connection last went quiet (parked); `None` until it first has.
-    quiet_since: Option<Instant>,
+    quiet_since: Option<Moment>,
     version: ProtocolVersion,
-    /// How logs name the client.
-    client_id: String,
+    /// The client id (the core's copy, shared), which logs name the client by.
+    client_id: Arc<str>,
 }
 
 impl Live {
@@ -433,15 +438,29 @@ impl Live {
 
 /// A connection whose CONNECT was read: the reading half, supervising the writer task.
 struct Session<R> {
-    id: ConnId,
-    peer: SocketAddr,
-    broker: Arc<SharedBroker>,
-    settings: Arc<ConnectionSettings>,
+    base: SessionBase,
     reader: R,
     /// Holds bytes received after the CONNECT too: clients may pipeline packets behind it.
     buf: BytesMut,
-    publish_rate: PublishRateLimits,
-    /// `publish_rate`'s bucket, if it sets a limit; kept while parked, so going quiet for a
+}
+
+impl<R> Session<R> {
+    /// A session reading from `reader`, with nothing buffered.
+    fn new(base: SessionBase, reader: R) -> Session<R> {
+        Session {
+            base,
+            reader,
+            buf: BytesMut::new(),
+        }
+    }
+}
+
+/// A session without its socket and read buffer: what a dormant one keeps.
+struct SessionBase {
+    id: ConnId,
+    broker: Arc<SharedBroker>,
+    settings: Arc<ConnectionSettings>,
+    /// The publish rate's bucket, if it sets a limit; kept while parked, so going quiet for a
     /// moment does not refill it.
     rate: Option<Box<PublishRateGuard>>,
     counters: Arc<GuardCounters>,
@@ -465,7 +484,7 @@ pub(crate) enum Woken {
 
 impl<R: SessionReader> Park for Serving<R> {
     type Wake = Woken;
-    type Output = Option<Box<DormantSession>>;
+    type Output = Option<DormantSession>;
 
     /// Polls what the read loop selects over, in its order: a close by the broker, the writer
     /// ending, then the socket, which is read into the stack so a parked session holds no
@@ -496,9 +515,9 @@ impl<R: SessionReader> Park for Serving<R> {
         }
     }
 
-    fn resume(self, wake: Woken) -> Busy<Self, Option<Box<DormantSession>>> {
+    fn resume(self, wake: Woken) -> Busy<Self, Option<DormantSession>> {
         let Serving { session, mut live } = self;
-        live.woke(session.settings.dormant_after);
+        live.woke(session.base.settings.dormant_after);
         let first = match wake {
             Woken::Read => None,
             Woken::End(end) => Some(end),
@@ -525,14 +544,14 @@ impl<R: SessionReader> Session<R> {
         mut self,
         mut live: Live,
         first: Option<End>,
-    ) -> impl Future<Output = Next<Serving<R>, Option<Box<DormantSession>>>> + Send {
+    ) -> impl Future<Output = Next<Serving<R>, Option<DormantSession>>> + Send {
         async move {
             let end = match first {
                 Some(end) => end,
                 None => match self.read_loop(&mut live).await {
                     Loop::End(end) => end,
                     Loop::Quiet => {
-                        live.quiet_since = Some(Instant::now());
+                        live.quiet_since = Some(Moment::now());
                         return Next::Park(Serving {
                             session: self,
                             live,
@@ -554,6 +573,7 @@ impl<R: SessionReader> Session<R> {
     ) -> Option<Live> {
         let Opening {
             connect,
+            peer,
             writer,
             refused,
             auth,
@@ -576,35 +596,42 @@ impl<R: SessionReader> Session<R> {
             .unwrap_or_default();
         let keep_alive = connect.keep_alive;
 
-        let label = display_id(requested_id, self.peer);
         let (handle, outbox) = ConnHandle::new(
-            self.settings.max_pending_bytes,
-            &label,
-            self.broker.commit_watch(),
+            self.base.settings.max_pending_bytes,
+            self.base.broker.commit_watch(),
         );
         let own = handle.clone();
         // Idle until the CONNACK is queued; it gets a task when it has something to write.
-        let linger = self.settings.dormant_after;
+        let linger = self.base.settings.dormant_after;
         let mut writer = WriterSlot::idle(
             Box::new(ConnWriter::new(writer, outbox, version, linger)),
-            self.settings.parked_writers.clone(),
+            self.base.settings.parked_writers.clone(),
         );
 
         if refused.is_none() {
-            self.broker.fetch_session(&connect).await;
+            self.base.broker.fetch_session(&connect).await;
         }
-        let client_id = match self.broker.connect(self.id, handle, connect, refused, auth) {
-            ConnectOutcome::Accepted { assigned_client_id } => {
-                let client_id = assigned_client_id.unwrap_or(label);
+        let client_id = match self
+            .base
+            .broker
+            .connect(self.base.id, handle, connect, refused, auth)
+        {
+            ConnectOutcome::Accepted { client_id } => {
                 tracing::info!(
-                    "New client connected from {} as {client_id} (p{protocol}, c{clean}, \
+                    "New client connected from {} as {} (p{protocol}, c{clean}, \
                      k{keep_alive}{user}).",
-                    self.peer
+                    peer,
+                    LogName(&client_id)
                 );
                 client_id
             }
             ConnectOutcome::Refused { reason } => {
-                tracing::info!("Client {label} from {} refused: {reason:?}.", self.peer);
+                let name = if requested_id.is_empty() {
+                    format!("<{peer}>")
+                } else {
+                    LogName(&requested_id).to_string()
+                };
+                tracing::info!("Client {name} from {peer} refused: {reason:?}.");
                 self.finish(&own, &mut writer).await;
                 return None;
             }
@@ -635,11 +662,12 @@ impl<R: SessionReader> Session<R> {
     async fn read_loop(&mut self, live: &mut Live) -> Loop {
         let version = live.version;
         let mut packets = Vec::new();
-        let mut latency = PublishLatency::new(&self.settings.publish_latency);
+        let mut latency = PublishLatency::new(&self.base.settings.publish_latency);
         let mut quiet = IdleTimer::new();
         // v3 has no way to say why it is disconnected, so it is always throttled.
-        let disconnect_over_rate =
-            self.publish_rate.action == PublishRateAction::Disconnect && version.is_v5();
+        let disconnect_over_rate = self.base.settings.publish_rate.action
+            == PublishRateAction::Disconnect
+            && version.is_v5();
         let mut throttled = false;
         loop {
             // Everything already buffered goes to the core under one lock acquisition, so a
@@ -647,9 +675,9 @@ impl<R: SessionReader> Session<R> {
             let decoded = decode_all(
                 &mut self.buf,
                 version,
-                self.settings.max_packet_size,
+                self.base.settings.max_packet_size,
                 &mut packets,
-                self.rate.as_deref_mut(),
+                self.base.rate.as_deref_mut(),
             );
             if matches!(decoded, Decoded::OverRate(_)) && disconnect_over_rate {
                 // The PUBLISH that went over is not processed.
@@ -663,7 +691,11 @@ impl<R: SessionReader> Session<R> {
                 // Only a read with a PUBLISH in it is timed: in a QoS 1 fan-out most reads are
                 // one acknowledgement each, and reading the clock twice for each showed.
                 let started = (publishes > 0).then(std::time::Instant::now);
-                if self.broker.packets(self.id, &mut packets, started) {
+                if self
+                    .base
+                    .broker
+                    .packets(self.base.id, &mut packets, started)
+                {
                     if let Some(started) = started {
                         latency.record(publishes, started.elapsed());
                     }
@@ -674,16 +706,16 @@ impl<R: SessionReader> Session<R> {
                 Decoded::Disconnect => return Loop::End(End::ClientDisconnect),
                 Decoded::Error(err) => return Loop::End(End::Decode(err)),
                 Decoded::OverRate(_) if disconnect_over_rate => {
-                    self.counters.count(Guard::PublishRateDisconnected);
+                    self.base.counters.count(Guard::PublishRateDisconnected);
                     return Loop::End(End::OverRate);
                 }
                 Decoded::OverRate(pause) => {
                     // Counted once per stretch of throttling, not once per pause.
                     if !throttled {
-                        self.counters.count(Guard::PublishRateThrottled);
+                        self.base.counters.count(Guard::PublishRateThrottled);
                         tracing::debug!(
                             "Connection {} publishes faster than its rate; pausing its reads.",
-                            self.id
+                            self.base.id
                         );
                     }
                     throttled = true;
@@ -753,9 +785,10 @@ impl<R: Send + Sync> Session<R> {
             client_id,
             ..
         } = live;
+        let client_id = LogName(&client_id);
         if let End::Decode(err @ DecodeError::PacketTooLarge { .. }) = &end {
             tracing::debug!("{err}");
-            self.counters.count(Guard::PacketTooLarge);
+            self.base.counters.count(Guard::PacketTooLarge);
         }
         if let End::Decode(err) = &end {
             // MQTT 5 (4.13.2): say why before closing. v3 has no way to, so it just closes.
@@ -771,7 +804,7 @@ impl<R: Send + Sync> Session<R> {
         let dropped = own.dropped_qos0();
         self.finish(&own, &mut writer).await;
 
-        let shutting_down = self.broker.is_shutting_down();
+        let shutting_down = self.base.broker.is_shutting_down();
         match end {
             End::ClientDisconnect => tracing::info!("Client {client_id} disconnected."),
             End::Eof => tracing::info!("Client {client_id} closed its connection."),
@@ -809,12 +842,12 @@ impl<R: Send + Sync> Session<R> {
     /// Forgets the connection in the core (unless the core closed it already), lets the
     /// writer flush and close, and waits for it for a bounded time.
     async fn finish(&self, own: &ConnHandle, writer: &mut WriterSlot) {
-        self.broker.closed(self.id);
+        self.base.broker.closed(self.base.id);
         own.close();
         if !writer.is_done() && timeout(CLOSE_FLUSH_TIMEOUT, &mut *writer).await.is_err() {
             tracing::debug!(
                 "Connection {} did not take its last packets within {} s; dropping them.",
-                self.id,
+                self.base.id,
                 CLOSE_FLUSH_TIMEOUT.as_secs()
             );
             writer.abort();
@@ -851,30 +884,5 @@ fn decode_all(
             Ok(None) => return Decoded::NeedMore,
             Err(err) => return Decoded::Error(err),
         }
-    }
-}
-
-/// The name a client goes by in logs: its id, or its address when the id is empty. Control
-/// characters are escaped so a crafted client id cannot forge log lines.
-fn display_id(client_id: String, peer: SocketAddr) -> String {
-    if client_id.is_empty() {
-        format!("<{peer}>")
-    } else if client_id.chars().any(char::is_control) {
-        client_id.escape_debug().to_string()
-    } else {
-        client_id
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn log_names_are_safe_and_never_empty() {
-        let peer: SocketAddr = "127.0.0.1:5000".parse().expect("addr");
-        assert_eq!(display_id("c1".into(), peer), "c1");
-        assert_eq!(display_id(String::new(), peer), "<127.0.0.1:5000>");
-        assert_eq!(display_id("a\nINFO fake".into(), peer), "a\\nINFO fake");
     }
 }

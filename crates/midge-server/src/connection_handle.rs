@@ -5,7 +5,6 @@ use crate::outbound_queue::{queue, QueueRx, QueueTx, QueueWake};
 use futures_util::task::AtomicWaker;
 use midge_codec::{Packet, QoS};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 /// What a connection's writer task is asked to do, in order.
@@ -50,7 +49,7 @@ impl std::fmt::Debug for DrainNotice {
 }
 
 /// A writer to wake once the caller is done queueing ([`ConnHandle::enqueue_all`]).
-pub(crate) type WriterWake = QueueWake<Outbound>;
+pub(crate) type WriterWake = QueueWake<Outbound, HandleShared>;
 
 /// What happened to a packet handed to [`ConnHandle::send`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,14 +66,13 @@ pub(crate) enum SendOutcome {
 /// the broker lock be held while actions are dispatched. Clones share the same queue.
 #[derive(Debug, Clone)]
 pub(crate) struct ConnHandle {
-    tx: QueueTx<Outbound>,
-    shared: Arc<Shared>,
+    tx: QueueTx<Outbound, HandleShared>,
 }
 
-/// What the handles and the writer of a connection share, in one allocation (every
-/// connection has one, idle or not).
+/// What the handles and the writer of a connection share besides the queue, in the queue's
+/// allocation (every connection has one, idle or not).
 #[derive(Debug)]
-struct Shared {
+pub(crate) struct HandleShared {
     /// Approximate bytes of QoS 0 publishes queued but not yet written to the socket.
     pending_qos0: AtomicUsize,
     max_pending_bytes: usize,
@@ -86,15 +84,12 @@ struct Shared {
     /// The reader, woken when `close_requested` is set. A waker slot rather than a future, so
     /// a parked reader waits with no future at all.
     reader: AtomicWaker,
-    /// How logs name the client (its client id as sent in CONNECT, or its address).
-    label: Box<str>,
 }
 
 /// The receiving side, owned by the writer task.
 #[derive(Debug)]
 pub(crate) struct Outbox {
-    pub(crate) rx: QueueRx<Outbound>,
-    shared: Arc<Shared>,
+    pub(crate) rx: QueueRx<Outbound, HandleShared>,
     /// The committer's progress, for `Outbound::WaitFor` (`None` without storage).
     pub(crate) commits: Option<CommitWatch>,
 }
@@ -103,7 +98,7 @@ impl Outbox {
     /// Approximate bytes of QoS 0 publishes queued but not yet written to the socket: the
     /// writer counts down what it wrote.
     pub(crate) fn pending_qos0(&self) -> &AtomicUsize {
-        &self.shared.pending_qos0
+        &self.rx.extra().pending_qos0
     }
 }
 
@@ -112,28 +107,20 @@ impl ConnHandle {
     /// `commits` is the committer's progress when storage is enabled.
     pub(crate) fn new(
         max_pending_bytes: usize,
-        label: &str,
         commits: Option<CommitWatch>,
     ) -> (ConnHandle, Outbox) {
-        let (tx, rx) = queue();
-        let shared = Arc::new(Shared {
+        let (tx, rx) = queue(HandleShared {
             pending_qos0: AtomicUsize::new(0),
             max_pending_bytes,
             dropped_qos0: AtomicU64::new(0),
             close_requested: AtomicBool::new(false),
             reader: AtomicWaker::new(),
-            label: label.into(),
         });
-        let handle = ConnHandle {
-            tx,
-            shared: shared.clone(),
-        };
-        let outbox = Outbox {
-            rx,
-            shared,
-            commits,
-        };
-        (handle, outbox)
+        (ConnHandle { tx }, Outbox { rx, commits })
+    }
+
+    fn shared(&self) -> &HandleShared {
+        self.tx.extra()
     }
 
     /// Queues `packet`, unless it is a QoS 0 publish to a client that is not keeping up. QoS 1
@@ -150,11 +137,15 @@ impl ConnHandle {
         let Some(cost) = self.admit(&packet, 0) else {
             return (SendOutcome::DroppedSlowReader, None);
         };
-        self.shared.pending_qos0.fetch_add(cost, Ordering::Relaxed);
+        self.shared()
+            .pending_qos0
+            .fetch_add(cost, Ordering::Relaxed);
         match self.tx.push(Outbound::Packet(packet)) {
             Ok(wake) => (SendOutcome::Queued, wake),
             Err(_) => {
-                self.shared.pending_qos0.fetch_sub(cost, Ordering::Relaxed);
+                self.shared()
+                    .pending_qos0
+                    .fetch_sub(cost, Ordering::Relaxed);
                 (SendOutcome::WriterGone, None)
             }
         }
@@ -166,11 +157,12 @@ impl ConnHandle {
     pub(crate) fn admit(&self, packet: &Packet, staged: usize) -> Option<usize> {
         let cost = qos0_cost(packet);
         if cost > 0 {
-            let pending = self.shared.pending_qos0.load(Ordering::Relaxed);
+            let pending = self.shared().pending_qos0.load(Ordering::Relaxed);
             // One dispatcher at a time (the broker lock), so check-then-add does not race
             // with another sender; the writer only ever subtracts.
-            if pending.saturating_add(staged).saturating_add(cost) > self.shared.max_pending_bytes {
-                self.shared.dropped_qos0.fetch_add(1, Ordering::Relaxed);
+            if pending.saturating_add(staged).saturating_add(cost) > self.shared().max_pending_bytes
+            {
+                self.shared().dropped_qos0.fetch_add(1, Ordering::Relaxed);
                 return None;
             }
         }
@@ -185,14 +177,14 @@ impl ConnHandle {
         items: &mut Vec<Outbound>,
         qos0_bytes: usize,
     ) -> Option<WriterWake> {
-        self.shared
+        self.shared()
             .pending_qos0
             .fetch_add(qos0_bytes, Ordering::Relaxed);
         match self.tx.push_all(items) {
             Ok(wake) => wake,
             Err(()) => {
                 items.clear();
-                self.shared
+                self.shared()
                     .pending_qos0
                     .fetch_sub(qos0_bytes, Ordering::Relaxed);
                 None
@@ -211,18 +203,13 @@ impl ConnHandle {
 
     /// How many QoS 0 publishes the slow-reader guard dropped so far.
     pub(crate) fn dropped_qos0(&self) -> u64 {
-        self.shared.dropped_qos0.load(Ordering::Relaxed)
+        self.shared().dropped_qos0.load(Ordering::Relaxed)
     }
 
     /// Bytes the slow-reader guard counts as unsent now.
     #[cfg(test)]
     pub(crate) fn pending_qos0(&self) -> usize {
-        self.shared.pending_qos0.load(Ordering::Relaxed)
-    }
-
-    /// How logs name the client.
-    pub(crate) fn label(&self) -> &str {
-        &self.shared.label
+        self.shared().pending_qos0.load(Ordering::Relaxed)
     }
 
     /// Asks the writer to flush what is queued and close, and wakes the reader.
@@ -234,8 +221,8 @@ impl ConnHandle {
 
     /// Wakes the reader to stop reading (the `Close` itself is queued by the caller).
     pub(crate) fn request_close(&self) {
-        self.shared.close_requested.store(true, Ordering::Release);
-        self.shared.reader.wake();
+        self.shared().close_requested.store(true, Ordering::Release);
+        self.shared().reader.wake();
     }
 
     /// Completes once [`ConnHandle::close`] was called on any clone (including before this).
@@ -246,12 +233,12 @@ impl ConnHandle {
     /// Ready once [`ConnHandle::close`] was called on any clone; until then, registers `cx`
     /// to be woken when it is. Only the connection's reader waits for this.
     pub(crate) fn poll_close_requested(&self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.shared.close_requested.load(Ordering::Acquire) {
+        if self.shared().close_requested.load(Ordering::Acquire) {
             return Poll::Ready(());
         }
         // Registered before looking again: a close after the look below wakes this waker.
-        self.shared.reader.register(cx.waker());
-        if self.shared.close_requested.load(Ordering::Acquire) {
+        self.shared().reader.register(cx.waker());
+        if self.shared().close_requested.load(Ordering::Acquire) {
             Poll::Ready(())
         } else {
             Poll::Pending
@@ -299,7 +286,7 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn qos0_beyond_the_backlog_limit_is_dropped_and_qos1_is_not() {
-        let (handle, mut outbox) = ConnHandle::new(100, "c1", None);
+        let (handle, mut outbox) = ConnHandle::new(100, None);
         assert_eq!(
             handle.send(publish(QoS::AtMostOnce, 50)),
             SendOutcome::Queued
@@ -326,7 +313,7 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn close_is_queued_after_packets_and_wakes_a_later_waiter() {
-        let (handle, mut outbox) = ConnHandle::new(100, "c1", None);
+        let (handle, mut outbox) = ConnHandle::new(100, None);
         handle.send(Packet::PingResp);
         handle.clone().close();
         handle.close_requested().await;
@@ -339,7 +326,7 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn sending_to_a_finished_writer_is_harmless() {
-        let (handle, outbox) = ConnHandle::new(100, "c1", None);
+        let (handle, outbox) = ConnHandle::new(100, None);
         drop(outbox);
         assert_eq!(
             handle.send(publish(QoS::AtMostOnce, 1)),

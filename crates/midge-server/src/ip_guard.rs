@@ -34,7 +34,9 @@ pub(crate) struct IpGuard {
 /// An admitted connection's place in its address's count, given back when dropped.
 #[derive(Debug)]
 pub(crate) struct IpSlot {
-    guard: Option<(Arc<IpGuard>, IpAddr)>,
+    /// Boxed: without per-address limits (the default) there is none, and every connection
+    /// would carry its size.
+    guard: Option<Box<(Arc<IpGuard>, IpAddr)>>,
 }
 
 impl IpGuard {
@@ -80,7 +82,7 @@ impl IpGuard {
         }
         entry.open += 1;
         Ok(IpSlot {
-            guard: Some((self.clone(), ip)),
+            guard: Some(Box::new((self.clone(), ip))),
         })
     }
 
@@ -94,7 +96,7 @@ impl IpGuard {
 
 impl Drop for IpSlot {
     fn drop(&mut self) {
-        if let Some((guard, ip)) = self.guard.take() {
+        if let Some((guard, ip)) = self.guard.take().map(|b| *b) {
             guard.release(ip);
         }
     }

@@ -187,7 +187,7 @@ async fn run_session(session: SessionTask, slots: ConnSlots, pool: DormantPool) 
 
 /// A dormant session in the pool, with its slots.
 struct Sleeping {
-    session: Box<DormantSession>,
+    session: DormantSession,
     slots: ConnSlots,
 }
 
@@ -204,7 +204,7 @@ impl Dormant for Sleeping {
         let Sleeping { session, slots } = *self;
         let pool = pool.clone();
         // Put back together in the task: tokio registers the socket from within its runtime.
-        runtime.spawn(async move { run_session((*session).resume(stay_awake), slots, pool).await });
+        runtime.spawn(async move { run_session(session.resume(stay_awake), slots, pool).await });
     }
 }
 
@@ -333,7 +333,6 @@ fn new_connection(
         shutdown,
         endpoint: endpoint.clone(),
         login: shared.login.clone(),
-        publish_rate: shared.limits.publish_rate(),
         overload: shared.limits.overload().clone(),
         counters: shared.counters.clone(),
     }

@@ -21,8 +21,6 @@ pub(crate) struct LiveLimits {
     shutdown_grace_secs: AtomicU64,
     /// `max_connections_per_ip` and `max_connection_rate_per_ip`.
     ip_guard: Arc<IpGuard>,
-    /// The publish rate limits new connections get.
-    publish_rate: RwLock<PublishRateLimits>,
     /// `overload_lag_ms` and the overload state.
     overload: Arc<OverloadGuard>,
 }
@@ -38,14 +36,14 @@ impl LiveLimits {
                 limits.max_connections_per_ip,
                 limits.max_connection_rate_per_ip,
             ),
-            publish_rate: RwLock::new(PublishRateLimits::from_limits(limits)),
             overload: OverloadGuard::new(limits.overload_lag_ms),
         })
     }
 
     /// The publish rate limits for a connection accepted now.
+    #[cfg(test)]
     pub(crate) fn publish_rate(&self) -> PublishRateLimits {
-        *self.publish_rate.read()
+        self.connection.read().publish_rate
     }
 
     /// Overload mode.
@@ -82,13 +80,13 @@ impl LiveLimits {
         );
         self.shutdown_grace_secs
             .store(limits.shutdown_grace_secs, Ordering::Relaxed);
-        *self.publish_rate.write() = PublishRateLimits::from_limits(limits);
         self.overload.set_limit_ms(limits.overload_lag_ms);
         let mut current = self.connection.write();
         let mut next = ConnectionSettings::clone(&current);
         next.connect_timeout = limits.connect_timeout();
         next.max_pending_bytes = limits.max_pending_bytes;
         next.dormant_after = limits.dormant_after();
+        next.publish_rate = PublishRateLimits::from_limits(limits);
         *current = Arc::new(next);
     }
 }
@@ -101,6 +99,7 @@ pub(crate) fn test_settings(config: &crate::Config) -> ConnectionSettings {
         max_packet_size: config.broker.max_packet_size,
         max_pending_bytes: config.limits.max_pending_bytes,
         dormant_after: config.limits.dormant_after(),
+        publish_rate: PublishRateLimits::from_limits(&config.limits),
         publish_latency: prometheus::Histogram::with_opts(prometheus::HistogramOpts::new(
             "test_latency_seconds",
             "test",

@@ -9,6 +9,7 @@ use crate::endpoint::Endpoint;
 use crate::guard_counters::GuardCounters;
 use crate::listener::{Listener, ListenerShared};
 use crate::live_limits::LiveLimits;
+use crate::publish_rate::PublishRateLimits;
 use crate::reload::{ReloadContext, Reloader};
 use crate::security_reload::SecurityReload;
 use crate::shared_broker::{now, SharedBroker};
@@ -154,6 +155,7 @@ impl Server {
                 max_packet_size: config.broker.max_packet_size,
                 max_pending_bytes: config.limits.max_pending_bytes,
                 dormant_after: config.limits.dormant_after(),
+                publish_rate: PublishRateLimits::from_limits(&config.limits),
                 publish_latency: metrics.publish_latency().clone(),
                 parked_readers,
                 parked_writers,

@@ -4,6 +4,7 @@
 use crate::commit_watch::CommitWatch;
 use crate::committer::CommitQueue;
 use crate::connection_handle::{ConnHandle, DrainNotice, Outbound, SendOutcome, WriterWake};
+use crate::log_name::LogName;
 use crate::staging::{Outlet, Staging};
 use crate::waiting_reads::{WaitingRead, WaitingReads};
 use midge_cluster::{Applied, Inbound, LinkHandler, LinkStats, LinkWake, Links, Remote, Ticket};
@@ -20,9 +21,9 @@ use std::time::Instant;
 /// How the core answered a CONNECT.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ConnectOutcome {
-    /// The session is up. `assigned_client_id` is set when the client sent an empty id and the
-    /// core chose one (v5 CONNACK Assigned Client Identifier).
-    Accepted { assigned_client_id: Option<String> },
+    /// The session is up, under `client_id` (the core's copy; one it assigned if the client
+    /// sent an empty id).
+    Accepted { client_id: Arc<str> },
     /// The core refused it (its CONNACK carried `reason`) and closed the connection.
     Refused { reason: ReasonCode },
     /// The server is shutting down; the connection was not registered.
@@ -355,7 +356,6 @@ impl SharedBroker {
         state.broker.handle(now(), event, &mut state.actions);
         state.origin = Some(conn);
         let mut reason = ReasonCode::Success;
-        let mut assigned_client_id = None;
         for action in &state.actions {
             if let Action::Send {
                 conn: to,
@@ -368,22 +368,23 @@ impl SharedBroker {
             {
                 if *to == conn {
                     reason = ack.reason;
-                    assigned_client_id = ack.properties.assigned_client_identifier.clone();
                 }
             }
         }
         state.dispatch();
         state.flush_commits();
-        if state.conns.contains_key(&conn) && !reason.is_error() {
-            ConnectOutcome::Accepted { assigned_client_id }
-        } else {
-            ConnectOutcome::Refused {
+        let client_id = state.broker.client_id_shared(conn);
+        match client_id {
+            Some(client_id) if state.conns.contains_key(&conn) && !reason.is_error() => {
+                ConnectOutcome::Accepted { client_id }
+            }
+            _ => ConnectOutcome::Refused {
                 reason: if reason.is_error() {
                     reason
                 } else {
                     ReasonCode::UnspecifiedError
                 },
-            }
+            },
         }
     }
 
@@ -666,7 +667,8 @@ impl State {
                         if Some(conn) == self.origin && !self.tickets.is_empty() {
                             out.mark(Outbound::Gate(std::mem::take(&mut self.tickets)));
                         }
-                        self.slow_reader_dropped += send(&mut out, handle, packet);
+                        self.slow_reader_dropped +=
+                            send(&mut out, handle, packet, (&self.broker, conn));
                     }
                 }
                 Action::SendDurable { conn, packet } => {
@@ -685,7 +687,8 @@ impl State {
                     if Some(conn) == self.origin && !self.tickets.is_empty() {
                         out.mark(Outbound::Gate(std::mem::take(&mut self.tickets)));
                     }
-                    self.slow_reader_dropped += send(&mut out, handle, packet);
+                    self.slow_reader_dropped +=
+                        send(&mut out, handle, packet, (&self.broker, conn));
                 }
                 Action::NotifyDrained { conn } => {
                     if let Some(handle) = self.conns.get(&conn) {
@@ -859,7 +862,13 @@ impl LinkHandler for PeerHandler {
 
 /// Queues `packet` for a connection, warning once if its slow-reader guard starts dropping.
 /// Returns 1 when the guard dropped it, else 0 (for the counter).
-fn send(out: &mut Outlet<'_>, handle: &ConnHandle, packet: Packet) -> u64 {
+/// `client` (the core and the connection) names the client in the warning.
+fn send(
+    out: &mut Outlet<'_>,
+    handle: &ConnHandle,
+    packet: Packet,
+    (broker, conn): (&Broker, ConnId),
+) -> u64 {
     if out.send(packet) != SendOutcome::DroppedSlowReader {
         return 0;
     }
@@ -869,7 +878,7 @@ fn send(out: &mut Outlet<'_>, handle: &ConnHandle, packet: Packet) -> u64 {
         tracing::warn!(
             "Client {} is not reading fast enough; dropping QoS 0 messages to it while its \
              backlog is over limits.max_pending_bytes.",
-            handle.label()
+            LogName(broker.client_id(conn).unwrap_or_default())
         );
     }
     1
@@ -896,7 +905,7 @@ mod tests {
 
     /// A v3.1.1 client connected to `broker`: its id and what is queued for it.
     fn connected(broker: &SharedBroker) -> (ConnId, crate::connection_handle::Outbox) {
-        let (handle, outbox) = ConnHandle::new(1 << 20, "c1", None);
+        let (handle, outbox) = ConnHandle::new(1 << 20, None);
         let conn = broker.next_conn_id();
         let connect = Connect {
             protocol: ProtocolVersion::V3_1_1,
@@ -912,7 +921,7 @@ mod tests {
         assert_eq!(
             outcome,
             ConnectOutcome::Accepted {
-                assigned_client_id: None
+                client_id: "c1".into()
             }
         );
         (conn, outbox)

@@ -198,8 +198,8 @@ mod tests {
 
     #[test]
     fn nothing_is_queued_until_the_flush_and_then_in_order_with_one_wake_per_writer() {
-        let (a, mut a_out) = ConnHandle::new(1 << 20, "a", None);
-        let (b, mut b_out) = ConnHandle::new(1 << 20, "b", None);
+        let (a, mut a_out) = ConnHandle::new(1 << 20, None);
+        let (b, mut b_out) = ConnHandle::new(1 << 20, None);
         let mut staging = Staging::default();
         for size in 1..=3 {
             staging.send(1, &a, publish(QoS::AtMostOnce, size));
@@ -234,7 +234,7 @@ mod tests {
 
     #[test]
     fn the_slow_reader_guard_counts_what_is_staged_ahead() {
-        let (handle, mut outbox) = ConnHandle::new(100, "c1", None);
+        let (handle, mut outbox) = ConnHandle::new(100, None);
         let mut staging = Staging::default();
         assert_eq!(
             staging.send(1, &handle, publish(QoS::AtMostOnce, 50)),
@@ -257,7 +257,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_staged_close_wakes_the_reader_once_queued() {
-        let (handle, mut outbox) = ConnHandle::new(100, "c1", None);
+        let (handle, mut outbox) = ConnHandle::new(100, None);
         let mut staging = Staging::default();
         staging.send(1, &handle, Packet::PingResp);
         staging.close(1, &handle);
@@ -273,7 +273,7 @@ mod tests {
 
     #[test]
     fn staging_for_a_finished_writer_drops_the_items_and_their_count() {
-        let (handle, outbox) = ConnHandle::new(100, "c1", None);
+        let (handle, outbox) = ConnHandle::new(100, None);
         drop(outbox);
         let mut staging = Staging::default();
         staging.send(1, &handle, publish(QoS::AtMostOnce, 10));
@@ -285,7 +285,7 @@ mod tests {
 
     #[test]
     fn staging_for_a_connection_gone_from_the_table_drops_the_items() {
-        let (handle, mut outbox) = ConnHandle::new(100, "c1", None);
+        let (handle, mut outbox) = ConnHandle::new(100, None);
         let mut staging = Staging::default();
         staging.send(1, &handle, publish(QoS::AtMostOnce, 10));
         let mut wakes = Vec::new();

@@ -1,8 +1,10 @@
 //! The writer task of one connection: encodes queued packets and writes them in batches, and
 //! holds back what follows a durable acknowledgement until its batch is committed.
 
-use crate::commit_watch::{CommitFailed, CommitStatus};
-use crate::connection_handle::{qos0_cost, DrainNotice, Outbound, Outbox};
+use crate::commit_watch::{CommitFailed, CommitStatus, CommitWatch};
+use crate::connection_handle::{qos0_cost, DrainNotice, HandleShared, Outbound, Outbox};
+use crate::moment::Moment;
+use crate::outbound_queue::IdleRx;
 use crate::parkable::{IdleTimer, IDLE_AFTER};
 use crate::writer_slot::{IdleWriter, WriterEnd};
 use bytes::BytesMut;
@@ -11,7 +13,7 @@ use std::any::Any;
 use std::io;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::task::JoinHandle;
 
@@ -56,9 +58,9 @@ pub(crate) struct ConnWriter<W> {
     /// Bytes of the last write, at most [`BATCH_BYTES`]: the room a buffer allocated after an
     /// idle spell starts with, so a connection sent a burst every few milliseconds allocates
     /// once per burst instead of growing the buffer by doubling, each step a copy.
-    last_write: usize,
+    last_write: u32,
     /// When the writer last ended its task for want of anything to write.
-    idle_since: Option<Instant>,
+    idle_since: Option<Moment>,
     /// Milliseconds a writer that was sent something soon after its last idle spell waits
     /// for more before it ends its task (`limits.dormant_after_ms`; otherwise
     /// [`IDLE_AFTER`]).
@@ -106,7 +108,7 @@ impl<W: AsyncWrite + Send + Unpin + 'static> ConnWriter<W> {
         match done {
             Some(exit) => WriterEnd::Exit(exit),
             None => {
-                self.idle_since = Some(Instant::now());
+                self.idle_since = Some(Moment::now());
                 WriterEnd::Idle(self)
             }
         }
@@ -139,7 +141,7 @@ impl<W: AsyncWrite + Send + Unpin + 'static> ConnWriter<W> {
             };
             idle.touch();
             if self.buf.capacity() == 0 {
-                self.buf.reserve(self.last_write);
+                self.buf.reserve(self.last_write as usize);
             }
             let mut qos0_bytes = 0;
             let mut step = self.encode(first, &mut qos0_bytes);
@@ -242,7 +244,7 @@ impl<W: AsyncWrite + Send + Unpin + 'static> ConnWriter<W> {
     /// Writes the gathered bytes, if any.
     async fn write_buffered(&mut self) -> io::Result<()> {
         if !self.buf.is_empty() {
-            self.last_write = self.buf.len().min(BATCH_BYTES);
+            self.last_write = u32::try_from(self.buf.len().min(BATCH_BYTES)).unwrap_or(u32::MAX);
             self.socket.write_all(&self.buf).await?;
             // TLS and WebSocket streams may hold written bytes until flushed (a no-op on TCP).
             self.socket.flush().await?;
@@ -312,18 +314,11 @@ impl<W: AsyncWrite + Send + Unpin + 'static> IdleWriter for ConnWriter<W> {
 }
 
 impl<W> ConnWriter<W> {
-    /// The writer with `socket` in place of its own, and its own.
-    pub(crate) fn swap_socket<W2>(self, socket: W2) -> (ConnWriter<W2>, W) {
+    /// The writer's fields to keep while its connection is dormant, and its socket. An idle
+    /// writer has written everything (its buffer is empty); nothing it took from the queue is
+    /// lost: that goes back to the queue.
+    pub(crate) fn into_dormant(self) -> (DormantWriter, W) {
         let ConnWriter {
-            socket: old,
-            outbox,
-            version,
-            buf,
-            last_write,
-            idle_since,
-            linger_ms,
-        } = self;
-        let writer = ConnWriter {
             socket,
             outbox,
             version,
@@ -331,14 +326,60 @@ impl<W> ConnWriter<W> {
             last_write,
             idle_since,
             linger_ms,
+        } = self;
+        debug_assert!(buf.is_empty(), "an idle writer has nothing left to write");
+        let dormant = DormantWriter {
+            rx: outbox.rx.into_idle(),
+            commits: outbox.commits,
+            version,
+            last_write,
+            idle_since,
+            linger_ms,
         };
-        (writer, old)
+        (dormant, socket)
+    }
+}
+
+/// A writer while its connection waits in the dormant pool: no socket and no buffers (a
+/// writer's buffers are empty when idle, but each still takes 32 bytes).
+pub(crate) struct DormantWriter {
+    rx: IdleRx<Outbound, HandleShared>,
+    commits: Option<CommitWatch>,
+    version: ProtocolVersion,
+    last_write: u32,
+    idle_since: Option<Moment>,
+    linger_ms: u32,
+}
+
+impl DormantWriter {
+    /// A writer again, on `socket`.
+    pub(crate) fn wake<W>(self, socket: W) -> ConnWriter<W> {
+        let DormantWriter {
+            rx,
+            commits,
+            version,
+            last_write,
+            idle_since,
+            linger_ms,
+        } = self;
+        ConnWriter {
+            socket,
+            outbox: Outbox {
+                rx: rx.into_rx(),
+                commits,
+            },
+            version,
+            buf: BytesMut::new(),
+            last_write,
+            idle_since,
+            linger_ms,
+        }
     }
 
     /// `Ready` once something is queued (or every sender is gone), without taking it; until
     /// then registers `cx` with the queue.
-    pub(crate) fn poll_queued(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        self.outbox.rx.poll_ready(cx)
+    pub(crate) fn poll_queued(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.rx.poll_ready(cx)
     }
 }
 
@@ -366,7 +407,7 @@ mod tests {
 
     impl Pipe {
         fn new(version: ProtocolVersion, commits: &CommitWatch) -> Pipe {
-            let (handle, outbox) = ConnHandle::new(1 << 20, "c", Some(commits.clone()));
+            let (handle, outbox) = ConnHandle::new(1 << 20, Some(commits.clone()));
             let (server, client) = tokio::io::duplex(64 * 1024);
             let idle = IntGauge::new("t_idle", "t").expect("valid gauge");
             let writer = Box::new(ConnWriter::new(

@@ -2,7 +2,8 @@
 //! and put back together when something happens.
 //!
 //! Taken apart, a session is its fields, its writer's fields, its handle and a bare socket
-//! (no longer registered with tokio): no task, no future, no registration.
+//! (no longer registered with tokio): no task, no future, no registration, and none of the
+//! (empty) buffers a parked session keeps.
 //!
 //! A new connection goes dormant at its first quiet spell. After that, only if its previous
 //! quiet spell lasted `limits.dormant_after_ms` (2 s by default) or more: one that is sent a
@@ -12,16 +13,17 @@
 //! `docs/benchmarks.md`). One that stops being busy goes dormant after its next long quiet
 //! spell (at the latest when a keep-alive PINGREQ ends one).
 
-use super::{End, Live, Serving, Session, SessionTask};
+use super::{End, Live, Serving, Session, SessionBase, SessionTask};
 use crate::connection_handle::ConnHandle;
+use crate::moment::Moment;
 use crate::parkable::{Busy, Next, Parkable};
 use crate::traffic::Counted;
-use crate::writer::ConnWriter;
+use crate::writer::{ConnWriter, DormantWriter};
 use crate::writer_slot::WriterSlot;
 use midge_codec::ProtocolVersion;
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 use tokio::io::AsyncRead;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf, ReuniteError};
 
@@ -32,7 +34,7 @@ pub(crate) trait SessionReader: AsyncRead + Send + Sync + Unpin + Sized + 'stati
 
     /// The busy phase that takes a quiet session apart for the pool. One that cannot be
     /// taken apart parks as before, and no longer tries.
-    fn sleep(mut serving: Serving<Self>) -> Busy<Serving<Self>, Option<Box<DormantSession>>> {
+    fn sleep(mut serving: Serving<Self>) -> Busy<Serving<Self>, Option<DormantSession>> {
         serving.live.may_sleep = false;
         Box::pin(async move { Next::Park(serving) })
     }
@@ -49,7 +51,7 @@ type TcpWriter = ConnWriter<Counted<OwnedWriteHalf>>;
 impl SessionReader for Counted<OwnedReadHalf> {
     const CAN_SLEEP: bool = true;
 
-    fn sleep(serving: Serving<Self>) -> Busy<Serving<Self>, Option<Box<DormantSession>>> {
+    fn sleep(serving: Serving<Self>) -> Busy<Serving<Self>, Option<DormantSession>> {
         Box::pin(async move {
             match DormantSession::take_apart(serving) {
                 Apart::Done(dormant) => Next::Done(Some(dormant)),
@@ -69,23 +71,23 @@ impl SessionReader for Counted<OwnedReadHalf> {
 /// What became of a session to be taken apart.
 enum Apart {
     /// Taken apart.
-    Done(Box<DormantSession>),
+    Done(DormantSession),
     /// It is whole again (its writer was busy after all, or the halves did not match).
     Kept(Serving<Counted<OwnedReadHalf>>),
     /// Its socket could not leave tokio's reactor, and is gone: the session must end.
     Lost(Session<()>, Live, std::io::Error),
 }
 
-/// A session waiting in the dormant pool.
+/// A session waiting in the dormant pool: no socket halves, no buffers.
 pub(crate) struct DormantSession {
     stream: std::net::TcpStream,
-    session: Session<()>,
-    writer: Box<ConnWriter<()>>,
+    base: SessionBase,
+    writer: DormantWriter,
     own: ConnHandle,
     version: ProtocolVersion,
-    client_id: String,
+    client_id: Arc<str>,
     /// When the connection went quiet.
-    quiet_since: Option<Instant>,
+    quiet_since: Option<Moment>,
 }
 
 impl DormantSession {
@@ -105,31 +107,36 @@ impl DormantSession {
         else {
             unreachable!("an idle writer of this type was there just above");
         };
-        let (writer, write_half) = writer.swap_socket(());
-        let (session, read_half) = swap_reader(session, ());
-        let counters = session.counters.clone();
-        let idle = session.settings.parked_writers.clone();
+        let (writer, write_half) = writer.into_dormant();
+        // A parked session's read buffer is empty (and unallocated).
+        let Session {
+            base,
+            reader: read_half,
+            buf: _,
+        } = session;
+        let counters = base.counters.clone();
+        let idle = base.settings.parked_writers.clone();
         match read_half.into_inner().reunite(write_half.into_inner()) {
             Err(ReuniteError(read_half, write_half)) => {
-                let (session, ()) = swap_reader(session, counters.traffic.reader(read_half));
-                let (writer, ()) = writer.swap_socket(counters.traffic.writer(write_half));
+                let session = Session::new(base, counters.traffic.reader(read_half));
+                let writer = writer.wake(counters.traffic.writer(write_half));
                 live.writer = WriterSlot::idle(Box::new(writer), idle);
                 Apart::Kept(Serving { session, live })
             }
             Ok(stream) => match stream.into_std() {
-                Ok(stream) => Apart::Done(Box::new(DormantSession {
+                Ok(stream) => Apart::Done(DormantSession {
                     stream,
-                    session,
-                    writer: Box::new(writer),
+                    base,
+                    writer,
                     own: live.own,
                     version: live.version,
                     client_id: live.client_id,
                     quiet_since: live.quiet_since,
-                })),
+                }),
                 Err(err) => {
-                    let (writer, ()) = writer.swap_socket(tokio::io::sink());
+                    let writer = writer.wake(tokio::io::sink());
                     live.writer = WriterSlot::idle(Box::new(writer), idle);
-                    Apart::Lost(session, live, err)
+                    Apart::Lost(Session::new(base, ()), live, err)
                 }
             },
         }
@@ -154,21 +161,21 @@ impl DormantSession {
     pub(crate) fn resume(self, stay_awake: bool) -> SessionTask {
         let DormantSession {
             stream,
-            session,
+            base,
             writer,
             own,
             version,
             client_id,
             quiet_since,
         } = self;
-        let dormant_after = session.settings.dormant_after;
-        let counters = session.counters.clone();
-        let idle = session.settings.parked_writers.clone();
+        let dormant_after = base.settings.dormant_after;
+        let counters = base.counters.clone();
+        let idle = base.settings.parked_writers.clone();
         match tokio::net::TcpStream::from_std(stream) {
             Ok(stream) => {
                 let (read_half, write_half) = stream.into_split();
-                let (session, ()) = swap_reader(session, counters.traffic.reader(read_half));
-                let (writer, ()) = writer.swap_socket(counters.traffic.writer(write_half));
+                let session = Session::new(base, counters.traffic.reader(read_half));
+                let writer = writer.wake(counters.traffic.writer(write_half));
                 let mut live = Live {
                     own,
                     writer: WriterSlot::idle(Box::new(writer), idle),
@@ -179,12 +186,12 @@ impl DormantSession {
                     client_id,
                 };
                 live.woke(dormant_after);
-                let parked = session.settings.parked_readers.clone();
+                let parked = session.base.settings.parked_readers.clone();
                 Box::pin(Parkable::parked(Serving { session, live }, parked))
             }
             Err(err) => {
                 // The socket is gone: the session ends as if it had failed.
-                let (writer, ()) = writer.swap_socket(tokio::io::sink());
+                let writer = writer.wake(tokio::io::sink());
                 let live = Live {
                     own,
                     writer: WriterSlot::idle(Box::new(writer), idle),
@@ -195,38 +202,11 @@ impl DormantSession {
                     client_id,
                 };
                 Box::pin(async move {
-                    let mut session = session;
+                    let mut session = Session::new(base, ());
                     session.end(live, End::Io(err)).await;
                     None
                 })
             }
         }
     }
-}
-
-/// `session` with `reader` in place of its own, and its own.
-fn swap_reader<R, R2>(session: Session<R>, reader: R2) -> (Session<R2>, R) {
-    let Session {
-        id,
-        peer,
-        broker,
-        settings,
-        reader: old,
-        buf,
-        publish_rate,
-        rate,
-        counters,
-    } = session;
-    let session = Session {
-        id,
-        peer,
-        broker,
-        settings,
-        reader,
-        buf,
-        publish_rate,
-        rate,
-        counters,
-    };
-    (session, old)
 }
