@@ -17,6 +17,7 @@ use std::time::Duration;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    no_transparent_huge_pages();
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -25,6 +26,23 @@ fn main() -> ExitCode {
             eprintln!("midge: error: {err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Turns transparent huge pages off for this process, unless `MIMALLOC_ALLOW_THP` is set
+/// (mimalloc's own switch, which then decides).
+///
+/// mimalloc asks for huge pages on its arenas, and a kernel in `madvise` mode (Debian's and
+/// Ubuntu's default) then backs them 2 MiB at a time: a broker holding many small idle
+/// connections grew by 1.5-1.9 KiB per connection (varying from run to run with where the
+/// huge pages fell) instead of 1.2 (`docs/benchmarks.md`, thirteenth session). Redis and
+/// others advise against transparent huge pages for the same reason, and for the latency of
+/// compacting them.
+fn no_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
+        // Best effort: a kernel without the switch has no transparent huge pages either.
+        let _ = nix::sys::prctl::set_thp_disable(true);
     }
 }
 
