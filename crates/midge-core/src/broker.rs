@@ -370,7 +370,7 @@ impl Broker {
             return;
         };
         let conn = session
-            .conn
+            .conn_id()
             .and_then(|c| self.conns.get_mut(&c))
             .map(|c| &mut **c);
         let mut ob = Self::outbox(now, out, &mut self.counters, &self.config);

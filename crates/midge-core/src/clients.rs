@@ -1,5 +1,6 @@
 //! What the admin API shows of connected clients, and kicking one.
 
+use crate::session::Session;
 use crate::{Action, Broker};
 use midge_codec::{ProtocolVersion, ReasonCode};
 use std::time::Instant;
@@ -55,7 +56,7 @@ impl Broker {
             .sessions
             .find(client_id)
             .and_then(|idx| self.sessions.get(idx))
-            .and_then(|s| s.conn);
+            .and_then(Session::conn_id);
         let Some(conn) = conn else {
             return false;
         };

@@ -10,6 +10,7 @@ use crate::{Action, Broker, DurableOp};
 use midge_codec::{
     ConnAck, ConnAckProperties, Connect, LastWill, Packet, ProtocolVersion, QoS, ReasonCode,
 };
+use std::num::{NonZeroU32, NonZeroU64};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -207,7 +208,10 @@ impl Broker {
             last_seen: now,
             window,
             max_packet_size: if v5 {
-                connect.properties.maximum_packet_size
+                connect
+                    .properties
+                    .maximum_packet_size
+                    .and_then(NonZeroU32::new)
             } else {
                 None
             },
@@ -237,7 +241,8 @@ impl Broker {
         let Some(session) = self.sessions.get_mut(idx) else {
             return;
         };
-        session.conn = Some(conn_id);
+        debug_assert_ne!(conn_id, 0, "connection ids start at 1");
+        session.conn = NonZeroU64::new(conn_id);
         session.username = connect.username.as_deref().map(Arc::from);
         session.identity_known = true;
         let was_persistent = session.is_persistent();
@@ -328,7 +333,7 @@ impl Broker {
         out: &mut Vec<Action>,
     ) -> Option<LastWill> {
         let session = self.sessions.get_mut(idx)?;
-        let old_id = session.conn.take()?;
+        let old_id = session.take_conn()?;
         let old = self.conns.remove(&old_id)?;
         Self::send_disconnect(&old, ReasonCode::SessionTakenOver, out);
         out.push(Action::Close { conn: old_id });

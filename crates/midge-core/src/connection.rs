@@ -4,6 +4,7 @@ use crate::event::ConnId;
 use crate::session_store::SessionIdx;
 use crate::topic_alias::{InboundAliases, OutboundAliases};
 use midge_codec::{LastWill, ProtocolVersion};
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,8 +26,9 @@ pub struct Connection {
     pub last_seen: Instant,
     /// Most QoS 1/2 messages in flight to the client: min(our max_inflight, its Receive Maximum).
     pub window: u16,
-    /// The client's Maximum Packet Size, if it set one.
-    pub max_packet_size: Option<u32>,
+    /// The client's Maximum Packet Size, if it set one (the codec refuses 0, a Protocol
+    /// Error by 3.1.2.11.4).
+    pub max_packet_size: Option<NonZeroU32>,
     /// Topic aliases from the client.
     pub aliases_in: InboundAliases,
     /// Topic aliases towards the client.
@@ -40,7 +42,7 @@ pub struct Connection {
 
 // Every connected client has one, idle or not; what only some clients use (a will, an alias
 // table) is boxed so the others do not carry its size.
-const _: () = assert!(std::mem::size_of::<Connection>() <= 104);
+const _: () = assert!(std::mem::size_of::<Connection>() <= 96);
 
 impl Connection {
     /// True for MQTT 5.0 connections.

@@ -10,6 +10,7 @@ use crate::offline_queue::{Enqueued, QueueLimits};
 use crate::session::Session;
 use crate::topic_alias::AliasUse;
 use midge_codec::{encoded_len, Ack, AckKind, Packet, Publish, QoS};
+use std::num::NonZeroU32;
 use std::time::Instant;
 
 /// Message counters kept by the broker.
@@ -118,6 +119,7 @@ pub fn transmit(
     let alias = conn.aliases_out.apply(&mut publish);
     if let Some(max) = conn
         .max_packet_size
+        .map(NonZeroU32::get)
         .filter(|&max| max < midge_codec::MAX_PACKET_SIZE)
     {
         let packet = Packet::Publish(publish);

@@ -5,6 +5,7 @@
 
 use crate::inflight::InflightState;
 use crate::message::Message;
+use crate::session::Session;
 use crate::will::will_delay;
 use crate::{Action, Broker, DurableOp, MessageState, RestoredSession};
 use midge_codec::{LastWill, Publish, QoS, ReasonCode};
@@ -44,7 +45,7 @@ impl Broker {
             return None;
         }
         let mut will = None;
-        if let Some(conn_id) = self.sessions.get_mut(idx).and_then(|s| s.conn.take()) {
+        if let Some(conn_id) = self.sessions.get_mut(idx).and_then(Session::take_conn) {
             if let Some(conn) = self.conns.remove(&conn_id) {
                 Self::send_disconnect(&conn, ReasonCode::SessionTakenOver, out);
                 out.push(Action::Close { conn: conn_id });
@@ -156,7 +157,7 @@ impl Broker {
             return;
         };
         let mut wills: Vec<LastWill> = Vec::new();
-        if let Some(conn_id) = self.sessions.get_mut(idx).and_then(|s| s.conn.take()) {
+        if let Some(conn_id) = self.sessions.get_mut(idx).and_then(Session::take_conn) {
             if let Some(conn) = self.conns.remove(&conn_id) {
                 Self::send_disconnect(&conn, ReasonCode::SessionTakenOver, out);
                 out.push(Action::Close { conn: conn_id });

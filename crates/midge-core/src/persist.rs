@@ -44,7 +44,7 @@ impl Broker {
         if !self.config.durable || !session.is_persistent() {
             return;
         }
-        let (connected, will) = match session.conn.and_then(|c| self.conns.get(&c)) {
+        let (connected, will) = match session.conn_id().and_then(|c| self.conns.get(&c)) {
             Some(conn) => (true, conn.will.as_deref().cloned()),
             None => (false, session.pending_will.as_ref().map(|p| p.will.clone())),
         };

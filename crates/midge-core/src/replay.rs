@@ -33,10 +33,14 @@ struct Pending {
 }
 
 /// The retained messages a session still owes its client, oldest subscription first. Only a
-/// session in the middle of a replay holds a box.
+/// session in the middle of a replay (or waiting for its last batch to drain) holds a box.
 #[derive(Debug, Default)]
-pub struct RetainedReplay {
-    pending: OnDemand<VecDeque<Pending>>,
+pub struct RetainedReplay(OnDemand<Owed>);
+
+/// What a replay in progress keeps.
+#[derive(Debug, Default)]
+struct Owed {
+    pending: VecDeque<Pending>,
     /// A `NotifyDrained` is outstanding: QoS 0 messages wait for its `Event::Drained`.
     awaiting_drain: bool,
 }
@@ -44,17 +48,31 @@ pub struct RetainedReplay {
 impl RetainedReplay {
     /// True when nothing is owed.
     pub fn is_empty(&self) -> bool {
-        self.pending.get().is_none_or(VecDeque::is_empty)
+        self.0.get().is_none_or(|owed| owed.pending.is_empty())
     }
 
     /// The connection went away: an outstanding `NotifyDrained` will never be answered.
     pub(crate) fn connection_ended(&mut self) {
-        self.awaiting_drain = false;
+        if let Some(owed) = self.0.get_mut() {
+            owed.awaiting_drain = false;
+        }
+        self.release_if_done();
+    }
+
+    /// Frees the box once nothing is owed or awaited.
+    fn release_if_done(&mut self) {
+        if self
+            .0
+            .get()
+            .is_some_and(|owed| owed.pending.is_empty() && !owed.awaiting_drain)
+        {
+            self.0.clear();
+        }
     }
 
     /// Owes the client the retained messages matching `filter`.
     pub(crate) fn push(&mut self, filter: &str, granted: QoS, identifier: Option<u32>) {
-        self.pending.make_mut().push_back(Pending {
+        self.0.make_mut().pending.push_back(Pending {
             filter: filter.into(),
             granted,
             identifier,
@@ -71,10 +89,10 @@ impl Broker {
         let Some(session) = self.sessions.get(idx) else {
             return;
         };
-        let Some(conn) = session.conn.and_then(|c| self.conns.get(&c)) else {
+        let Some(conn) = session.conn_id().and_then(|c| self.conns.get(&c)) else {
             return;
         };
-        let Some(owed) = session.replay.pending.get() else {
+        let Some(owed) = session.replay.0.get() else {
             return;
         };
         let conn_id = conn.id;
@@ -84,16 +102,12 @@ impl Broker {
         } else {
             0
         };
-        let mut qos0_budget = if session.replay.awaiting_drain {
-            0
-        } else {
-            QOS0_BATCH
-        };
+        let mut qos0_budget = if owed.awaiting_drain { 0 } else { QOS0_BATCH };
         let mut batch = Vec::new();
         let mut finished = 0;
         let mut qos0_full = false;
         let mut stopped_after = None;
-        for pending in owed {
+        for pending in &owed.pending {
             let mut last: Option<Box<str>> = None;
             let flow = self.retained.for_each_match_after(
                 &pending.filter,
@@ -139,18 +153,17 @@ impl Broker {
         let Some(session) = self.sessions.get_mut(idx) else {
             return;
         };
-        if let Some(owed) = session.replay.pending.get_mut() {
-            owed.drain(..finished);
-            match (stopped_after, owed.front_mut()) {
-                (Some(Some(last)), Some(cursor)) => cursor.after = Some(last),
-                (_, None) => session.replay.pending.clear(),
-                _ => {}
+        if let Some(owed) = session.replay.0.get_mut() {
+            owed.pending.drain(..finished);
+            if let (Some(Some(last)), Some(cursor)) = (stopped_after, owed.pending.front_mut()) {
+                cursor.after = Some(last);
+            }
+            if qos0_full && !owed.awaiting_drain {
+                owed.awaiting_drain = true;
+                out.push(Action::NotifyDrained { conn: conn_id });
             }
         }
-        if qos0_full && !session.replay.awaiting_drain {
-            session.replay.awaiting_drain = true;
-            out.push(Action::NotifyDrained { conn: conn_id });
-        }
+        session.replay.release_if_done();
         for message in batch {
             self.deliver_to(now, idx, message, out);
         }
@@ -161,8 +174,12 @@ impl Broker {
         let Some(idx) = self.conns.get(&conn_id).map(|c| c.session) else {
             return;
         };
-        if let Some(session) = self.sessions.get_mut(idx) {
-            session.replay.awaiting_drain = false;
+        if let Some(owed) = self
+            .sessions
+            .get_mut(idx)
+            .and_then(|session| session.replay.0.get_mut())
+        {
+            owed.awaiting_drain = false;
         }
         self.pump_replay(now, idx, out);
     }

@@ -9,6 +9,7 @@ use crate::replay::RetainedReplay;
 use crate::shared_seqs::SharedSeqs;
 use midge_codec::{LastWill, PacketId, SubscriptionOptions};
 use std::collections::HashMap;
+use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,8 +41,9 @@ pub struct Session {
     pub client_id: Arc<str>,
     /// Unique number of this session instance (slots are reused; timers check this).
     pub serial: u64,
-    /// The connection using the session, if any.
-    pub conn: Option<ConnId>,
+    /// The connection using the session, if any (connection ids start at 1; see
+    /// [`Session::conn_id`]). 8 bytes where `Option<ConnId>` takes 16.
+    pub conn: Option<NonZeroU64>,
     /// Session Expiry Interval in seconds ([`NEVER_EXPIRES`] for never).
     pub expiry_interval: u32,
     /// When an offline session expires.
@@ -77,7 +79,7 @@ pub struct Session {
 // subscriptions, the QoS 2 ids awaiting PUBREL, the retained replay, the shared-message window
 // and a pending will. The inflight window and the queue stay inline: every QoS 1 or 2 delivery
 // reads both, and behind a box each would be one more pointer to follow per copy.
-const _: () = assert!(std::mem::size_of::<Session>() <= 240);
+const _: () = assert!(std::mem::size_of::<Session>() <= 224);
 
 impl Session {
     /// A fresh, empty session.
@@ -117,6 +119,16 @@ impl Session {
     /// True while a connection uses the session.
     pub fn is_connected(&self) -> bool {
         self.conn.is_some()
+    }
+
+    /// The connection using the session, if any.
+    pub fn conn_id(&self) -> Option<ConnId> {
+        self.conn.map(NonZeroU64::get)
+    }
+
+    /// Detaches the session from its connection, returning the connection's id.
+    pub fn take_conn(&mut self) -> Option<ConnId> {
+        self.conn.take().map(NonZeroU64::get)
     }
 
     /// When the session expires if it goes offline at `now` (`None`: never).

@@ -43,6 +43,9 @@ pub(crate) enum ConnectOutcome {
 /// holds it, and everything after it, until the commit (see `ConnWriter::task`).
 pub(crate) struct SharedBroker {
     state: Mutex<State>,
+    /// The committer's progress (`None` without storage), outside the lock: every connection
+    /// gets a copy when it starts and when it leaves the dormant pool.
+    commit_watch: Option<CommitWatch>,
     next_conn_id: AtomicU64,
     /// Reads left for whoever holds `state` (see [`SharedBroker::packets`]), in the order
     /// they were left.
@@ -102,7 +105,9 @@ impl SharedBroker {
     /// Wraps `broker` (fresh, or restored from storage). `commits` is where its durable
     /// changes go; it must be given exactly when the broker was configured `durable`.
     pub(crate) fn new(broker: Broker, commits: Option<CommitQueue>) -> Arc<SharedBroker> {
+        let commit_watch = commits.as_ref().map(CommitQueue::watch);
         Arc::new_cyclic(|me| SharedBroker {
+            commit_watch,
             state: Mutex::new(State {
                 broker,
                 conns: IntMap::default(),
@@ -317,7 +322,7 @@ impl SharedBroker {
 
     /// The committer's progress, for a new connection's writer (`None` without storage).
     pub(crate) fn commit_watch(&self) -> Option<CommitWatch> {
-        self.lock().commits.as_ref().map(CommitQueue::watch)
+        self.commit_watch.clone()
     }
 
     /// A connection id never used before in this process.

@@ -84,7 +84,7 @@ impl<W: AsyncWrite + Send + Unpin + 'static> ConnWriter<W> {
             buf: BytesMut::new(),
             last_write: 0,
             idle_since: None,
-            linger_ms: u32::try_from(linger.as_millis()).unwrap_or(u32::MAX),
+            linger_ms: millis(linger),
         }
     }
 
@@ -316,7 +316,8 @@ impl<W: AsyncWrite + Send + Unpin + 'static> IdleWriter for ConnWriter<W> {
 impl<W> ConnWriter<W> {
     /// The writer's fields to keep while its connection is dormant, and its socket. An idle
     /// writer has written everything (its buffer is empty); nothing it took from the queue is
-    /// lost: that goes back to the queue.
+    /// lost: that goes back to the queue. What [`DormantWriter::wake`] is given again (the
+    /// commit watch, the linger) is not kept.
     pub(crate) fn into_dormant(self) -> (DormantWriter, W) {
         let ConnWriter {
             socket,
@@ -325,42 +326,42 @@ impl<W> ConnWriter<W> {
             buf,
             last_write,
             idle_since,
-            linger_ms,
+            linger_ms: _,
         } = self;
         debug_assert!(buf.is_empty(), "an idle writer has nothing left to write");
         let dormant = DormantWriter {
             rx: outbox.rx.into_idle(),
-            commits: outbox.commits,
             version,
             last_write,
             idle_since,
-            linger_ms,
         };
         (dormant, socket)
     }
 }
 
 /// A writer while its connection waits in the dormant pool: no socket and no buffers (a
-/// writer's buffers are empty when idle, but each still takes 32 bytes).
+/// writer's buffers are empty when idle, but each still takes 32 bytes), 24 bytes in all.
 pub(crate) struct DormantWriter {
     rx: IdleRx<Outbound, HandleShared>,
-    commits: Option<CommitWatch>,
     version: ProtocolVersion,
     last_write: u32,
     idle_since: Option<Moment>,
-    linger_ms: u32,
 }
 
 impl DormantWriter {
-    /// A writer again, on `socket`.
-    pub(crate) fn wake<W>(self, socket: W) -> ConnWriter<W> {
+    /// A writer again, on `socket`, with the committer's progress (`commits`) and
+    /// `limits.dormant_after_ms` (`linger`), as [`ConnWriter::new`] takes them.
+    pub(crate) fn wake<W>(
+        self,
+        socket: W,
+        commits: Option<CommitWatch>,
+        linger: Duration,
+    ) -> ConnWriter<W> {
         let DormantWriter {
             rx,
-            commits,
             version,
             last_write,
             idle_since,
-            linger_ms,
         } = self;
         ConnWriter {
             socket,
@@ -372,8 +373,13 @@ impl DormantWriter {
             buf: BytesMut::new(),
             last_write,
             idle_since,
-            linger_ms,
+            linger_ms: millis(linger),
         }
+    }
+
+    /// The protocol version the writer encodes for.
+    pub(crate) fn version(&self) -> ProtocolVersion {
+        self.version
     }
 
     /// `Ready` once something is queued (or every sender is gone), without taking it; until
@@ -382,6 +388,14 @@ impl DormantWriter {
         self.rx.poll_ready(cx)
     }
 }
+
+/// `d` in milliseconds, at most `u32::MAX`.
+fn millis(d: Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
+}
+
+// Most of a dormant connection's allocation (`connection/dormant.rs`).
+const _: () = assert!(std::mem::size_of::<DormantWriter>() <= 24);
 
 #[cfg(test)]
 mod tests {

@@ -20,7 +20,6 @@ use crate::parkable::{Busy, Next, Parkable};
 use crate::traffic::Counted;
 use crate::writer::{ConnWriter, DormantWriter};
 use crate::writer_slot::WriterSlot;
-use midge_codec::ProtocolVersion;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -82,13 +81,16 @@ enum Apart {
 pub(crate) struct DormantSession {
     stream: std::net::TcpStream,
     base: SessionBase,
+    /// Its protocol version too.
     writer: DormantWriter,
     own: ConnHandle,
-    version: ProtocolVersion,
     client_id: Arc<str>,
     /// When the connection went quiet.
     quiet_since: Option<Moment>,
 }
+
+// With the listener's slots, one 128-byte allocation per dormant connection.
+const _: () = assert!(std::mem::size_of::<DormantSession>() <= 96);
 
 impl DormantSession {
     fn take_apart(serving: Serving<Counted<OwnedReadHalf>>) -> Apart {
@@ -118,8 +120,8 @@ impl DormantSession {
         let idle = base.settings.parked_writers.clone();
         match read_half.into_inner().reunite(write_half.into_inner()) {
             Err(ReuniteError(read_half, write_half)) => {
+                let writer = rewake(writer, counters.traffic.writer(write_half), &base);
                 let session = Session::new(base, counters.traffic.reader(read_half));
-                let writer = writer.wake(counters.traffic.writer(write_half));
                 live.writer = WriterSlot::idle(Box::new(writer), idle);
                 Apart::Kept(Serving { session, live })
             }
@@ -129,12 +131,11 @@ impl DormantSession {
                     base,
                     writer,
                     own: live.own,
-                    version: live.version,
                     client_id: live.client_id,
                     quiet_since: live.quiet_since,
                 }),
                 Err(err) => {
-                    let writer = writer.wake(tokio::io::sink());
+                    let writer = rewake(writer, tokio::io::sink(), &base);
                     live.writer = WriterSlot::idle(Box::new(writer), idle);
                     Apart::Lost(Session::new(base, ()), live, err)
                 }
@@ -164,18 +165,18 @@ impl DormantSession {
             base,
             writer,
             own,
-            version,
             client_id,
             quiet_since,
         } = self;
+        let version = writer.version();
         let dormant_after = base.settings.dormant_after;
         let counters = base.counters.clone();
         let idle = base.settings.parked_writers.clone();
         match tokio::net::TcpStream::from_std(stream) {
             Ok(stream) => {
                 let (read_half, write_half) = stream.into_split();
+                let writer = rewake(writer, counters.traffic.writer(write_half), &base);
                 let session = Session::new(base, counters.traffic.reader(read_half));
-                let writer = writer.wake(counters.traffic.writer(write_half));
                 let mut live = Live {
                     own,
                     writer: WriterSlot::idle(Box::new(writer), idle),
@@ -191,7 +192,7 @@ impl DormantSession {
             }
             Err(err) => {
                 // The socket is gone: the session ends as if it had failed.
-                let writer = writer.wake(tokio::io::sink());
+                let writer = rewake(writer, tokio::io::sink(), &base);
                 let live = Live {
                     own,
                     writer: WriterSlot::idle(Box::new(writer), idle),
@@ -209,4 +210,13 @@ impl DormantSession {
             }
         }
     }
+}
+
+/// `writer` on `socket` again, with the commit watch and linger its session's `base` has for it.
+fn rewake<W>(writer: DormantWriter, socket: W, base: &SessionBase) -> ConnWriter<W> {
+    writer.wake(
+        socket,
+        base.broker.commit_watch(),
+        base.settings.dormant_after,
+    )
 }
