@@ -16,7 +16,7 @@ use crate::guard_counters::{Guard, GuardCounters};
 use crate::log_name::LogName;
 use crate::moment::Moment;
 use crate::overload::OverloadGuard;
-use crate::parkable::{Busy, IdleTimer, Next, Park, Parkable};
+use crate::parkable::{Busy, IdleTimer, Next, Park, Parkable, FIRST_IDLE_AFTER};
 use crate::publish_latency::PublishLatency;
 use crate::publish_rate::{Admission, PublishRateGuard, PublishRateLimits};
 use crate::shared_broker::{ConnectOutcome, SharedBroker};
@@ -663,7 +663,10 @@ impl<R: SessionReader> Session<R> {
         let version = live.version;
         let mut packets = Vec::new();
         let mut latency = PublishLatency::new(&self.base.settings.publish_latency);
-        let mut quiet = IdleTimer::new();
+        let mut quiet = match live.quiet_since {
+            None => IdleTimer::with_period(FIRST_IDLE_AFTER),
+            Some(_) => IdleTimer::new(),
+        };
         // v3 has no way to say why it is disconnected, so it is always throttled.
         let disconnect_over_rate = self.base.settings.publish_rate.action
             == PublishRateAction::Disconnect

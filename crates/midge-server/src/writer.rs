@@ -5,7 +5,7 @@ use crate::commit_watch::{CommitFailed, CommitStatus, CommitWatch};
 use crate::connection_handle::{qos0_cost, DrainNotice, HandleShared, Outbound, Outbox};
 use crate::moment::Moment;
 use crate::outbound_queue::IdleRx;
-use crate::parkable::{IdleTimer, IDLE_AFTER};
+use crate::parkable::{IdleTimer, FIRST_IDLE_AFTER, IDLE_AFTER};
 use crate::writer_slot::{IdleWriter, WriterEnd};
 use bytes::BytesMut;
 use midge_codec::{ConnAck, Disconnect, Packet, ProtocolVersion, ReasonCode};
@@ -123,7 +123,9 @@ impl<W: AsyncWrite + Send + Unpin + 'static> ConnWriter<W> {
         let linger = Duration::from_millis(u64::from(self.linger_ms));
         let period = match self.idle_since {
             Some(since) if since.elapsed() < linger => linger,
-            _ => IDLE_AFTER,
+            Some(_) => IDLE_AFTER,
+            // A new connection's writer, after its CONNACK.
+            None => FIRST_IDLE_AFTER,
         };
         let mut idle = IdleTimer::with_period(period);
         let mut next = Some(first);
@@ -495,11 +497,12 @@ mod tests {
         a.handle.send(Packet::PingResp);
         a.expect(Packet::PingResp).await;
         assert_eq!(a.idle.get(), 0, "a task while writing");
-        // Quiet for IDLE_AFTER: the task ends and leaves its fields (the clock is paused, so
-        // this waits for the timer, not for real time).
-        while a.idle.get() == 0 {
-            tokio::time::sleep(crate::parkable::IDLE_AFTER).await;
-        }
+        // A new connection's writer quiet for a whole FIRST_IDLE_AFTER period after its first
+        // packet (its CONNACK) ends its task and leaves its fields, before IDLE_AFTER would
+        // have passed (the clock is paused, so this waits for the timer, not for real time).
+        const { assert!(3 * FIRST_IDLE_AFTER.as_millis() < IDLE_AFTER.as_millis()) };
+        tokio::time::sleep(3 * FIRST_IDLE_AFTER).await;
+        assert_eq!(a.idle.get(), 1, "idle after its first quiet spell");
         assert!(!a.task.is_finished(), "the writer is idle, not done");
         // The next packet gets a new task, in order, and a close still ends the writer.
         a.handle.send(puback(7));
