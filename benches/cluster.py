@@ -15,6 +15,8 @@ directories) and drives them with `midge-bench` (throughput, latency) or paho-mq
 - same load: the same at a fixed rate both reach (--same-load, 100,000 msgs/s), so the CPU
   per message is compared under one load, not at two different maximum rates.
 - latency: QoS 1 at a fixed 10,000 msgs/s, p50 and p99, local and forwarded.
+- --forward-batch-ms sets the nodes' `cluster.forward_batch_ms` (how long a link gathers
+  forwarded publishes; 0 sends each at once), to compare the CPU and latency it trades.
 - failover: three nodes; a persistent session on the leader with one queued QoS 1 message;
   `kill -9` of the leader; time until the survivors agree on a new leader, until a retained
   QoS 1 publish (which needs a Raft commit) is acknowledged again, and until the session
@@ -52,21 +54,22 @@ def cpu_seconds(pid):
 class Cluster:
     """n `midge` nodes on loopback, node 1 bootstrapping and the others joining it."""
 
-    def __init__(self, binary, n):
+    def __init__(self, binary, n, env=None):
         self.scratch = Path(tempfile.mkdtemp(prefix="midge-cluster-bench-"))
         self.nodes = {}
         seed = None
         for node_id in range(1, n + 1):
             mqtt, admin, raft = free_port(), free_port(), free_port()
-            env = dict(os.environ, MIDGE__LOG__LEVEL="warn",
+            node_env = dict(os.environ, **(env or {}))
+            node_env.update(MIDGE__LOG__LEVEL="warn",
                        MIDGE__CLUSTER__NODE_ID=str(node_id),
                        MIDGE__CLUSTER__BIND=f"127.0.0.1:{raft}",
                        MIDGE__ADMIN__PORT=str(admin))
             if seed:
-                env["MIDGE__CLUSTER__SEEDS"] = seed
+                node_env["MIDGE__CLUSTER__SEEDS"] = seed
             data = self.scratch / f"node{node_id}"
             proc = subprocess.Popen([str(binary), "-p", str(mqtt), "--data-dir", str(data)],
-                                    env=env, stdout=subprocess.DEVNULL,
+                                    env=node_env, stdout=subprocess.DEVNULL,
                                     stderr=open(self.scratch / f"node{node_id}.log", "wb"))
             self.nodes[node_id] = {"proc": proc, "mqtt": mqtt, "admin": admin}
             seed = seed or f"127.0.0.1:{raft}"
@@ -158,7 +161,10 @@ def forwarding(args):
                  ("latency-forwarded (10k/s)", ["--rate", "10000"], True)]
     results = {key: [] for key, _, _ in scenarios}
     for _ in range(args.runs):
-        cluster = Cluster(args.midge, 2)
+        env = {}
+        if args.forward_batch_ms is not None:
+            env["MIDGE__CLUSTER__FORWARD_BATCH_MS"] = str(args.forward_batch_ms)
+        cluster = Cluster(args.midge, 2, env)
         try:
             for key, extra, fwd in scenarios:
                 results[key].append(bench(args, cluster, extra, fwd))
@@ -271,6 +277,8 @@ def main():
     p.add_argument("--same-load", type=int, default=100_000, metavar="MSGS_PER_S",
                    help="the fixed rate at which local and forwarded are also compared")
     target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release"
+    p.add_argument("--forward-batch-ms", type=int, metavar="MS",
+                   help="the nodes' cluster.forward_batch_ms (default: theirs, 1)")
     p.add_argument("--midge", type=Path, default=target / "midge")
     p.add_argument("--bench", type=Path, default=target / "midge-bench")
     args = p.parse_args()

@@ -24,6 +24,7 @@
 )]
 
 mod apply;
+mod batch_pace;
 mod batcher;
 mod blocking;
 mod clock;

@@ -69,9 +69,11 @@ impl std::fmt::Debug for Links {
 }
 
 impl Links {
-    /// The links of node `node_id`, on `channels`, with no peers yet.
+    /// The links of node `node_id`, on `channels`, with no peers yet; each sends forwarded
+    /// publishes at most once per `forward_batch_interval` unless a batch is full.
     pub(crate) fn new(
         node_id: u64,
+        forward_batch_interval: std::time::Duration,
         channels: PeerChannels,
         store: &Arc<dyn StateStore>,
         metrics: tokio::sync::watch::Receiver<openraft::RaftMetrics<u64, crate::NodeInfo>>,
@@ -90,6 +92,7 @@ impl Links {
                 lost: Arc::default(),
                 lost_changed: Arc::default(),
                 forward_observer: Arc::default(),
+                forward_batch_interval,
             },
             peers: Arc::default(),
         }

@@ -117,7 +117,13 @@ impl ClusterNode {
         };
         let (stop, stop_rx) = watch::channel(false);
         let dyn_state: Arc<dyn StateStore> = state.clone();
-        let links = Links::new(config.node_id, channels.clone(), &dyn_state, raft.metrics());
+        let links = Links::new(
+            config.node_id,
+            config.forward_batch_interval,
+            channels.clone(),
+            &dyn_state,
+            raft.metrics(),
+        );
         let serving = listener.is_some();
         let grpc = listener.map(|listener| {
             let service = RaftRpcServer::service(control.clone());

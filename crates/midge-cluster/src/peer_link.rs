@@ -2,7 +2,8 @@
 //! forwarded publishes in batches, in the order they were queued, over one long-lived
 //! `ExchangeStream` on the peer's shared gRPC channel. Up to `WINDOW` batches are in flight;
 //! the peer applies them in order and answers each in order (with a peer that has no stream,
-//! one `Exchange` RPC at a time).
+//! one `Exchange` RPC at a time). Publishes go at most once per the node's forward batch
+//! interval unless a batch is full (`BatchPace`); anything else goes at once.
 //!
 //! The first batch, and the first after any failure or a `resync_routes` reply, carries the
 //! whole route set. With nothing to send, an empty batch goes out every `HEARTBEAT`, so a
@@ -13,6 +14,7 @@
 //! peer is lost: the Raft leader adopts its sessions and has the cluster release it (see
 //! `Links::lost`), and only then does every node forget its routes.
 
+use crate::batch_pace::BatchPace;
 use crate::forwarded_batch::ForwardedBatch;
 use crate::link_handler::LinkHandler;
 use crate::link_queue::{LinkQueue, LinkWake};
@@ -89,6 +91,14 @@ pub(crate) enum Item {
     Barrier(Completion),
 }
 
+/// Waits until `due` (forever if None: the caller disables the branch then).
+async fn sleep_until_due(due: Option<tokio::time::Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Receives the round trip of each exchange that carried forwarded publishes.
 pub type ForwardObserver = Box<dyn Fn(Duration) + Send + Sync>;
 
@@ -103,6 +113,9 @@ pub(crate) struct LinkShared {
     /// Told the round trip of every exchange that carried publishes (for a latency metric).
     pub(crate) forward_observer: Arc<OnceLock<ForwardObserver>>,
     pub(crate) counters: Arc<LinkCounters>,
+    /// At most one batch of forwarded publishes per this interval to each peer (see
+    /// [`BatchPace`]).
+    pub(crate) forward_batch_interval: Duration,
     /// Per peer: (incarnation, last route batch) received from it.
     pub(crate) received: Arc<Mutex<HashMap<u64, (u64, u64)>>>,
     /// Lost peers (unreachable past `GRACE`, or removed from the group) not yet released,
@@ -371,25 +384,36 @@ impl LinkTask {
         }
     }
 
-    /// Sends batches on `stream` as items are queued, up to `WINDOW` unanswered, until it
-    /// fails. Every exchange in flight then fails with it.
+    /// Sends batches on `stream` as items are queued and the pace allows (see
+    /// [`BatchPace`]), up to `WINDOW` unanswered, until it fails. Every exchange in flight
+    /// then fails with it, and so does what was gathered and not yet sent.
     async fn stream(&mut self, mut stream: LinkStream) -> String {
         let mut in_flight: VecDeque<Sent> = VecDeque::new();
+        let mut pace = BatchPace::new(self.shared.forward_batch_interval);
+        // Taken from the queue, not yet sent.
+        let mut gathered = Batch::default();
         let mut last_sent = Instant::now();
         // One timer for deadlines and heartbeats, not one per batch.
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let error = loop {
-            if self.needs_full && in_flight.len() < WINDOW {
-                // The whole route set goes out at once, whatever else is queued.
-                let batch = self.collect(Batch::default());
+            gathered = self.collect(gathered);
+            // The whole route set goes out at once, whatever else is queued.
+            let urgent = self.needs_full || gathered.items > gathered.publish_items;
+            let now = tokio::time::Instant::now();
+            if in_flight.len() < WINDOW && pace.may_send(gathered.publish_items, urgent, now) {
+                pace.sent(gathered.publish_items, now);
                 last_sent = Instant::now();
-                match self.send(&stream, batch) {
+                match self.send(&stream, std::mem::take(&mut gathered)) {
                     Ok(sent) => in_flight.push_back(sent),
                     Err(error) => break error,
                 }
                 continue;
             }
+            // Publishes gathered that only the pace holds back go when it is due.
+            let due = pace
+                .due()
+                .filter(|_| gathered.publish_items > 0 && in_flight.len() < WINDOW);
             tokio::select! {
                 reply = stream.reply() => match (reply, in_flight.pop_front()) {
                     (Ok(reply), Some(sent)) => self.answered(sent, reply),
@@ -401,22 +425,15 @@ impl LinkTask {
                         break error;
                     }
                 },
-                item = self.next(), if in_flight.len() < WINDOW => {
-                    let mut batch = Batch::default();
-                    batch.push(item);
-                    let batch = self.collect(batch);
-                    last_sent = Instant::now();
-                    match self.send(&stream, batch) {
-                        Ok(sent) => in_flight.push_back(sent),
-                        Err(error) => break error,
-                    }
-                }
+                // A full batch waits for the window only; what is still queued stays there.
+                () = self.queue.ready(), if gathered.publish_items < MAX_BATCH => {}
+                () = sleep_until_due(due), if due.is_some() => {}
                 _ = tick.tick() => {
                     if let Some(oldest) = in_flight.front() {
                         if oldest.at.elapsed() >= RPC_TIMEOUT {
                             break "timed out".to_string();
                         }
-                    } else if last_sent.elapsed() >= HEARTBEAT {
+                    } else if gathered.items == 0 && last_sent.elapsed() >= HEARTBEAT {
                         last_sent = Instant::now();
                         match self.send(&stream, Batch::default()) {
                             Ok(sent) => in_flight.push_back(sent),
@@ -426,6 +443,8 @@ impl LinkTask {
                 }
             }
         };
+        let publishes = gathered.publishes.len() as u64;
+        self.not_answered(gathered.into_sent(publishes));
         for sent in in_flight {
             self.not_answered(sent);
         }
@@ -453,9 +472,10 @@ impl LinkTask {
         }
     }
 
-    /// Adds what is queued to `batch` (up to `MAX_BATCH` publishes).
-    /// Call once per batch: it settles the queued count for every publish in it.
+    /// Adds what is queued to `batch` (up to `MAX_BATCH` publishes), and settles the
+    /// queued count for the publishes it added.
     fn collect(&mut self, mut batch: Batch) -> Batch {
+        let before = batch.publish_items;
         while batch.publish_items < MAX_BATCH {
             match self.try_next() {
                 Some(item) => batch.push(item),
@@ -463,7 +483,7 @@ impl LinkTask {
             }
         }
         self.queued
-            .fetch_sub(batch.publish_items, Ordering::Relaxed);
+            .fetch_sub(batch.publish_items - before, Ordering::Relaxed);
         if batch.resync {
             self.needs_full = true;
         }

@@ -96,6 +96,7 @@ pub(crate) async fn open(config: &Config, mqtt_addr: SocketAddr) -> Result<Opene
     };
     cluster.seeds = c.seeds.clone();
     cluster.max_voters = c.voters;
+    cluster.forward_batch_interval = std::time::Duration::from_millis(c.forward_batch_ms);
     cluster.fsync = config.storage.fsync_policy();
     cluster.snapshot_logs = config.storage.snapshot_logs;
     let dir = cluster.store_dir();

@@ -54,9 +54,14 @@ impl LinkHandler for Recorder {
 }
 
 fn links(node_id: u64) -> Links {
+    paced_links(node_id, Duration::ZERO)
+}
+
+/// Links that send forwarded publishes at most once per `interval`.
+fn paced_links(node_id: u64, interval: Duration) -> Links {
     let store: Arc<dyn StateStore> = Arc::new(MemStore::new());
     let (_, metrics) = tokio::sync::watch::channel(openraft::RaftMetrics::new_initial(node_id));
-    Links::new(node_id, PeerChannels::default(), &store, metrics)
+    Links::new(node_id, interval, PeerChannels::default(), &store, metrics)
 }
 
 fn publish(topic: String) -> Publish {
@@ -85,9 +90,53 @@ async fn serve<S: BrokerLink>(service: S) -> String {
 
 /// Node 1's links with a link to node 2 at `addr`.
 fn sender(addr: &str) -> Links {
-    let links = links(1);
+    paced_sender(addr, Duration::ZERO)
+}
+
+/// Node 1's links, sending publishes at most once per `interval`, with a link to node 2.
+fn paced_sender(addr: &str, interval: Duration) -> Links {
+    let links = paced_links(1, interval);
     links.set_peers(BTreeMap::from([(2, addr.to_string())]));
     links
+}
+
+/// Waits until `links`' link to node 2 has exchanged once.
+async fn wait_up(links: &Links) {
+    for _ in 0..500 {
+        if links.stats().peers_up == 1 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Node 2 recording what it is handed, and node 1's links to it (sending publishes at most
+/// once per `interval`), once the link is up.
+async fn recorded_pair(interval: Duration) -> (Links, Arc<Recorder>) {
+    let receiver = links(2);
+    let recorder = Arc::new(Recorder::default());
+    receiver.set_handler(recorder.clone());
+    let addr = serve(LinkService::new(receiver)).await;
+    let links = paced_sender(&addr, interval);
+    wait_up(&links).await;
+    (links, recorder)
+}
+
+/// Forwards one QoS 1 publish to node 2 and wakes the link; returns its ticket.
+fn forward_one(links: &Links, topic: &str) -> crate::Ticket {
+    let mut wakes = Vec::new();
+    let ticket = links
+        .forward(
+            2,
+            publish(topic.to_string()),
+            Vec::new(),
+            0,
+            true,
+            &mut wakes,
+        )
+        .unwrap();
+    wakes.into_iter().for_each(LinkWake::wake);
+    ticket
 }
 
 /// Forwards `count` QoS 1 publishes `t/0`, `t/1`, ... to node 2; true if all were taken.
@@ -202,17 +251,7 @@ async fn publishes_to_a_peer_that_refuses_the_stream_fail() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_forwarded_before_the_wake_up_goes_as_one_batch() {
-    let receiver = links(2);
-    let recorder = Arc::new(Recorder::default());
-    receiver.set_handler(recorder.clone());
-    let addr = serve(LinkService::new(receiver)).await;
-    let links = sender(&addr);
-    for _ in 0..500 {
-        if links.stats().peers_up == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let (links, recorder) = recorded_pair(Duration::ZERO).await;
     let mut tickets = Vec::new();
     let mut wakes = Vec::new();
     for i in 0..300 {
@@ -227,4 +266,57 @@ async fn a_burst_forwarded_before_the_wake_up_goes_as_one_batch() {
     }
     assert_eq!(recorder.topics.lock().unwrap().len(), 300);
     assert_eq!(recorder.batches.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishes_after_a_paced_batch_gather_until_the_interval_passes() {
+    let interval = Duration::from_secs(1);
+    let (links, recorder) = recorded_pair(interval).await;
+    // The first publish after a quiet spell goes at once, alone.
+    let started = tokio::time::Instant::now();
+    assert!(forward_one(&links, "t/a").wait().await);
+    assert!(started.elapsed() < interval);
+    assert_eq!(recorder.batches.load(Ordering::Relaxed), 1);
+    // The next two, queued apart (the link has seen the first of them before the second is
+    // queued), gather and go together once the interval has passed.
+    let b = forward_one(&links, "t/b");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let c = forward_one(&links, "t/c");
+    assert!(b.wait().await && c.wait().await);
+    assert!(started.elapsed() >= interval);
+    assert_eq!(recorder.batches.load(Ordering::Relaxed), 2);
+    assert_eq!(*recorder.topics.lock().unwrap(), ["t/a", "t/b", "t/c"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_batch_goes_without_waiting_for_the_pace() {
+    // An interval no test waits out.
+    let (links, recorder) = recorded_pair(Duration::from_secs(1000)).await;
+    assert!(forward_one(&links, "t/first").wait().await);
+    // A full batch's worth, queued one by one with the link woken for each.
+    let tickets: Vec<_> = (0..crate::batch_pace::FULL)
+        .map(|i| forward_one(&links, &format!("t/{i}")))
+        .collect();
+    for t in tickets {
+        assert!(t.wait().await);
+    }
+    assert_eq!(
+        recorder.topics.lock().unwrap().len(),
+        1 + crate::batch_pace::FULL
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_change_goes_at_once_and_takes_held_publishes_along() {
+    let (links, recorder) = recorded_pair(Duration::from_secs(1000)).await;
+    assert!(forward_one(&links, "t/first").wait().await);
+    // Held by the pace...
+    let held = forward_one(&links, "t/held");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // ...until a new route (whose SUBACK waits for this peer) goes, and takes it along.
+    for t in links.route_add("r/#".to_string()) {
+        assert!(t.wait().await);
+    }
+    assert!(held.wait().await);
+    assert_eq!(*recorder.topics.lock().unwrap(), ["t/first", "t/held"]);
 }

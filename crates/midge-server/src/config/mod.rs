@@ -189,6 +189,9 @@ impl Config {
         if self.cluster.voters == 0 {
             return Err(invalid("cluster.voters", "must be at least 1"));
         }
+        if self.cluster.forward_batch_ms > 1000 {
+            return Err(invalid("cluster.forward_batch_ms", "must be at most 1000"));
+        }
         if let Some(seed) = self.cluster.seeds.iter().find(|s| !s.contains(':')) {
             return Err(invalid(
                 "cluster.seeds",
@@ -312,6 +315,7 @@ mod tests {
         assert_eq!(c.cluster.bind, "127.0.0.1:7946");
         assert!(c.cluster.advertise.is_empty() && c.cluster.seeds.is_empty());
         assert_eq!(c.cluster.voters, 3);
+        assert_eq!(c.cluster.forward_batch_ms, 1);
         let vars = env(&[
             ("MIDGE__CLUSTER__SEEDS", "10.0.0.1:7946, peers.example:7946"),
             ("MIDGE__CLUSTER__BIND", "0.0.0.0:0"),
@@ -490,6 +494,11 @@ mod tests {
                 "0",
             ),
             ("cluster.voters", "MIDGE__CLUSTER__VOTERS", "0"),
+            (
+                "cluster.forward_batch_ms",
+                "MIDGE__CLUSTER__FORWARD_BATCH_MS",
+                "1001",
+            ),
         ] {
             let msg = load_err(None, env(&[(var, value)]));
             assert!(msg.contains(key), "{key}: {msg}");

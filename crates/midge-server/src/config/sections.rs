@@ -240,6 +240,9 @@ pub struct ClusterSection {
     pub seeds: Vec<String>,
     /// Most voting members; later joiners are learners.
     pub voters: usize,
+    /// At most one batch of forwarded publishes per peer per this many milliseconds, unless
+    /// a batch is full (0: at once).
+    pub forward_batch_ms: u64,
 }
 
 /// `[log]`: what is logged and how lines look.
