@@ -9,7 +9,7 @@ use crate::pb_impl::op_from_command;
 use crate::peer_channels::PeerChannels;
 use crate::peer_link::{lock, ForwardObserver, Item, LinkCounters, LinkShared, PeerLink};
 use crate::restore::{restore_state, Sessions};
-use crate::ticket::{ticket, Ticket};
+use crate::ticket::{delivery_ticket, ticket, Ticket};
 use crate::WallClock;
 use midge_codec::Publish;
 use midge_core::{DurableState, RestoredSession};
@@ -277,7 +277,7 @@ impl Links {
             }
         };
         let (t, done) = if ack {
-            let (t, c) = ticket();
+            let (t, c) = delivery_ticket();
             (Some(t), Some(c))
         } else {
             (None, None)
@@ -328,7 +328,7 @@ impl Links {
             if lost.contains_key(node) {
                 continue;
             }
-            let (t, c) = ticket();
+            let (t, c) = delivery_ticket();
             link.send(Item::Barrier(c));
             tickets.push(t);
         }

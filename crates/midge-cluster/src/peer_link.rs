@@ -21,7 +21,7 @@ use crate::link_queue::{LinkQueue, LinkWake};
 use crate::link_stream::{exchange_once, LinkStream, Opened};
 use crate::pb;
 use crate::peer_channels::PeerChannels;
-use crate::ticket::Completion;
+use crate::ticket::{Completion, Delivery};
 use midge_codec::Publish;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -83,12 +83,12 @@ pub(crate) enum Item {
         publish: Publish,
         groups: Vec<Arc<str>>,
         share_key: u64,
-        done: Option<Completion>,
+        done: Option<Delivery>,
     },
     /// Send the whole route set next (it was replaced).
     Resync,
     /// Completed once everything queued before it was exchanged (or the exchange failed).
-    Barrier(Completion),
+    Barrier(Delivery),
 }
 
 /// Waits until `due` (forever if None: the caller disables the branch then).
@@ -251,8 +251,9 @@ struct Batch {
     publish_items: usize,
     /// Completed (dropped) once the exchange ends, answered or not.
     done: Vec<Completion>,
-    /// Acknowledged publishes' completions: done when the peer answered, failed otherwise.
-    must_arrive: Vec<Completion>,
+    /// Acknowledged publishes' completions: done when the peer answered, failed otherwise
+    /// (dropped with the batch if the link stops first).
+    must_arrive: Vec<Delivery>,
 }
 
 impl Batch {
@@ -281,8 +282,9 @@ impl Batch {
                 self.publish_items += 1;
                 if self.publishes.push(publish, &groups, share_key) {
                     self.must_arrive.extend(done);
-                } else if let Some(done) = done {
-                    done.fail();
+                } else {
+                    // Not encodable: fails (dropped).
+                    drop(done);
                 }
             }
             Item::Resync => self.resync = true,
@@ -307,8 +309,8 @@ struct Sent {
     replies: Vec<(String, oneshot::Sender<Vec<pb::Command>>)>,
     /// Completed once the exchange ends, answered or not.
     done: Vec<Completion>,
-    /// Completed when answered, failed otherwise.
-    must_arrive: Vec<Completion>,
+    /// Completed when answered, failed otherwise (also when dropped: the link stopped).
+    must_arrive: Vec<Delivery>,
     publishes: u64,
     at: Instant,
 }
@@ -554,6 +556,7 @@ impl LinkTask {
             .forwarded
             .fetch_add(sent.publishes, Ordering::Relaxed);
         counters.batches.fetch_add(1, Ordering::Relaxed);
+        sent.must_arrive.into_iter().for_each(Delivery::arrived);
         drop(sent.done);
     }
 
@@ -564,9 +567,8 @@ impl LinkTask {
             .counters
             .dropped
             .fetch_add(sent.publishes, Ordering::Relaxed);
-        for c in sent.must_arrive {
-            c.fail();
-        }
+        // Dropped unanswered, they fail.
+        drop(sent.must_arrive);
         // Route changes and claims complete anyway: nothing waits for an unreachable peer.
         drop(sent.done);
     }

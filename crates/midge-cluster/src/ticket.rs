@@ -33,10 +33,22 @@ pub struct Ticket(Arc<Shared>);
 #[derive(Debug)]
 pub(crate) struct Completion(Arc<Shared>);
 
+/// The link's end of a [`Ticket`] that succeeds only if the peer answered: [`Delivery::arrived`]
+/// completes it; dropping it any other way (the exchange failed, or the link stopped with it
+/// queued, gathered or in flight) completes it as failed.
+#[derive(Debug)]
+pub(crate) struct Delivery(Arc<Shared>);
+
 /// A new ticket and its completion.
 pub(crate) fn ticket() -> (Ticket, Completion) {
     let shared = Arc::new(Shared::default());
     (Ticket(shared.clone()), Completion(shared))
+}
+
+/// A new ticket that only the peer's answer completes, and its completion.
+pub(crate) fn delivery_ticket() -> (Ticket, Delivery) {
+    let shared = Arc::new(Shared::default());
+    (Ticket(shared.clone()), Delivery(shared))
 }
 
 /// A ticket that has already failed.
@@ -53,20 +65,38 @@ impl Completion {
     }
 
     fn settle(&self, state: u8) {
-        if self
-            .0
-            .state
-            .compare_exchange(PENDING, state, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
-            self.0.waker.wake();
-        }
+        settle(&self.0, state);
     }
 }
 
 impl Drop for Completion {
     fn drop(&mut self) {
         self.settle(DONE);
+    }
+}
+
+impl Delivery {
+    /// The peer answered: completes the ticket.
+    pub(crate) fn arrived(self) {
+        settle(&self.0, DONE);
+    }
+}
+
+impl Drop for Delivery {
+    fn drop(&mut self) {
+        // After `arrived` this changes nothing.
+        settle(&self.0, FAILED);
+    }
+}
+
+/// Moves `shared` from pending to `state` (once) and wakes its waiter.
+fn settle(shared: &Shared, state: u8) {
+    if shared
+        .state
+        .compare_exchange(PENDING, state, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+    {
+        shared.waker.wake();
     }
 }
 
@@ -126,5 +156,15 @@ mod tests {
         assert!(!t.succeeded());
         assert!(!t.wait().await);
         assert!(!failed().wait().await);
+    }
+
+    #[tokio::test]
+    async fn a_delivery_dropped_unanswered_fails_its_ticket() {
+        let (t, d) = delivery_ticket();
+        drop(d);
+        assert!(!t.wait().await);
+        let (t, d) = delivery_ticket();
+        d.arrived();
+        assert!(t.wait().await);
     }
 }

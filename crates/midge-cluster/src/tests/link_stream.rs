@@ -320,3 +320,16 @@ async fn a_route_change_goes_at_once_and_takes_held_publishes_along() {
     assert!(held.wait().await);
     assert_eq!(*recorder.topics.lock().unwrap(), ["t/first", "t/held"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_still_gathered_when_the_link_stops_fails() {
+    let (links, recorder) = recorded_pair(Duration::from_secs(1000)).await;
+    assert!(forward_one(&links, "t/first").wait().await);
+    let held = forward_one(&links, "t/held");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // The peer leaves the cluster (its link stops) before the pace lets the publish go: the
+    // publisher must not be acknowledged for a message the peer never took.
+    links.set_peers(BTreeMap::new());
+    assert!(!held.wait().await);
+    assert_eq!(*recorder.topics.lock().unwrap(), ["t/first"]);
+}
