@@ -278,7 +278,7 @@ def main():
                    help="the fixed rate at which local and forwarded are also compared")
     target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release"
     p.add_argument("--forward-batch-ms", type=int, metavar="MS",
-                   help="the nodes' cluster.forward_batch_ms (default: theirs, 1)")
+                   help="the nodes' cluster.forward_batch_ms (default: theirs, 2)")
     p.add_argument("--midge", type=Path, default=target / "midge")
     p.add_argument("--bench", type=Path, default=target / "midge-bench")
     args = p.parse_args()

@@ -68,7 +68,7 @@ impl ClusterConfig {
             election_timeout: (Duration::from_millis(300), Duration::from_millis(600)),
             seeds: Vec::new(),
             max_voters: 3,
-            forward_batch_interval: Duration::from_millis(1),
+            forward_batch_interval: Duration::from_millis(2),
         }
     }
 

@@ -315,7 +315,7 @@ mod tests {
         assert_eq!(c.cluster.bind, "127.0.0.1:7946");
         assert!(c.cluster.advertise.is_empty() && c.cluster.seeds.is_empty());
         assert_eq!(c.cluster.voters, 3);
-        assert_eq!(c.cluster.forward_batch_ms, 1);
+        assert_eq!(c.cluster.forward_batch_ms, 2);
         let vars = env(&[
             ("MIDGE__CLUSTER__SEEDS", "10.0.0.1:7946, peers.example:7946"),
             ("MIDGE__CLUSTER__BIND", "0.0.0.0:0"),
